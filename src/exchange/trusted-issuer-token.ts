@@ -1,0 +1,94 @@
+/**
+ * Verifies a JWT from a trusted issuer (a subject token from an identity provider, or a
+ * workload token). No database access here: the issuer lookup and key source are ports.
+ */
+import { jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { invalidRequest } from '../errors.js';
+import { assertAlgorithmAllowed, assertIssuedInPast, epochSeconds, inspectJwt, isForbiddenAlgorithm, verificationError } from './jwt-guard.js';
+
+export type IssuerKind = 'user' | 'workload';
+
+export interface TrustedIssuerRecord {
+  issuer: string;
+  jwksUri: string | null;
+  jwks: { keys: unknown[] } | null;
+  audience: string;
+  kind: IssuerKind;
+  subjectClaim: string;
+  algorithms: string[];
+}
+
+export interface TrustedIssuerDeps {
+  findIssuer(iss: string, kind: IssuerKind): Promise<TrustedIssuerRecord | null>;
+  keysFor(issuer: TrustedIssuerRecord): JWTVerifyGetKey;
+  clockSkewSeconds: number;
+}
+
+export interface TrustedIssuerToken {
+  subjectId: string;
+  exp: number;
+  issuer: string;
+  /** `may_act.sub` (RFC 8693 §4.4): the only actor this token may be exchanged for, if set. */
+  mayActSub: string | null;
+  /** The verified claims, without `act`: an external token's `act` is never a Deputy chain. */
+  claims: Record<string, unknown>;
+}
+
+const LABEL: Record<IssuerKind, string> = { user: 'subject token', workload: 'actor token' };
+
+export async function verifyTrustedIssuerToken(
+  token: string,
+  deps: TrustedIssuerDeps,
+  now: Date,
+  kind: IssuerKind = 'user',
+): Promise<TrustedIssuerToken> {
+  const label = LABEL[kind];
+  const { header, payload } = inspectJwt(token, label);
+
+  const iss = payload.iss;
+  if (typeof iss !== 'string' || iss.length === 0) throw invalidRequest(`${label} has no issuer`);
+  const record = await deps.findIssuer(iss, kind);
+  if (!record || record.kind !== kind || record.issuer !== iss) {
+    throw invalidRequest('untrusted issuer', `no trusted ${kind} issuer for the token's iss`);
+  }
+  const algorithms = record.algorithms.filter((alg) => !isForbiddenAlgorithm(alg));
+  assertAlgorithmAllowed(header, algorithms, label);
+
+  let claims: Record<string, unknown>;
+  try {
+    ({ payload: claims } = await jwtVerify(token, deps.keysFor(record), {
+      issuer: record.issuer,
+      audience: record.audience,
+      algorithms,
+      clockTolerance: deps.clockSkewSeconds,
+      currentDate: now,
+      requiredClaims: ['exp', 'iat'],
+    }));
+  } catch (error) {
+    throw verificationError(error, label);
+  }
+  assertIssuedInPast(claims.iat, epochSeconds(now), deps.clockSkewSeconds, label);
+
+  const subjectId = claims[record.subjectClaim || 'sub'];
+  if (typeof subjectId !== 'string' || subjectId.length === 0) {
+    throw invalidRequest(`${label} has no usable subject`, `claim ${record.subjectClaim} missing or not a string`);
+  }
+  const { act: _ignoredAct, ...withoutAct } = claims;
+  return {
+    subjectId,
+    exp: claims.exp as number,
+    issuer: record.issuer,
+    mayActSub: mayActSubject(claims.may_act, label),
+    claims: withoutAct,
+  };
+}
+
+/** A malformed `may_act` is refused rather than ignored: ignoring it would widen who may act. */
+function mayActSubject(mayAct: unknown, label: string): string | null {
+  if (mayAct === undefined) return null;
+  if (typeof mayAct === 'object' && mayAct !== null && !Array.isArray(mayAct)) {
+    const sub = (mayAct as Record<string, unknown>).sub;
+    if (typeof sub === 'string' && sub.length > 0) return sub;
+  }
+  throw invalidRequest(`${label} has an unusable may_act claim`);
+}

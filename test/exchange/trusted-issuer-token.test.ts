@@ -1,0 +1,304 @@
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { errors as joseErrors, type JWTVerifyGetKey } from 'jose';
+import { OAuthError } from '../../src/errors.js';
+import { localKeySet } from '../../src/exchange/issuer-keys.js';
+import { MAX_JWT_LENGTH } from '../../src/exchange/jwt-guard.js';
+import {
+  verifyTrustedIssuerToken,
+  type IssuerKind,
+  type TrustedIssuerDeps,
+  type TrustedIssuerRecord,
+} from '../../src/exchange/trusted-issuer-token.js';
+import {
+  NOW,
+  NOW_S,
+  b64url,
+  flipSignatureBit,
+  hs256WithPublicKey,
+  jwksOf,
+  makeKey,
+  rawJwt,
+  signJwt,
+  withRawHeader,
+  type Claims,
+  type TestKey,
+} from '../support/jwt-fixtures.js';
+
+const ISSUER = 'https://idp.example.com';
+const AUDIENCE = 'https://deputy.example.com';
+const SKEW = 30;
+
+let issuerKey: TestKey;
+let es384Key: TestKey;
+let strangerKey: TestKey;
+
+beforeAll(async () => {
+  issuerKey = await makeKey('ES256', 'idp-1');
+  es384Key = await makeKey('ES384', 'idp-384');
+  strangerKey = await makeKey('ES256', 'stranger');
+});
+
+function record(overrides: Partial<TrustedIssuerRecord> = {}): TrustedIssuerRecord {
+  return {
+    issuer: ISSUER,
+    jwksUri: null,
+    jwks: jwksOf(issuerKey, es384Key),
+    audience: AUDIENCE,
+    kind: 'user',
+    subjectClaim: 'sub',
+    // HS256 listed on purpose: it must be ignored whatever the issuer row says.
+    algorithms: ['ES256', 'RS256', 'HS256', 'none'],
+    ...overrides,
+  };
+}
+
+interface Harness {
+  deps: TrustedIssuerDeps;
+  findIssuerCalls: Array<[string, IssuerKind]>;
+  keysForCalls: number;
+  keyResolutions: number;
+}
+
+function harness(records: TrustedIssuerRecord[] = [record()], resolver?: JWTVerifyGetKey): Harness {
+  const h: Harness = {
+    findIssuerCalls: [],
+    keysForCalls: 0,
+    keyResolutions: 0,
+    deps: {
+      clockSkewSeconds: SKEW,
+      findIssuer: async (iss, kind) => {
+        h.findIssuerCalls.push([iss, kind]);
+        return records.find((r) => r.issuer === iss && r.kind === kind) ?? null;
+      },
+      keysFor: (issuer) => {
+        h.keysForCalls += 1;
+        const resolve = resolver ?? localKeySet(issuer.jwks);
+        return async (header, token) => {
+          h.keyResolutions += 1;
+          return resolve(header, token);
+        };
+      },
+    },
+  };
+  return h;
+}
+
+const claims = (overrides: Claims = {}): Claims =>
+  Object.fromEntries(
+    Object.entries({ iss: ISSUER, aud: AUDIENCE, sub: 'alice', iat: NOW_S - 10, exp: NOW_S + 600, ...overrides }).filter(
+      ([, v]) => v !== undefined,
+    ),
+  );
+
+async function rejection(promise: Promise<unknown>): Promise<OAuthError> {
+  const error = await promise.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(OAuthError);
+  return error as OAuthError;
+}
+
+describe('verifyTrustedIssuerToken: accepted tokens', () => {
+  it('verifies a subject token and maps its subject', async () => {
+    const h = harness();
+    const result = await verifyTrustedIssuerToken(await signJwt(issuerKey, claims()), h.deps, NOW);
+    expect(result).toEqual({
+      subjectId: 'alice',
+      exp: NOW_S + 600,
+      issuer: ISSUER,
+      mayActSub: null,
+      claims: claims(),
+    });
+    expect(h.findIssuerCalls).toEqual([[ISSUER, 'user']]);
+  });
+
+  it('uses the issuer-specific subject claim', async () => {
+    const h = harness([record({ subjectClaim: 'oid' })]);
+    const token = await signJwt(issuerKey, claims({ sub: 'ignored', oid: 'object-42' }));
+    expect((await verifyTrustedIssuerToken(token, h.deps, NOW)).subjectId).toBe('object-42');
+  });
+
+  it('accepts an audience array containing the expected audience', async () => {
+    const h = harness();
+    const token = await signJwt(issuerKey, claims({ aud: ['other', AUDIENCE] }));
+    expect((await verifyTrustedIssuerToken(token, h.deps, NOW)).subjectId).toBe('alice');
+  });
+
+  it('accepts another listed algorithm', async () => {
+    const h = harness([record({ algorithms: ['ES256', 'ES384'] })]);
+    const token = await signJwt(es384Key, claims());
+    expect((await verifyTrustedIssuerToken(token, h.deps, NOW)).subjectId).toBe('alice');
+  });
+
+  it('returns may_act.sub', async () => {
+    const h = harness();
+    const token = await signJwt(issuerKey, claims({ may_act: { sub: 'agent-7' } }));
+    expect((await verifyTrustedIssuerToken(token, h.deps, NOW)).mayActSub).toBe('agent-7');
+  });
+
+  it.each([
+    ['exp just inside the skew', { exp: NOW_S - SKEW + 1 }],
+    ['nbf just inside the skew', { nbf: NOW_S + SKEW }],
+    ['iat just inside the skew', { iat: NOW_S + SKEW }],
+  ])('accepts %s', async (_name, overrides) => {
+    const h = harness();
+    const token = await signJwt(issuerKey, claims(overrides));
+    expect((await verifyTrustedIssuerToken(token, h.deps, NOW)).subjectId).toBe('alice');
+  });
+
+  it('ignores an act claim from an external token: no chain is returned', async () => {
+    const h = harness();
+    const act = { sub: 'agent-9', act: { sub: 'agent-8' } };
+    const result = await verifyTrustedIssuerToken(await signJwt(issuerKey, claims({ act })), h.deps, NOW);
+    expect(Object.keys(result).sort()).toEqual(['claims', 'exp', 'issuer', 'mayActSub', 'subjectId']);
+    expect(result.claims).not.toHaveProperty('act');
+    expect(JSON.stringify(result)).not.toContain('agent-9');
+    expect(result.subjectId).toBe('alice');
+  });
+
+  it('verifies a workload token when asked for kind workload', async () => {
+    const h = harness([record({ kind: 'workload' })]);
+    const result = await verifyTrustedIssuerToken(await signJwt(issuerKey, claims()), h.deps, NOW, 'workload');
+    expect(result.subjectId).toBe('alice');
+    expect(h.findIssuerCalls).toEqual([[ISSUER, 'workload']]);
+  });
+});
+
+type Build = () => Promise<string>;
+interface Case {
+  name: string;
+  build: Build;
+  description: RegExp;
+  /** Where the refusal happens: 'guard' (nothing looked up), 'issuer' (looked up, no key work), 'keys' (after). */
+  stage: 'guard' | 'issuer' | 'keys';
+  records?: () => TrustedIssuerRecord[];
+}
+
+const bigClaim = 'x'.repeat(MAX_JWT_LENGTH);
+
+const cases: Case[] = [
+  { name: 'alg none', stage: 'guard', description: /algorithm is not accepted/,
+    build: async () => rawJwt({ alg: 'none', typ: 'JWT' }, claims(), '') },
+  { name: 'alg none with a signature segment', stage: 'guard', description: /algorithm is not accepted/,
+    build: async () => rawJwt({ alg: 'none' }, claims()) },
+  { name: 'HS256 signed with the public key bytes', stage: 'guard', description: /algorithm is not accepted/,
+    build: () => hs256WithPublicKey(issuerKey, claims()) },
+  { name: 'an algorithm not in the issuer list', stage: 'issuer', description: /algorithm is not accepted/,
+    build: () => signJwt(es384Key, claims()) },
+  { name: 'a flipped signature bit', stage: 'keys', description: /signature is invalid/,
+    build: async () => flipSignatureBit(await signJwt(issuerKey, claims())) },
+  { name: 'a key the issuer does not publish (unknown kid)', stage: 'keys', description: /unknown key/,
+    build: () => signJwt(strangerKey, claims()) },
+  { name: 'a stranger key claiming the issuer kid', stage: 'keys', description: /signature is invalid/,
+    build: () => signJwt(strangerKey, claims(), { kid: issuerKey.kid }) },
+  { name: 'a very long kid', stage: 'guard', description: /header is not accepted/,
+    build: () => signJwt(issuerKey, claims(), { kid: 'k'.repeat(257) }) },
+  { name: 'a kid with control characters', stage: 'guard', description: /header is not accepted/,
+    build: () => signJwt(issuerKey, claims(), { kid: 'idp-1\n' }) },
+  { name: 'a non-string kid', stage: 'guard', description: /header is not accepted/,
+    build: () => signJwt(issuerKey, claims(), { kid: 1 }) },
+  { name: 'a path-like kid', stage: 'keys', description: /unknown key/,
+    build: () => signJwt(issuerKey, claims(), { kid: '../../../etc/passwd' }) },
+  { name: 'an embedded jwk', stage: 'guard', description: /header is not accepted/,
+    build: async () => signJwt(strangerKey, claims(), { kid: undefined, jwk: strangerKey.publicJwk }) },
+  { name: 'a jku', stage: 'guard', description: /header is not accepted/,
+    build: () => signJwt(issuerKey, claims(), { jku: 'https://attacker.example/jwks' }) },
+  { name: 'an x5u', stage: 'guard', description: /header is not accepted/,
+    build: () => signJwt(issuerKey, claims(), { x5u: 'https://attacker.example/cert' }) },
+  { name: 'an x5c', stage: 'guard', description: /header is not accepted/,
+    build: () => signJwt(issuerKey, claims(), { x5c: ['MIIB'] }) },
+  { name: 'crit', stage: 'guard', description: /header is not accepted/,
+    build: () => signJwt(issuerKey, claims(), { crit: ['exp'], exp: NOW_S + 60 }) },
+  { name: 'an untrusted iss', stage: 'issuer', description: /^untrusted issuer$/,
+    build: () => signJwt(issuerKey, claims({ iss: 'https://evil.example.com' })) },
+  { name: 'an issuer trusted only for workloads', stage: 'issuer', description: /^untrusted issuer$/,
+    records: () => [record({ kind: 'workload' })],
+    build: () => signJwt(issuerKey, claims()) },
+  { name: 'no iss', stage: 'guard', description: /has no issuer/,
+    build: () => signJwt(issuerKey, claims({ iss: undefined })) },
+  { name: 'a non-string iss', stage: 'guard', description: /has no issuer/,
+    build: () => signJwt(issuerKey, claims({ iss: [ISSUER] })) },
+  { name: 'a wrong aud', stage: 'keys', description: /is not acceptable/,
+    build: () => signJwt(issuerKey, claims({ aud: 'https://other.example.com' })) },
+  { name: 'expired beyond the skew', stage: 'keys', description: /^subject token is expired$/,
+    build: () => signJwt(issuerKey, claims({ exp: NOW_S - SKEW })) },
+  { name: 'nbf in the future beyond the skew', stage: 'keys', description: /not yet valid/,
+    build: () => signJwt(issuerKey, claims({ nbf: NOW_S + SKEW + 1 })) },
+  { name: 'iat in the future beyond the skew', stage: 'keys', description: /not yet valid/,
+    build: () => signJwt(issuerKey, claims({ iat: NOW_S + SKEW + 1 })) },
+  { name: 'no exp', stage: 'keys', description: /missing a required claim/,
+    build: () => signJwt(issuerKey, claims({ exp: undefined })) },
+  { name: 'no iat', stage: 'keys', description: /missing a required claim/,
+    build: () => signJwt(issuerKey, claims({ iat: undefined })) },
+  { name: 'no subject', stage: 'keys', description: /no usable subject/,
+    build: () => signJwt(issuerKey, claims({ sub: undefined })) },
+  { name: 'an empty subject', stage: 'keys', description: /no usable subject/,
+    build: () => signJwt(issuerKey, claims({ sub: '' })) },
+  { name: 'a malformed may_act', stage: 'keys', description: /may_act/,
+    build: () => signJwt(issuerKey, claims({ may_act: 'agent-7' })) },
+  { name: 'two segments', stage: 'guard', description: /is malformed/,
+    build: async () => (await signJwt(issuerKey, claims())).split('.').slice(0, 2).join('.') },
+  { name: 'bad base64', stage: 'guard', description: /is malformed/,
+    build: async () => `*${await signJwt(issuerKey, claims())}` },
+  { name: 'a header that is not JSON', stage: 'guard', description: /is malformed/,
+    build: async () => withRawHeader(await signJwt(issuerKey, claims()), '{"alg":"ES256"') },
+  { name: 'a header that is a JSON array', stage: 'guard', description: /is malformed/,
+    build: async () => withRawHeader(await signJwt(issuerKey, claims()), '["ES256"]') },
+  { name: 'a payload that is not JSON', stage: 'guard', description: /is malformed/,
+    build: async () => `${b64url('{"alg":"ES256"}')}.${b64url('nope')}.${b64url('sig')}` },
+  { name: 'a JWE (5 segments)', stage: 'guard', description: /^encrypted tokens are not accepted$/,
+    build: async () => `${b64url('{"alg":"RSA-OAEP","enc":"A256GCM"}')}.a.b.c.d` },
+  { name: 'an oversized token', stage: 'guard', description: /too large/,
+    build: () => signJwt(issuerKey, claims({ padding: bigClaim })) },
+  { name: 'an empty signature', stage: 'guard', description: /is malformed/,
+    build: async () => `${(await signJwt(issuerKey, claims())).split('.').slice(0, 2).join('.')}.` },
+  { name: 'an empty string', stage: 'guard', description: /missing/,
+    build: async () => '' },
+];
+
+describe('verifyTrustedIssuerToken: refused tokens (each differs from a valid one in one field)', () => {
+  it.each(cases.map((c) => [c.name, c] as const))('refuses %s', async (_name, c) => {
+    const h = harness(c.records?.() ?? [record()]);
+    const token = await c.build();
+    const error = await rejection(verifyTrustedIssuerToken(token, h.deps, NOW));
+    expect(error.code).toBe('invalid_request');
+    expect(error.status).toBe(400);
+    expect(error.description).toMatch(c.description);
+    expect(error.description).not.toContain('alice');
+    if (token.length > 20) expect(error.description).not.toContain(token.slice(0, 20));
+    if (c.stage === 'guard') expect(h.findIssuerCalls).toHaveLength(0);
+    if (c.stage !== 'keys') {
+      expect(h.keysForCalls).toBe(0);
+      expect(h.keyResolutions).toBe(0);
+    }
+  });
+});
+
+describe('verifyTrustedIssuerToken: key source failures', () => {
+  it('passes temporarily_unavailable from the key resolver through (fail closed)', async () => {
+    const h = harness([record()], async () => {
+      throw new OAuthError('temporarily_unavailable', 'down');
+    });
+    const error = await rejection(verifyTrustedIssuerToken(await signJwt(issuerKey, claims()), h.deps, NOW));
+    expect(error.code).toBe('temporarily_unavailable');
+    expect(error.status).toBe(503);
+  });
+
+  it('maps a raw jose JWKS timeout to temporarily_unavailable', async () => {
+    const h = harness([record()], async () => {
+      throw new joseErrors.JWKSTimeout();
+    });
+    const error = await rejection(verifyTrustedIssuerToken(await signJwt(issuerKey, claims()), h.deps, NOW));
+    expect(error.code).toBe('temporarily_unavailable');
+  });
+
+  it('does not turn an unexpected bug into a token verdict', async () => {
+    const h = harness([record()], async () => {
+      throw new RangeError('bug');
+    });
+    await expect(verifyTrustedIssuerToken(await signJwt(issuerKey, claims()), h.deps, NOW)).rejects.toBeInstanceOf(RangeError);
+  });
+});
