@@ -210,3 +210,11 @@ CREATE TABLE "oidc_payloads" (
 );
 CREATE INDEX "oidc_payloads_grant_id_idx" ON "oidc_payloads"("grant_id");
 CREATE INDEX "oidc_payloads_expires_at_idx" ON "oidc_payloads"("expires_at");
+
+-- Server-side secrets generated on first start (e.g. the client-secret pepper when not configured).
+CREATE TABLE "server_settings" (
+  "key"        TEXT        NOT NULL,
+  "value"      TEXT        NOT NULL,
+  "created_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  CONSTRAINT "server_settings_pkey" PRIMARY KEY ("key")
+);

@@ -1,0 +1,37 @@
+import pg from 'pg';
+
+export interface PoolOptions {
+  url: string;
+  size: number;
+  /** How long a query waits for a free connection before failing (fail closed, never hang). */
+  acquireTimeoutMs: number;
+  onError?: (error: Error) => void;
+}
+
+// Return timestamps as they are stored; we convert where we read them.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value));
+
+export function createPool(options: PoolOptions): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.size,
+    connectionTimeoutMillis: options.acquireTimeoutMs,
+    idleTimeoutMillis: 30000,
+    application_name: 'deputy',
+  });
+  // An idle client losing its server (database restart) must not crash the process.
+  pool.on('error', (error) => options.onError?.(error));
+  return pool;
+}
+
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006']);
+
+/** True when an error means "the database cannot be reached right now" (→ 503), not a bug. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: string }).code;
+  if (code && UNAVAILABLE_CODES.has(code)) return true;
+  return /timeout exceeded when trying to connect|Connection terminated|connection timeout|Client has encountered a connection error|Cannot use a pool after calling end/i.test(
+    error.message,
+  );
+}

@@ -1,0 +1,118 @@
+/**
+ * The demo world `npm start` seeds into an empty database: a trusted issuer of users whose
+ * private key stays under DEPUTY_HOME (so `npm run demo:token` can mint user tokens), two users,
+ * a ticket API, an agent with its own key pair that may pass work to a summarizer agent,
+ * entitlements, delegation grants, an app client acting as the agent, and an admin client.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { calculateJwkThumbprint, type JWK } from 'jose';
+import type pg from 'pg';
+import { generateClientSecret, hashClientSecret } from '../oauth/client-secrets.js';
+
+export const DEMO = {
+  issuer: 'https://idp.demo.deputy.local',
+  audience: 'deputy',
+  resource: 'https://api.demo.deputy.local/tickets',
+  scopes: ['tickets:read', 'tickets:write', 'tickets:delete'],
+  agent: 'agent:triage',
+  helper: 'agent:summarizer',
+  appClient: 'triage-app',
+  adminClient: 'deputy-admin',
+} as const;
+
+export interface DemoSecrets {
+  issuer: string;
+  audience: string;
+  issuerPrivateJwk: JWK;
+  agentPrivateJwk: JWK;
+  appClientSecret: string;
+  adminClientSecret: string;
+}
+
+export const demoSecretsFile = (home: string) => path.join(path.resolve(home), 'demo.json');
+
+export async function readDemoSecrets(home: string): Promise<DemoSecrets | null> {
+  try {
+    return JSON.parse(await readFile(demoSecretsFile(home), 'utf8')) as DemoSecrets;
+  } catch {
+    return null;
+  }
+}
+
+async function keyPair(): Promise<{ privateJwk: JWK; publicJwk: JWK }> {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const jwk = privateKey.export({ format: 'jwk' }) as JWK;
+  const { d: _d, ...publicParts } = jwk;
+  const kid = await calculateJwkThumbprint(publicParts);
+  return { privateJwk: { ...jwk, kid, alg: 'ES256' }, publicJwk: { ...publicParts, kid, alg: 'ES256', use: 'sig' } };
+}
+
+/** Seeds the demo world when the database has no subjects yet. Returns whether it seeded. */
+export async function seedDemoWorld(pool: pg.Pool, home: string, pepper: string): Promise<boolean> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock(7300002)');
+    const { rows } = await client.query('SELECT 1 FROM subjects LIMIT 1');
+    if (rows.length > 0) {
+      await client.query('ROLLBACK');
+      return false;
+    }
+    const issuerKeys = await keyPair();
+    const agentKeys = await keyPair();
+    const appClientSecret = generateClientSecret();
+    const adminClientSecret = generateClientSecret();
+    const days = (n: number) => new Date(Date.now() + n * 86400_000);
+
+    await client.query(
+      `INSERT INTO trusted_issuers (issuer, jwks, audience, kind, subject_claim, algorithms) VALUES ($1, $2, $3, 'user', 'sub', ARRAY['ES256'])`,
+      [DEMO.issuer, { keys: [issuerKeys.publicJwk] }, DEMO.audience],
+    );
+    await client.query(
+      `INSERT INTO subjects (id, email) VALUES ('alice', 'alice@example.com'), ('bob', 'bob@example.com')`,
+    );
+    await client.query(`INSERT INTO resources (uri, scopes) VALUES ($1, $2)`, [DEMO.resource, DEMO.scopes]);
+    await client.query(
+      `INSERT INTO entitlements (subject_id, resource_uri, scope) VALUES
+         ('alice', $1, 'tickets:read'), ('alice', $1, 'tickets:write'), ('alice', $1, 'tickets:delete'), ('bob', $1, 'tickets:read')`,
+      [DEMO.resource],
+    );
+    await client.query(
+      `INSERT INTO actors (id, kind, owner_id, purpose, jwks, scope_ceiling, resources, max_token_ttl, may_delegate_to) VALUES
+         ($1, 'agent', 'alice', 'Triages incoming support tickets', $3, ARRAY['tickets:read','tickets:write'], ARRAY[$4], 600, ARRAY[$2]),
+         ($2, 'agent', 'alice', 'Summarizes ticket threads', NULL, ARRAY['tickets:read'], ARRAY[$4], 300, ARRAY[]::text[])`,
+      [DEMO.agent, DEMO.helper, { keys: [agentKeys.publicJwk] }, DEMO.resource],
+    );
+    await client.query(
+      `INSERT INTO delegation_grants (subject_id, actor_id, resource_uri, scopes, expires_at) VALUES
+         ('alice', $1, $3, ARRAY['tickets:read','tickets:write'], $4),
+         ('alice', $2, $3, ARRAY['tickets:read'], $4)`,
+      [DEMO.agent, DEMO.helper, DEMO.resource, days(90)],
+    );
+    await client.query(
+      `INSERT INTO clients (client_id, client_secret_hash, token_endpoint_auth_method, actor_id, allowed_actors, scope) VALUES
+         ($1, $2, 'client_secret_basic', $3, ARRAY[$4], ''),
+         ($5, $6, 'client_secret_basic', NULL, ARRAY[]::text[], 'deputy:admin')`,
+      [DEMO.appClient, hashClientSecret(appClientSecret, pepper), DEMO.agent, DEMO.helper, DEMO.adminClient, hashClientSecret(adminClientSecret, pepper)],
+    );
+    const secrets: DemoSecrets = {
+      issuer: DEMO.issuer,
+      audience: DEMO.audience,
+      issuerPrivateJwk: issuerKeys.privateJwk,
+      agentPrivateJwk: agentKeys.privateJwk,
+      appClientSecret,
+      adminClientSecret,
+    };
+    await mkdir(path.resolve(home), { recursive: true });
+    await writeFile(demoSecretsFile(home), JSON.stringify(secrets, null, 2), { mode: 0o600 });
+    await client.query('COMMIT');
+    return true;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}

@@ -1,0 +1,264 @@
+/**
+ * The exchange decision (SPEC §3): given the verified tokens and the live rows, may this actor
+ * get a token for this subject on this resource, with which scopes, until when?
+ *
+ * Pure: no I/O, no clock (`now` is an input). Checks run in a fixed order and the first failure
+ * wins. Every time comparison is written so that a NaN fails closed (`!(exp > now)`).
+ */
+import type {
+  ActClaim,
+  Decision,
+  DecisionInput,
+  DroppedReason,
+  DroppedScope,
+  LiveActor,
+  LiveGrant,
+  RefusalError,
+  RefusalReason,
+} from './decision-types.js';
+
+export type * from './decision-types.js';
+
+const REFUSALS: Record<RefusalReason, { error: RefusalError; description: string }> = {
+  unknown_resource: { error: 'invalid_target', description: 'The requested resource is not registered.' },
+  chain_resource_mismatch: {
+    error: 'invalid_target',
+    description: 'A delegated token can only be exchanged for the same resource.',
+  },
+  resource_not_allowed_for_actor: {
+    error: 'invalid_target',
+    description: 'The actor is not allowed to target the requested resource.',
+  },
+  subject_token_expired: { error: 'invalid_request', description: 'The subject token has expired.' },
+  subject_unknown: { error: 'invalid_request', description: 'The subject is unknown.' },
+  subject_mismatch: { error: 'invalid_request', description: 'The subject is unknown.' },
+  subject_disabled: { error: 'invalid_request', description: 'The subject is not active.' },
+  actor_unknown: { error: 'invalid_request', description: 'The actor is unknown.' },
+  actor_mismatch: { error: 'invalid_request', description: 'The actor is unknown.' },
+  actor_disabled: { error: 'invalid_request', description: 'The actor is not active.' },
+  actor_expired: { error: 'invalid_request', description: 'The actor has expired.' },
+  may_act_mismatch: {
+    error: 'invalid_request',
+    description: 'The subject token does not allow this actor to act for it.',
+  },
+  chain_malformed: { error: 'invalid_request', description: 'The subject token describes an invalid delegation chain.' },
+  chain_actor_inactive: {
+    error: 'invalid_request',
+    description: 'An actor in the delegation chain is no longer active.',
+  },
+  chain_grant_inactive: {
+    error: 'invalid_request',
+    description: 'A delegation grant in the chain is no longer active.',
+  },
+  chain_too_deep: { error: 'invalid_request', description: 'The delegation chain would be too deep.' },
+  chain_cycle: { error: 'invalid_request', description: 'An actor may appear only once in a delegation chain.' },
+  delegation_not_allowed: {
+    error: 'invalid_request',
+    description: 'The previous actor may not delegate to this actor.',
+  },
+  no_active_grant: {
+    error: 'invalid_request',
+    description: 'There is no active delegation grant from the subject to the actor for this resource.',
+  },
+  lifetime_exhausted: {
+    error: 'invalid_request',
+    description: 'No token can be issued: something it depends on expires now.',
+  },
+  empty_scope: { error: 'invalid_scope', description: 'None of the requested scopes can be granted.' },
+};
+
+function refuse(reason: RefusalReason, dropped: DroppedScope[] = []): Decision {
+  return { granted: false, reason, ...REFUSALS[reason], dropped };
+}
+
+/** True when `expiresAt` is absent or still ahead of `now`. */
+function unexpired(expiresAt: number | null, now: number): boolean {
+  return expiresAt === null || expiresAt > now;
+}
+
+function isActiveActor(actor: LiveActor, now: number): boolean {
+  return actor.status === 'active' && unexpired(actor.expiresAt, now);
+}
+
+function isActiveGrant(grant: LiveGrant, now: number): boolean {
+  return grant.revokedAt === null && unexpired(grant.expiresAt, now);
+}
+
+function dedupe(values: readonly string[]): string[] {
+  return [...new Set(values)];
+}
+
+interface LiveChain {
+  actors: LiveActor[];
+  grants: LiveGrant[];
+}
+
+/** Rule 5: the parent chain re-checked live, and the new hop checked against it. */
+function checkChain(input: DecisionInput): RefusalReason | LiveChain {
+  const { now, actorId, subjectToken: token, live } = input;
+  const { chain, chainGrantIds } = token;
+
+  // A Deputy token always names its chain, its grants (one per hop), its audience and its
+  // scopes; an external token names none of these. Anything in between cannot be trusted, and
+  // a chain without parent scopes would escape the "a chain only narrows" rule.
+  const isChain = chain.length > 0;
+  if (isChain !== (token.audience !== null) || (isChain && token.scopes === null) || chainGrantIds.length !== chain.length) {
+    return 'chain_malformed';
+  }
+
+  const actors: LiveActor[] = [];
+  for (const id of chain) {
+    const rows = live.chainActors.filter((a) => a.id === id);
+    if (rows.length === 0 || !rows.every((a) => isActiveActor(a, now))) return 'chain_actor_inactive';
+    actors.push(...rows);
+  }
+  const grants: LiveGrant[] = [];
+  for (const [hop, id] of chainGrantIds.entries()) {
+    const rows = live.chainGrants.filter((g) => g.id === id);
+    if (rows.length === 0 || !rows.every((g) => isActiveGrant(g, now))) return 'chain_grant_inactive';
+    // Hop n relied on the subject's grant to the n-th actor.
+    if (!rows.every((g) => g.actorId === chain[hop])) return 'chain_malformed';
+    grants.push(...rows);
+  }
+
+  const newChain = [...chain, actorId];
+  if (!(newChain.length <= input.limits.maxDelegationDepth)) return 'chain_too_deep';
+  if (new Set(newChain).size !== newChain.length) return 'chain_cycle';
+  const previous = chain.at(-1);
+  if (previous !== undefined) {
+    const previousRows = actors.filter((a) => a.id === previous);
+    if (!previousRows.every((a) => a.mayDelegateTo.includes(actorId))) return 'delegation_not_allowed';
+  }
+  return { actors, grants };
+}
+
+interface ScopeOutcome {
+  kept: string[];
+  dropped: DroppedScope[];
+}
+
+/** Rule 7: the effective scope under one grant; each dropped scope gets its first failing set. */
+function effectiveScope(input: DecisionInput, actor: LiveActor, grant: LiveGrant): ScopeOutcome {
+  const { now, live, subjectToken } = input;
+  const resourceScopes = live.resource?.scopes ?? [];
+  const entitled = new Set(live.entitlements.filter((e) => unexpired(e.expiresAt, now)).map((e) => e.scope));
+  const parentScopes = subjectToken.scopes;
+  const checks: ReadonlyArray<readonly [DroppedReason, (scope: string) => boolean]> = [
+    ['unknown_to_resource', (s) => resourceScopes.includes(s)],
+    ['no_entitlement', (s) => entitled.has(s)],
+    ['not_delegated', (s) => grant.scopes.includes(s)],
+    ['above_actor_ceiling', (s) => actor.scopeCeiling.includes(s)],
+    ['not_in_parent_token', (s) => parentScopes === null || parentScopes.includes(s)],
+  ];
+
+  const kept: string[] = [];
+  const dropped: DroppedScope[] = [];
+  for (const scope of dedupe(input.requestedScopes ?? grant.scopes)) {
+    const failed = checks.find(([, holds]) => !holds(scope));
+    if (failed) dropped.push({ scope, reason: failed[0] });
+    else kept.push(scope);
+  }
+  return { kept, dropped };
+}
+
+/** null (never expires) sorts as the latest. */
+function laterExpiry(a: number | null, b: number | null): number {
+  if (a === b) return 0;
+  if (a === null) return -1;
+  if (b === null) return 1;
+  return b - a;
+}
+
+/** Rule 6 tie-break: largest effective scope, then latest expiry, then smallest id. */
+function compareCandidates(a: { grant: LiveGrant; outcome: ScopeOutcome }, b: typeof a): number {
+  return (
+    b.outcome.kept.length - a.outcome.kept.length ||
+    laterExpiry(a.grant.expiresAt, b.grant.expiresAt) ||
+    // Code-unit order, not localeCompare: the choice must not depend on the host's locale.
+    (a.grant.id < b.grant.id ? -1 : a.grant.id > b.grant.id ? 1 : 0)
+  );
+}
+
+/**
+ * When a scope is backed by several live entitlement rows, the subject holds it until the
+ * last of them expires; null means one of them never does.
+ */
+function entitlementExpiry(input: DecisionInput, scope: string): number | null {
+  const rows = input.live.entitlements.filter((e) => e.scope === scope && unexpired(e.expiresAt, input.now));
+  if (rows.some((e) => e.expiresAt === null)) return null;
+  return Math.max(...rows.map((e) => e.expiresAt as number));
+}
+
+function nestedAct(actorIds: readonly string[]): ActClaim {
+  const [first, ...rest] = actorIds as [string, ...string[]];
+  return rest.reduce<ActClaim>((inner, sub) => ({ sub, act: inner }), { sub: first });
+}
+
+export function decide(input: DecisionInput): Decision {
+  const { now, actorId, subjectToken: token, live } = input;
+
+  // 1. The target.
+  const resource = live.resource;
+  if (resource === null || resource.uri !== input.requestedResource) return refuse('unknown_resource');
+  if (token.audience !== null && token.audience !== input.requestedResource) return refuse('chain_resource_mismatch');
+
+  // 2. The subject.
+  if (!(token.exp > now)) return refuse('subject_token_expired');
+  if (live.subject === null) return refuse('subject_unknown');
+  if (live.subject.id !== token.subjectId) return refuse('subject_mismatch');
+  if (live.subject.status !== 'active') return refuse('subject_disabled');
+
+  // 3. The actor.
+  const actor = live.actor;
+  if (actor === null) return refuse('actor_unknown');
+  if (actor.id !== actorId) return refuse('actor_mismatch');
+  if (actor.status !== 'active') return refuse('actor_disabled');
+  if (!unexpired(actor.expiresAt, now)) return refuse('actor_expired');
+  if (!actor.resources.includes(input.requestedResource)) return refuse('resource_not_allowed_for_actor');
+
+  // 4. may_act.
+  if (token.mayActSub !== null && token.mayActSub !== actorId) return refuse('may_act_mismatch');
+
+  // 5. The chain.
+  const chain = checkChain(input);
+  if (typeof chain === 'string') return refuse(chain);
+
+  // 6. The grant.
+  const candidates = live.grants
+    .filter((g) => g.actorId === actorId && isActiveGrant(g, now))
+    .map((grant) => ({ grant, outcome: effectiveScope(input, actor, grant) }))
+    .sort(compareCandidates);
+  const chosen = candidates[0];
+  if (chosen === undefined) return refuse('no_active_grant');
+  const { grant, outcome } = chosen;
+
+  // 7. The effective scope.
+  if (outcome.kept.length === 0) return refuse('empty_scope', outcome.dropped);
+
+  // 8. The lifetime.
+  const bounds = [
+    now + input.limits.tokenTtl,
+    actor.maxTokenTtl === null ? null : now + actor.maxTokenTtl,
+    grant.expiresAt,
+    token.exp,
+    actor.expiresAt,
+    ...outcome.kept.map((scope) => entitlementExpiry(input, scope)),
+    ...chain.actors.map((a) => a.expiresAt),
+    ...chain.grants.map((g) => g.expiresAt),
+  ].filter((bound): bound is number => bound !== null);
+  const exp = Math.floor(Math.min(...bounds));
+  if (!Number.isSafeInteger(exp) || !(exp > now)) return refuse('lifetime_exhausted', outcome.dropped);
+
+  // 9-10. The token's claims.
+  const actorIds = [...token.chain, actorId];
+  return {
+    granted: true,
+    scopes: outcome.kept,
+    exp,
+    act: nestedAct(actorIds),
+    actorIds,
+    grantId: grant.id,
+    grantIds: [...token.chainGrantIds, grant.id],
+    dropped: outcome.dropped,
+  };
+}

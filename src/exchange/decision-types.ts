@@ -1,0 +1,149 @@
+/**
+ * Inputs and outputs of the pure exchange decision (`decide`). The I/O layer builds a
+ * DecisionInput from the verified tokens and the live database rows; `decide` does the rest.
+ * All times are epoch seconds.
+ */
+
+export interface LiveSubject {
+  id: string;
+  status: 'active' | 'disabled' | string;
+}
+
+export interface LiveActor {
+  id: string;
+  status: string;
+  expiresAt: number | null;
+  scopeCeiling: readonly string[];
+  /** Resource URIs the actor may target. */
+  resources: readonly string[];
+  /** Seconds. */
+  maxTokenTtl: number | null;
+  mayDelegateTo: readonly string[];
+}
+
+export interface LiveResource {
+  uri: string;
+  scopes: readonly string[];
+}
+
+export interface LiveEntitlement {
+  scope: string;
+  expiresAt: number | null;
+}
+
+export interface LiveGrant {
+  id: string;
+  actorId: string;
+  scopes: readonly string[];
+  expiresAt: number | null;
+  revokedAt: number | null;
+}
+
+/** What the verified subject token says. */
+export interface SubjectTokenFacts {
+  subjectId: string;
+  exp: number;
+  /** Scopes of a Deputy-issued parent token (a chain); null for an external user token. */
+  scopes: readonly string[] | null;
+  /** Actor ids of the parent token's chain, oldest first; [] for an external token. */
+  chain: readonly string[];
+  /** Grant ids the parent token relied on (one per hop, oldest first); [] for external. */
+  chainGrantIds: readonly string[];
+  /** The parent Deputy token's audience (resource URI); null for external tokens. */
+  audience: string | null;
+  /** RFC 8693 §4.4 may_act claim's `sub`, when present. */
+  mayActSub: string | null;
+}
+
+export interface DecisionInput {
+  now: number;
+  limits: { tokenTtl: number; maxDelegationDepth: number };
+  requestedResource: string;
+  /** null = the `scope` parameter was absent. */
+  requestedScopes: readonly string[] | null;
+  subjectToken: SubjectTokenFacts;
+  /** The verified actor. */
+  actorId: string;
+  live: {
+    /** null = unknown subject. */
+    subject: LiveSubject | null;
+    /** null = unknown actor. */
+    actor: LiveActor | null;
+    /** null = unregistered resource. */
+    resource: LiveResource | null;
+    /** The subject's rows on that resource (may include expired ones). */
+    entitlements: readonly LiveEntitlement[];
+    /** Subject -> actor on that resource (may include revoked/expired ones). */
+    grants: readonly LiveGrant[];
+    /** Live rows of every actor in subjectToken.chain (missing = unknown). */
+    chainActors: readonly LiveActor[];
+    /** Live rows of subjectToken.chainGrantIds (missing = gone). */
+    chainGrants: readonly LiveGrant[];
+  };
+}
+
+export type DroppedReason =
+  | 'no_entitlement'
+  | 'not_delegated'
+  | 'above_actor_ceiling'
+  | 'not_in_parent_token'
+  | 'unknown_to_resource';
+
+export interface DroppedScope {
+  scope: string;
+  reason: DroppedReason;
+}
+
+export type ActClaim = { sub: string; act?: ActClaim };
+
+export type RefusalError = 'invalid_request' | 'invalid_scope' | 'invalid_target';
+
+export type RefusalReason =
+  // invalid_target
+  | 'unknown_resource'
+  | 'chain_resource_mismatch'
+  | 'resource_not_allowed_for_actor'
+  // invalid_request
+  | 'subject_token_expired'
+  | 'subject_unknown'
+  | 'subject_mismatch'
+  | 'subject_disabled'
+  | 'actor_unknown'
+  | 'actor_mismatch'
+  | 'actor_disabled'
+  | 'actor_expired'
+  | 'may_act_mismatch'
+  | 'chain_malformed'
+  | 'chain_actor_inactive'
+  | 'chain_grant_inactive'
+  | 'chain_too_deep'
+  | 'chain_cycle'
+  | 'delegation_not_allowed'
+  | 'no_active_grant'
+  | 'lifetime_exhausted'
+  // invalid_scope
+  | 'empty_scope';
+
+export type GrantedDecision = {
+  granted: true;
+  scopes: string[];
+  exp: number;
+  act: ActClaim;
+  /** Oldest first, the new actor last. */
+  actorIds: string[];
+  grantId: string;
+  /** The chain's grant ids, then this hop's. */
+  grantIds: string[];
+  dropped: DroppedScope[];
+};
+
+export type RefusedDecision = {
+  granted: false;
+  error: RefusalError;
+  reason: RefusalReason;
+  /** Safe to send to the client. */
+  description: string;
+  dropped: DroppedScope[];
+};
+
+export type Decision = GrantedDecision | RefusedDecision;

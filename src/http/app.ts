@@ -1,0 +1,52 @@
+/**
+ * The Koa application: oidc-provider is itself a Koa app, and Deputy's middleware (request
+ * context, operational endpoints, /jwks, the admin API) runs in front of its routes.
+ */
+import type { Context, Next } from 'koa';
+import type Provider from 'oidc-provider';
+import type pg from 'pg';
+import type { Config } from '../config.js';
+import type { KeyRing } from '../keys/key-ring.js';
+import type { Logger } from '../log.js';
+import { createProvider } from '../oauth/provider.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { operationalEndpoints, requestContext } from './observability.js';
+
+export interface AppDeps {
+  config: Config;
+  pool: pg.Pool;
+  keyRing: KeyRing;
+  logger: Logger;
+  clientSecretPepper: string;
+}
+
+export interface App {
+  provider: Provider;
+  metrics: Metrics;
+  callback: ReturnType<Provider['callback']>;
+}
+
+/** RFC 8414 metadata is the same document as OpenID discovery; serve it at both addresses. */
+function authorizationServerMetadata(ctx: Context, next: Next) {
+  if (ctx.path === '/.well-known/oauth-authorization-server') ctx.path = '/.well-known/openid-configuration';
+  return next();
+}
+
+/** /jwks from the key ring, so retired keys stay published while their tokens live. */
+function publishedKeys(keyRing: KeyRing) {
+  return async function jwks(ctx: Context, next: Next) {
+    if (ctx.path !== '/jwks' || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) return next();
+    ctx.type = 'application/jwk-set+json; charset=utf-8';
+    ctx.body = keyRing.publicJwks(Math.floor(Date.now() / 1000));
+  };
+}
+
+export function createApp(deps: AppDeps): App {
+  const metrics = createMetrics();
+  const provider = createProvider(deps);
+  provider.use(requestContext(deps.logger, metrics));
+  provider.use(operationalEndpoints({ pool: deps.pool, keyRing: deps.keyRing, metrics }));
+  provider.use(publishedKeys(deps.keyRing));
+  provider.use(authorizationServerMetadata);
+  return { provider, metrics, callback: provider.callback() };
+}

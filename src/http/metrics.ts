@@ -1,0 +1,37 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface Metrics {
+  registry: Registry;
+  exchanges: Counter<'outcome'>;
+  exchangeSeconds: Histogram<'outcome'>;
+  httpSeconds: Histogram<'route' | 'method' | 'status'>;
+}
+
+/** One registry per app instance, so several apps in one process (tests) do not collide. */
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'deputy_' });
+  return {
+    registry,
+    exchanges: new Counter({
+      name: 'deputy_token_exchanges_total',
+      help: 'Token exchanges by outcome (granted, or the error code)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    exchangeSeconds: new Histogram({
+      name: 'deputy_token_exchange_duration_seconds',
+      help: 'Token exchange latency by outcome',
+      labelNames: ['outcome'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    httpSeconds: new Histogram({
+      name: 'deputy_http_request_duration_seconds',
+      help: 'HTTP request latency',
+      labelNames: ['route', 'method', 'status'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,94 @@
+/**
+ * oidc-provider's storage in PostgreSQL. Its own models (grants, opaque tokens, replay
+ * detection, ...) live as JSON in `oidc_payloads`; clients come from Deputy's `clients` table.
+ */
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type pg from 'pg';
+
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+
+interface ClientRow {
+  client_id: string;
+  client_secret_hash: string | null;
+  token_endpoint_auth_method: string;
+  jwks: { keys: unknown[] } | null;
+  scope: string;
+}
+
+/** The oidc-provider client metadata of a Deputy client. */
+export function clientMetadata(row: ClientRow): AdapterPayload {
+  return {
+    client_id: row.client_id,
+    ...(row.client_secret_hash ? { client_secret: row.client_secret_hash } : {}),
+    token_endpoint_auth_method: row.token_endpoint_auth_method,
+    ...(row.jwks ? { jwks: row.jwks } : {}),
+    grant_types: [TOKEN_EXCHANGE, 'client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+    scope: row.scope,
+  } as AdapterPayload;
+}
+
+export function createAdapterClass(pool: pg.Pool): new (name: string) => Adapter {
+  return class PostgresAdapter implements Adapter {
+    constructor(readonly name: string) {}
+
+    async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+      await pool.query(
+        `INSERT INTO oidc_payloads (id, type, payload, grant_id, user_code, uid, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7::int IS NULL THEN NULL ELSE now() + make_interval(secs => $7::int) END)
+         ON CONFLICT (id, type) DO UPDATE SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id,
+           user_code = EXCLUDED.user_code, uid = EXCLUDED.uid, expires_at = EXCLUDED.expires_at`,
+        [id, this.name, payload, payload.grantId ?? null, payload.userCode ?? null, payload.uid ?? null, expiresIn ?? null],
+      );
+    }
+
+    async find(id: string): Promise<AdapterPayload | undefined> {
+      if (this.name === 'Client') return this.findClient(id);
+      const { rows } = await pool.query<{ payload: AdapterPayload; consumed_at: Date | null }>(
+        `SELECT payload, consumed_at FROM oidc_payloads
+          WHERE id = $1 AND type = $2 AND (expires_at IS NULL OR expires_at > now())`,
+        [id, this.name],
+      );
+      const row = rows[0];
+      if (!row) return undefined;
+      return row.consumed_at ? { ...row.payload, consumed: Math.floor(row.consumed_at.getTime() / 1000) } : row.payload;
+    }
+
+    private async findClient(id: string): Promise<AdapterPayload | undefined> {
+      const { rows } = await pool.query<ClientRow>(
+        `SELECT client_id, client_secret_hash, token_endpoint_auth_method, jwks, scope FROM clients WHERE client_id = $1`,
+        [id],
+      );
+      return rows[0] ? clientMetadata(rows[0]) : undefined;
+    }
+
+    async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      const { rows } = await pool.query<{ payload: AdapterPayload }>(
+        `SELECT payload FROM oidc_payloads WHERE user_code = $1 AND type = $2 AND (expires_at IS NULL OR expires_at > now())`,
+        [userCode, this.name],
+      );
+      return rows[0]?.payload;
+    }
+
+    async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      const { rows } = await pool.query<{ payload: AdapterPayload }>(
+        `SELECT payload FROM oidc_payloads WHERE uid = $1 AND type = $2 AND (expires_at IS NULL OR expires_at > now())`,
+        [uid, this.name],
+      );
+      return rows[0]?.payload;
+    }
+
+    async consume(id: string): Promise<void> {
+      await pool.query(`UPDATE oidc_payloads SET consumed_at = now() WHERE id = $1 AND type = $2`, [id, this.name]);
+    }
+
+    async destroy(id: string): Promise<void> {
+      await pool.query(`DELETE FROM oidc_payloads WHERE id = $1 AND type = $2`, [id, this.name]);
+    }
+
+    async revokeByGrantId(grantId: string): Promise<void> {
+      await pool.query(`DELETE FROM oidc_payloads WHERE grant_id = $1`, [grantId]);
+    }
+  };
+}

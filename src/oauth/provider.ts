@@ -1,0 +1,67 @@
+/**
+ * oidc-provider, configured as Deputy's OAuth server: discovery, /jwks, client authentication
+ * (client_secret_basic, client_secret_post, private_key_jwt), DPoP, introspection, revocation and
+ * client credentials (for admin clients). Deputy's token-exchange grant is registered on it.
+ */
+import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type pg from 'pg';
+import type { Config } from '../config.js';
+import type { KeyRing } from '../keys/key-ring.js';
+import { createAdapterClass } from './adapter.js';
+import { clientSecretMatches } from './client-secrets.js';
+import { compareClientSecretsAsHashes, prepareStructuredTokenRouting } from './oidc-provider-internals.js';
+
+export const ADMIN_SCOPE = 'deputy:admin';
+
+export interface ProviderDeps {
+  config: Config;
+  pool: pg.Pool;
+  keyRing: KeyRing;
+  clientSecretPepper: string;
+}
+
+export function createProvider({ config, pool, keyRing, clientSecretPepper }: ProviderDeps): Provider {
+  prepareStructuredTokenRouting();
+  const active = keyRing.active;
+  const signingJwk = { ...active.privateKey.export({ format: 'jwk' }), kid: active.kid, alg: active.alg, use: 'sig' };
+
+  const configuration: Configuration = {
+    adapter: createAdapterClass(pool),
+    jwks: { keys: [signingJwk as never] },
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+    clientDefaults: { grant_types: ['client_credentials'], response_types: [], token_endpoint_auth_method: 'client_secret_basic' },
+    responseTypes: ['none'],
+    scopes: [ADMIN_SCOPE],
+    claims: {},
+    findAccount: async () => undefined,
+    routes: {
+      token: '/token',
+      jwks: '/jwks',
+      introspection: '/token/introspection',
+      revocation: '/token/revocation',
+    },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true, allowedPolicy: async () => true },
+      revocation: { enabled: true, allowedPolicy: async (ctx, client, token) => token.clientId === client.clientId },
+      dPoP: { enabled: true },
+    },
+    enabledJWA: {
+      clientAuthSigningAlgValues: ['ES256', 'ES384', 'ES512', 'EdDSA', 'RS256', 'PS256'],
+      dPoPSigningAlgValues: ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'],
+    },
+    ttl: { ClientCredentials: config.TOKEN_TTL },
+    clockTolerance: config.CLOCK_SKEW,
+    // Deputy is an API: errors are always JSON, never an HTML page.
+    renderError: async (ctx: KoaContextWithOIDC, out) => {
+      ctx.type = 'json';
+      ctx.body = out;
+    },
+  };
+
+  const provider = new Provider(config.ISSUER, configuration);
+  provider.proxy = config.TRUST_PROXY;
+  compareClientSecretsAsHashes(provider, (presented, stored) => clientSecretMatches(presented, stored, clientSecretPepper));
+  return provider;
+}

@@ -1,0 +1,39 @@
+/**
+ * Starts a real Deputy (HTTP on 127.0.0.1, an ephemeral port) on a fresh database of its own.
+ */
+import { loadConfig, type Config } from '../../src/config.js';
+import { freePort } from '../../src/db/embedded.js';
+import { createLogger } from '../../src/log.js';
+import { startDeputy, type RunningDeputy } from '../../src/server.js';
+import { createTestDatabase, type TestDatabase } from './database.js';
+
+export interface TestDeputy extends RunningDeputy {
+  config: Config;
+  database: TestDatabase;
+  stop(): Promise<void>;
+}
+
+export async function startTestDeputy(env: Record<string, string> = {}, database?: TestDatabase): Promise<TestDeputy> {
+  const db = database ?? (await createTestDatabase());
+  const port = await freePort();
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ISSUER: `http://127.0.0.1:${port}`,
+    LOG_LEVEL: 'silent',
+    DEMO_SEED: 'false',
+    DATABASE_POOL_SIZE: '5',
+    ...env,
+  });
+  const deputy = await startDeputy(config, db.url, createLogger(config.LOG_LEVEL));
+  return {
+    ...deputy,
+    config,
+    database: db,
+    async stop() {
+      await deputy.close();
+      if (!database) await db.drop();
+    },
+  };
+}
