@@ -218,3 +218,8 @@ CREATE TABLE "server_settings" (
   "created_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
   CONSTRAINT "server_settings_pkey" PRIMARY KEY ("key")
 );
+
+-- The audit log is several independent hash chains, so concurrent writers (and, later, shards)
+-- do not all contend on one "previous hash". Each chain starts from a fixed genesis value.
+INSERT INTO "audit_chain_heads" ("chain_id", "seq", "hash")
+SELECT chain_id, 0, 'genesis' FROM generate_series(0, 7) AS chain_id;
