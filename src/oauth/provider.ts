@@ -29,7 +29,12 @@ export function createProvider({ config, pool, keyRing, clientSecretPepper }: Pr
     adapter: createAdapterClass(pool),
     jwks: { keys: [signingJwk as never] },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
-    clientDefaults: { grant_types: ['client_credentials'], response_types: [], token_endpoint_auth_method: 'client_secret_basic' },
+    clientDefaults: {
+      grant_types: ['client_credentials'],
+      response_types: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: active.alg,
+    },
     responseTypes: ['none'],
     scopes: [ADMIN_SCOPE],
     claims: {},

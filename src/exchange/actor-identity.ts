@@ -1,0 +1,88 @@
+/**
+ * Who is acting: an actor assertion signed with the actor's registered key, a workload token
+ * from a trusted workload issuer bound to an actor, or — with no actor token — the
+ * authenticated client's own actor. Either way the client must be allowed to present it.
+ */
+import type pg from 'pg';
+import { invalidRequest } from '../errors.js';
+import { verifyActorAssertion, verifyWorkloadToken } from './actor-assertion.js';
+import type { TrustedIssuerDeps } from './trusted-issuer-token.js';
+
+export interface ActorIdentityDeps extends TrustedIssuerDeps {
+  pool: pg.Pool;
+  acceptedAudiences: string[];
+}
+
+export interface ClientActorBinding {
+  actorId: string | null;
+  allowedActors: readonly string[];
+}
+
+async function findActorKeys(pool: pg.Pool, id: string) {
+  const { rows } = await pool.query<{ id: string; jwks: { keys: unknown[] } | null }>({
+    name: 'deputy_actor_keys',
+    text: 'SELECT id, jwks FROM actors WHERE id = $1',
+    values: [id],
+  });
+  return rows[0] ?? null;
+}
+
+async function markJtiUsed(pool: pg.Pool, issuer: string, jti: string, expiresAt: number): Promise<boolean> {
+  const { rowCount } = await pool.query({
+    name: 'deputy_mark_jti',
+    text: `INSERT INTO used_assertion_jtis (issuer, jti, expires_at) VALUES ($1, $2, to_timestamp($3))
+           ON CONFLICT (issuer, jti) DO NOTHING`,
+    values: [issuer, jti, expiresAt],
+  });
+  return rowCount === 1;
+}
+
+async function findActorByWorkload(pool: pg.Pool, issuer: string, subject: string): Promise<string | null> {
+  const { rows } = await pool.query<{ id: string }>({
+    name: 'deputy_actor_by_workload',
+    text: 'SELECT id FROM actors WHERE workload_issuer = $1 AND workload_subject = $2',
+    values: [issuer, subject],
+  });
+  return rows[0]?.id ?? null;
+}
+
+function isWorkloadIssuer(token: string, deps: ActorIdentityDeps): Promise<boolean> {
+  const payload = token.split('.')[1];
+  if (!payload) return Promise.resolve(false);
+  let iss: unknown;
+  try {
+    iss = (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { iss?: unknown }).iss;
+  } catch {
+    return Promise.resolve(false);
+  }
+  return typeof iss === 'string' ? deps.findIssuer(iss, 'workload').then(Boolean) : Promise.resolve(false);
+}
+
+/**
+ * The actor id an actor token proves (not yet checked against the client's bindings); null
+ * when there is no actor token, meaning the client's own actor.
+ */
+export async function resolveActor(actorToken: string | null, deps: ActorIdentityDeps, now: Date): Promise<string | null> {
+  if (actorToken === null) return null;
+  if (await isWorkloadIssuer(actorToken, deps)) {
+    return (await verifyWorkloadToken(actorToken, { ...deps, findActorByWorkload: (iss, sub) => findActorByWorkload(deps.pool, iss, sub) }, now)).actorId;
+  }
+  const assertion = await verifyActorAssertion(
+    actorToken,
+    {
+      findActor: (id) => findActorKeys(deps.pool, id),
+      markJtiUsed: (issuer, jti, exp) => markJtiUsed(deps.pool, issuer, jti, exp),
+      acceptedAudiences: deps.acceptedAudiences,
+      clockSkewSeconds: deps.clockSkewSeconds,
+    },
+    now,
+  );
+  return assertion.actorId;
+}
+
+export function assertClientMayPresent(binding: ClientActorBinding | null, actorId: string | null): asserts actorId is string {
+  if (actorId === null) throw invalidRequest('the client is not registered as an actor; send an actor_token');
+  if (!binding || (binding.actorId !== actorId && !binding.allowedActors.includes(actorId))) {
+    throw invalidRequest('the client may not act as this actor', `actor ${actorId} is not bound to the client`);
+  }
+}

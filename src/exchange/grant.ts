@@ -1,0 +1,189 @@
+/**
+ * The RFC 8693 token-exchange grant, registered on oidc-provider. The handler only
+ * orchestrates, in order: parse → (client already authenticated) → subject → actor → live
+ * facts → decide (pure) → mint → record → respond. Every outcome writes one audit event.
+ */
+import { randomUUID } from 'node:crypto';
+import type Provider from 'oidc-provider';
+import { errors as providerErrors, type KoaContextWithOIDC } from 'oidc-provider';
+import type pg from 'pg';
+import type { AuditEventInput } from '../audit/audit-log.js';
+import type { Config } from '../config.js';
+import { isDatabaseUnavailable } from '../db/pool.js';
+import { OAuthError, invalidRequest, temporarilyUnavailable } from '../errors.js';
+import type { Metrics } from '../http/metrics.js';
+import type { KeyRing } from '../keys/key-ring.js';
+import type { Logger } from '../log.js';
+import { validateDpop } from '../oauth/oidc-provider-internals.js';
+import { assertClientMayPresent, resolveActor } from './actor-identity.js';
+import { decide } from './decide.js';
+import type { SubjectTokenFacts } from './decision-types.js';
+import type { IssuerKeys } from './issuer-keys.js';
+import { loadLiveFacts, type LiveFacts } from './live-facts.js';
+import { mintAccessToken } from './mint.js';
+import { recordDenial, recordIssuedToken } from './record.js';
+import { EXCHANGE_PARAMETERS, TOKEN_EXCHANGE_GRANT, TOKEN_TYPE, parseExchangeRequest, type ExchangeRequest } from './request.js';
+import { verifySubjectToken } from './subject-identity.js';
+import { findTrustedIssuer } from './trusted-issuers.js';
+
+export interface TokenExchangeDeps {
+  config: Config;
+  pool: pg.Pool;
+  keyRing: KeyRing;
+  issuerKeys: IssuerKeys;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** The subject-token facts with a Deputy parent token's chain taken from its live record. */
+function chainFacts(subject: SubjectTokenFacts, parentJti: string | null, facts: LiveFacts): SubjectTokenFacts {
+  if (parentJti === null) return subject;
+  const parent = facts.parent;
+  if (!parent || parent.revoked || parent.subjectId !== subject.subjectId) {
+    throw invalidRequest('subject token is not active', parent ? 'parent token revoked or mismatched' : 'no issued-token record');
+  }
+  return {
+    ...subject,
+    scopes: parent.scope.split(' ').filter(Boolean),
+    chain: parent.actorIds,
+    chainGrantIds: parent.grantIds,
+    audience: parent.resource,
+    exp: Math.min(subject.exp, parent.expiresAt),
+  };
+}
+
+/** oidc-provider renders its own error class; ours maps onto it one to one. */
+function toProviderError(error: OAuthError): Error {
+  const rendered = new providerErrors.CustomOIDCProviderError(error.code, error.description);
+  Object.assign(rendered, { status: error.status, statusCode: error.status, expose: true });
+  return rendered;
+}
+
+function classify(error: unknown): OAuthError {
+  if (error instanceof OAuthError) return error;
+  if (isDatabaseUnavailable(error)) return temporarilyUnavailable('database unavailable');
+  return new OAuthError('server_error', 'the request could not be completed', error instanceof Error ? error.message : String(error));
+}
+
+export function registerTokenExchange(provider: Provider, deps: TokenExchangeDeps): void {
+  const { config, pool, keyRing, logger, metrics } = deps;
+  const trusted = {
+    findIssuer: (iss: string, kind: 'user' | 'workload') => findTrustedIssuer(pool, iss, kind),
+    keysFor: deps.issuerKeys.keysFor,
+    clockSkewSeconds: config.CLOCK_SKEW,
+  };
+  const acceptedAudiences = [config.ISSUER, `${config.ISSUER}/token`];
+
+  async function handler(ctx: KoaContextWithOIDC): Promise<void> {
+    const started = process.hrtime.bigint();
+    const now = new Date();
+    const nowSeconds = Math.floor(now.getTime() / 1000);
+    const clientId = ctx.oidc.client!.clientId;
+    const event: AuditEventInput = { type: 'token.exchange_denied', at: now, requestId: ctx.state.requestId ?? null, clientId };
+    let request: ExchangeRequest | null = null;
+    try {
+      request = parseExchangeRequest(ctx.oidc.params as Record<string, unknown>);
+      event.resourceUri = request.resource;
+      event.scopeRequested = request.scopes ?? [];
+      const dpop = await validateDpop(provider, ctx);
+
+      const subject = await verifySubjectToken(request.subjectToken, request.subjectTokenKind, { ...trusted, keyRing, issuer: config.ISSUER }, now);
+      event.subjectId = subject.facts.subjectId;
+      const claimedActorId = await resolveActor(request.actorToken, { ...trusted, pool, acceptedAudiences }, now);
+
+      const facts = await loadLiveFacts(pool, {
+        subjectId: subject.facts.subjectId,
+        actorId: claimedActorId,
+        resource: request.resource,
+        clientId,
+        parentJti: subject.parentJti,
+      });
+      const actorId = facts.actorId;
+      assertClientMayPresent(facts.client, actorId);
+      event.actorIds = [...(facts.parent?.actorIds ?? []), actorId];
+      const subjectToken = chainFacts(subject.facts, subject.parentJti, facts);
+
+      const decision = decide({
+        now: nowSeconds,
+        limits: { tokenTtl: config.TOKEN_TTL, maxDelegationDepth: config.MAX_DELEGATION_DEPTH },
+        requestedResource: request.resource,
+        requestedScopes: request.scopes,
+        subjectToken,
+        actorId,
+        live: facts,
+      });
+      event.scopeDenied = decision.dropped;
+      if (!decision.granted) throw new OAuthError(decision.error, decision.description, decision.reason);
+
+      const jti = randomUUID();
+      const accessToken = mintAccessToken(keyRing.active, {
+        issuer: config.ISSUER,
+        subjectId: subjectToken.subjectId,
+        audience: request.resource,
+        clientId,
+        scopes: decision.scopes,
+        issuedAt: nowSeconds,
+        expiresAt: decision.exp,
+        jti,
+        act: decision.act,
+        grantId: decision.grantId,
+        dpopJkt: dpop?.thumbprint ?? null,
+      });
+      Object.assign(event, {
+        type: 'token.exchanged',
+        actorIds: decision.actorIds,
+        scopeRequested: request.scopes ?? decision.scopes.concat(decision.dropped.map((d) => d.scope)),
+        scopeGranted: decision.scopes,
+        jti,
+        grantId: decision.grantId,
+      });
+      await recordIssuedToken(
+        pool,
+        {
+          jti,
+          subjectId: subjectToken.subjectId,
+          actorIds: decision.actorIds,
+          clientId,
+          resource: request.resource,
+          scope: decision.scopes.join(' '),
+          grantId: decision.grantId,
+          grantIds: decision.grantIds,
+          parentJti: subject.parentJti,
+          dpopJkt: dpop?.thumbprint ?? null,
+          issuedAt: now,
+          expiresAt: new Date(decision.exp * 1000),
+        },
+        event,
+      );
+      ctx.body = {
+        access_token: accessToken,
+        issued_token_type: TOKEN_TYPE.accessToken,
+        token_type: dpop ? 'DPoP' : 'Bearer',
+        expires_in: decision.exp - nowSeconds,
+        scope: decision.scopes.join(' '),
+      };
+      observe('granted');
+    } catch (thrown) {
+      const error = classify(thrown);
+      event.type = 'token.exchange_denied';
+      event.error = error.code;
+      event.jti = null;
+      event.scopeGranted = [];
+      if (error.status >= 500) logger.warn({ request_id: event.requestId, error: error.code, detail: error.detail }, 'token exchange failed');
+      if (error.code !== 'temporarily_unavailable') {
+        await recordDenial(pool, event).catch((auditError: unknown) => {
+          logger.error({ request_id: event.requestId, detail: (auditError as Error).message }, 'could not write the denial audit event');
+        });
+      }
+      observe(error.code);
+      throw toProviderError(error);
+    }
+
+    function observe(outcome: string) {
+      metrics.exchanges.inc({ outcome });
+      metrics.exchangeSeconds.observe({ outcome }, Number(process.hrtime.bigint() - started) / 1e9);
+    }
+  }
+
+  provider.registerGrantType(TOKEN_EXCHANGE_GRANT, handler, [...EXCHANGE_PARAMETERS]);
+}

@@ -1,0 +1,110 @@
+/**
+ * Introspection (RFC 7662) and revocation (RFC 7009) of Deputy's delegated tokens. A token is
+ * active only while its signature is valid, it is unexpired, it and every grant of its chain
+ * are unrevoked and unexpired, and its subject and every actor of its chain are active — read
+ * live on every call, so a revocation through any process shows on the next call everywhere.
+ */
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import { errors as providerErrors } from 'oidc-provider';
+import type pg from 'pg';
+import { appendAuditEvents, inTransaction } from '../audit/audit-log.js';
+import { isDatabaseUnavailable } from '../db/pool.js';
+import type { KeyRing } from '../keys/key-ring.js';
+import type { Logger } from '../log.js';
+import { checkDeputyToken } from './deputy-token.js';
+
+const TOKEN_ACTIVE_SQL = `
+SELECT t.dpop_jkt,
+  (t.revoked_at IS NULL AND t.expires_at > now()
+   AND (SELECT count(*) FROM delegation_grants g
+         WHERE g.id = ANY(t.grant_ids) AND g.revoked_at IS NULL AND (g.expires_at IS NULL OR g.expires_at > now())) = cardinality(t.grant_ids)
+   AND EXISTS (SELECT 1 FROM subjects s WHERE s.id = t.subject_id AND s.status = 'active')
+   AND (SELECT count(*) FROM actors a
+         WHERE a.id = ANY(t.actor_ids) AND a.status = 'active' AND (a.expires_at IS NULL OR a.expires_at > now())) = cardinality(t.actor_ids)
+  ) AS active
+FROM issued_tokens t WHERE t.jti = $1`;
+
+export interface TokenStatusDeps {
+  pool: pg.Pool;
+  keyRing: KeyRing;
+  issuer: string;
+  logger: Logger;
+}
+
+function unavailable(): Error {
+  const error = new providerErrors.CustomOIDCProviderError('temporarily_unavailable', 'the service is temporarily unavailable; retry later');
+  Object.assign(error, { status: 503, statusCode: 503, expose: true });
+  return error;
+}
+
+export function createTokenStatusHandlers({ pool, keyRing, issuer, logger }: TokenStatusDeps) {
+  async function introspection(ctx: KoaContextWithOIDC): Promise<void> {
+    ctx.body = { active: false };
+    const token = String(ctx.oidc.params!.token);
+    const check = await checkDeputyToken(token, keyRing, issuer, Math.floor(Date.now() / 1000));
+    if (!check.valid) return;
+    let row: { active: boolean; dpop_jkt: string | null } | undefined;
+    try {
+      ({ rows: [row] } = await pool.query<{ active: boolean; dpop_jkt: string | null }>({ name: 'deputy_token_active', text: TOKEN_ACTIVE_SQL, values: [check.claims.jti] }));
+    } catch (error) {
+      if (isDatabaseUnavailable(error)) throw unavailable();
+      throw error;
+    }
+    if (!row?.active) return;
+    const { claims } = check;
+    ctx.body = {
+      active: true,
+      iss: issuer,
+      sub: claims.sub,
+      act: claims.act,
+      scope: claims.scope,
+      aud: claims.aud,
+      client_id: claims.client_id,
+      exp: claims.exp,
+      iat: claims.iat,
+      jti: claims.jti,
+      token_type: row.dpop_jkt ? 'DPoP' : 'Bearer',
+      ...(row.dpop_jkt ? { cnf: { jkt: row.dpop_jkt } } : {}),
+    };
+  }
+
+  async function revocation(ctx: KoaContextWithOIDC): Promise<void> {
+    ctx.body = '';
+    const token = String(ctx.oidc.params!.token);
+    const check = await checkDeputyToken(token, keyRing, issuer, Math.floor(Date.now() / 1000));
+    // RFC 7009 §2.2: invalid tokens and tokens of other clients are answered 200, untouched.
+    if (!check.valid || check.claims.client_id !== ctx.oidc.client!.clientId) return;
+    const { claims } = check;
+    try {
+      await inTransaction(pool, async (client) => {
+        const { rows } = await client.query<{ subject_id: string; actor_ids: string[]; resource_uri: string; grant_id: string }>(
+          `UPDATE issued_tokens SET revoked_at = now() WHERE jti = $1 AND revoked_at IS NULL
+           RETURNING subject_id, actor_ids, resource_uri, grant_id`,
+          [claims.jti],
+        );
+        const revoked = rows[0];
+        if (!revoked) return;
+        await appendAuditEvents(client, [
+          {
+            type: 'token.revoked',
+            at: new Date(),
+            requestId: ctx.state.requestId ?? null,
+            clientId: claims.client_id,
+            subjectId: revoked.subject_id,
+            actorIds: revoked.actor_ids,
+            resourceUri: revoked.resource_uri,
+            jti: claims.jti,
+            grantId: revoked.grant_id,
+            details: { via: 'revocation_endpoint' },
+          },
+        ]);
+      });
+    } catch (error) {
+      logger.warn({ request_id: ctx.state.requestId, detail: (error as Error).message }, 'token revocation failed');
+      if (isDatabaseUnavailable(error)) throw unavailable();
+      throw error;
+    }
+  }
+
+  return { introspection, revocation };
+}
