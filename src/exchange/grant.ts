@@ -16,6 +16,7 @@ import type { KeyRing } from '../keys/key-ring.js';
 import type { Logger } from '../log.js';
 import { validateDpop } from '../oauth/oidc-provider-internals.js';
 import { assertClientMayPresent, resolveActor } from './actor-identity.js';
+import { createActorUsageTracker } from './actor-usage.js';
 import { decide } from './decide.js';
 import type { SubjectTokenFacts } from './decision-types.js';
 import type { IssuerKeys } from './issuer-keys.js';
@@ -73,6 +74,7 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
     clockSkewSeconds: config.CLOCK_SKEW,
   };
   const acceptedAudiences = [config.ISSUER, `${config.ISSUER}/token`];
+  const touchActors = createActorUsageTracker(pool, logger);
 
   async function handler(ctx: KoaContextWithOIDC): Promise<void> {
     const started = process.hrtime.bigint();
@@ -155,6 +157,7 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
         },
         event,
       );
+      touchActors(decision.actorIds);
       ctx.body = {
         access_token: accessToken,
         issued_token_type: TOKEN_TYPE.accessToken,

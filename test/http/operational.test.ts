@@ -45,7 +45,9 @@ describe('operational and discovery endpoints', () => {
       expect(metadata.token_endpoint_auth_methods_supported).toEqual(
         expect.arrayContaining(['client_secret_basic', 'client_secret_post', 'private_key_jwt']),
       );
-      expect(metadata.grant_types_supported).toEqual(expect.arrayContaining(['client_credentials']));
+      expect(metadata.grant_types_supported).toEqual(
+        expect.arrayContaining(['urn:ietf:params:oauth:grant-type:token-exchange', 'client_credentials']),
+      );
     },
   );
 
