@@ -9,7 +9,10 @@ import type { Logger } from '../log.js';
 export function createActorUsageTracker(pool: pg.Pool, logger: Logger, intervalMs = 60_000) {
   const lastWritten = new Map<string, number>();
   return function touch(actorIds: readonly string[], now: number = Date.now()): void {
-    const due = actorIds.filter((id) => (lastWritten.get(id) ?? 0) + intervalMs <= now);
+    const due = actorIds.filter((id) => {
+      const last = lastWritten.get(id);
+      return last === undefined || last + intervalMs <= now;
+    });
     if (due.length === 0) return;
     for (const id of due) lastWritten.set(id, now);
     pool
