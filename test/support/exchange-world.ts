@@ -91,7 +91,28 @@ export interface World {
   /** Adds a subject with entitlements and grants (returns the grant ids by actor). */
   addSubject(id: string, options?: SubjectSetup): Promise<Record<string, string>>;
   addGrant(subjectId: string, actorId: string, scopes: string[], expiresAt?: Date | null, resource?: string): Promise<string>;
+  /** Adds an actor (keyless unless `jwks` is given) and, when `clientId` is given, a client_secret_basic client bound to it. */
+  addActor(id: string, setup?: ActorSetup): Promise<void>;
+  /**
+   * Runs a request that must be refused: checks status and error code, the safe error shape,
+   * that no issued_tokens row was added and that exactly one token.exchange_denied audit event
+   * with that error was written. Returns the result.
+   */
+  expectRefused(run: () => Promise<HttpResult>, error: string, status?: number): Promise<HttpResult>;
+  /** The newest audit event of a type. */
+  lastEvent(type?: string): Promise<Record<string, unknown> | undefined>;
   stop(): Promise<void>;
+}
+
+export interface ActorSetup {
+  scopeCeiling?: string[];
+  resources?: string[];
+  maxTokenTtl?: number | null;
+  expiresAt?: Date | null;
+  mayDelegateTo?: string[];
+  jwks?: { keys: JWK[] } | null;
+  /** Also registers a client_secret_basic client bound to the actor, with secret `secret-of-<clientId>`. */
+  clientId?: string;
 }
 
 export interface SubjectSetup {
@@ -252,6 +273,59 @@ export async function buildWorld(deputy: TestDeputy): Promise<World> {
 
   const defaultAuth: ClientAuth = { clientId: 'app-a' };
 
+  async function addActor(id: string, setup: ActorSetup = {}): Promise<void> {
+    await q(
+      `INSERT INTO actors (id, kind, owner_id, purpose, jwks, scope_ceiling, resources, may_delegate_to, max_token_ttl, expires_at)
+       VALUES ($1, 'agent', 'alice', 'test agent', $2, $3, $4, $5, $6, $7)`,
+      [id, setup.jwks ?? null, setup.scopeCeiling ?? [...RESOURCE_SCOPES], setup.resources ?? [RESOURCE], setup.mayDelegateTo ?? [], setup.maxTokenTtl ?? null, setup.expiresAt ?? null],
+    );
+    if (setup.clientId) {
+      const secret = `secret-of-${setup.clientId}`;
+      SECRETS[setup.clientId] = secret;
+      await q(
+        `INSERT INTO clients (client_id, client_secret_hash, token_endpoint_auth_method, actor_id) VALUES ($1, $2, 'client_secret_basic', $3)`,
+        [setup.clientId, hashClientSecret(secret, PEPPER), id],
+      );
+    }
+  }
+
+  async function countAudit(where: Record<string, string | null> = {}): Promise<number> {
+    const clauses: string[] = [];
+    const values: unknown[] = [];
+    for (const [column, value] of Object.entries(where)) {
+      if (!/^[a-z_]+$/.test(column)) throw new Error(`bad column ${column}`);
+      if (value === null) clauses.push(`${column} IS NULL`);
+      else {
+        values.push(value);
+        clauses.push(`${column} = $${values.length}`);
+      }
+    }
+    const [row] = await q<{ n: number }>(
+      `SELECT count(*)::int AS n FROM audit_events${clauses.length ? ` WHERE ${clauses.join(' AND ')}` : ''}`,
+      values,
+    );
+    return row!.n;
+  }
+
+  async function issuedCount(): Promise<number> {
+    const [row] = await q<{ n: number }>('SELECT count(*)::int AS n FROM issued_tokens');
+    return row!.n;
+  }
+
+  async function expectRefused(run: () => Promise<HttpResult>, error: string, status = 400): Promise<HttpResult> {
+    const before = { issued: await issuedCount(), events: await countAudit(), denied: await countAudit({ type: 'token.exchange_denied', error }) };
+    const result = await run();
+    const where = `refusal expected (${status} ${error}), got ${result.status} ${result.text}`;
+    if (result.status !== status || result.json.error !== error) throw new Error(where);
+    expectRefusalShape(result);
+    const after = { issued: await issuedCount(), events: await countAudit(), denied: await countAudit({ type: 'token.exchange_denied', error }) };
+    if (after.issued !== before.issued) throw new Error(`${where}: an issued_tokens row was added`);
+    if (after.events !== before.events + 1 || after.denied !== before.denied + 1) {
+      throw new Error(`${where}: expected exactly one token.exchange_denied/${error} audit event, got ${after.events - before.events} events, ${after.denied - before.denied} matching`);
+    }
+    return result;
+  }
+
   return {
     deputy,
     issuer,
@@ -271,26 +345,16 @@ export async function buildWorld(deputy: TestDeputy): Promise<World> {
     },
     introspect: (token, auth = defaultAuth) => post('/token/introspection', { token }, auth),
     revoke: (token, auth = defaultAuth) => post('/token/revocation', { token }, auth),
-    async auditCount(where = {}) {
-      const clauses: string[] = [];
-      const values: unknown[] = [];
-      for (const [column, value] of Object.entries(where)) {
-        if (!/^[a-z_]+$/.test(column)) throw new Error(`bad column ${column}`);
-        if (value === null) clauses.push(`${column} IS NULL`);
-        else {
-          values.push(value);
-          clauses.push(`${column} = $${values.length}`);
-        }
-      }
-      const [row] = await q<{ n: number }>(
-        `SELECT count(*)::int AS n FROM audit_events${clauses.length ? ` WHERE ${clauses.join(' AND ')}` : ''}`,
-        values,
+    auditCount: countAudit,
+    issuedCount,
+    addActor,
+    expectRefused,
+    async lastEvent(type) {
+      const rows = await q(
+        `SELECT * FROM audit_events ${type ? 'WHERE type = $1' : ''} ORDER BY id DESC LIMIT 1`,
+        type ? [type] : [],
       );
-      return row!.n;
-    },
-    async issuedCount() {
-      const [row] = await q<{ n: number }>('SELECT count(*)::int AS n FROM issued_tokens');
-      return row!.n;
+      return rows[0];
     },
     sql: (text, values) => q(text, values),
     addSubject,
@@ -313,7 +377,8 @@ export function expectRefusalShape(result: HttpResult): void {
     throw new Error(`unexpected error body keys ${keys.join(',')}: ${result.text}`);
   }
   if (result.headers.get('cache-control') !== 'no-store') throw new Error(`cache-control is ${result.headers.get('cache-control')}`);
-  if (/\bat\s+\S+\s+\(|node_modules|\.ts:\d+|SELECT |INSERT |\bFROM\b|syntax error|relation "|pg_/i.test(result.text)) {
+  const leaks = [/\n\s+at /, /\bat [\w.<>]+ \(/, /node_modules/, /\.[jt]s:\d+/, /\b(SELECT|INSERT|UPDATE|DELETE) /, / FROM [a-z_]+/, /\bWHERE\b/, /syntax error/i, /relation "/, /\bpg_\w+/, /duplicate key/i, /violates/i, /ECONN/, /Error:/];
+  if (leaks.some((pattern) => pattern.test(result.text))) {
     throw new Error(`the error body leaks internals: ${result.text}`);
   }
 }
