@@ -35,12 +35,12 @@ export class OAuthError extends Error {
   readonly status: number;
   readonly detail: string | undefined;
 
-  constructor(code: OAuthErrorCode, description: string, detail?: string) {
+  constructor(code: OAuthErrorCode, description: string, detail?: string, status: number = STATUS[code]) {
     super(`${code}: ${description}`);
     this.name = 'OAuthError';
     this.code = code;
     this.description = description;
-    this.status = STATUS[code];
+    this.status = status;
     this.detail = detail;
   }
 }

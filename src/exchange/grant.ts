@@ -22,6 +22,7 @@ import type { SubjectTokenFacts } from './decision-types.js';
 import type { IssuerKeys } from './issuer-keys.js';
 import { loadLiveFacts, type LiveFacts } from './live-facts.js';
 import { mintAccessToken } from './mint.js';
+import { createRateLimits, RateLimited } from './rate-limit.js';
 import { recordDenial, recordIssuedToken } from './record.js';
 import { EXCHANGE_PARAMETERS, TOKEN_EXCHANGE_GRANT, TOKEN_TYPE, parseExchangeRequest, type ExchangeRequest } from './request.js';
 import { verifySubjectToken } from './subject-identity.js';
@@ -75,6 +76,7 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
   };
   const acceptedAudiences = [config.ISSUER, `${config.ISSUER}/token`];
   const touchActors = createActorUsageTracker(pool, logger);
+  const rateLimits = createRateLimits({ perClient: config.RATE_LIMIT_CLIENT_PER_SECOND, perActor: config.RATE_LIMIT_ACTOR_PER_SECOND });
 
   async function handler(ctx: KoaContextWithOIDC): Promise<void> {
     const started = process.hrtime.bigint();
@@ -84,6 +86,7 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
     const event: AuditEventInput = { type: 'token.exchange_denied', at: now, requestId: ctx.state.requestId ?? null, clientId };
     let request: ExchangeRequest | null = null;
     try {
+      await rateLimits.client(clientId);
       request = parseExchangeRequest(ctx.oidc.params as Record<string, unknown>);
       event.resourceUri = request.resource;
       event.scopeRequested = request.scopes ?? [];
@@ -102,6 +105,7 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
       });
       const actorId = facts.actorId;
       assertClientMayPresent(facts.client, actorId);
+      await rateLimits.actor(actorId);
       event.actorIds = [...(facts.parent?.actorIds ?? []), actorId];
       const subjectToken = chainFacts(subject.facts, subject.parentJti, facts);
 
@@ -173,12 +177,15 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
       event.jti = null;
       event.scopeGranted = [];
       if (error.status >= 500) logger.warn({ request_id: event.requestId, error: error.code, detail: error.detail }, 'token exchange failed');
-      if (error.code !== 'temporarily_unavailable') {
+      if (error instanceof RateLimited) {
+        // Not audited: a flood of refusals must not become a flood of writes (see SECURITY.md).
+        ctx.set('Retry-After', String(error.retryAfterSeconds));
+      } else if (!isDatabaseUnavailable(thrown)) {
         await recordDenial(pool, event).catch((auditError: unknown) => {
           logger.error({ request_id: event.requestId, detail: (auditError as Error).message }, 'could not write the denial audit event');
         });
       }
-      observe(error.code);
+      observe(error instanceof RateLimited ? 'rate_limited' : error.code);
       throw toProviderError(error);
     }
 
