@@ -1,0 +1,210 @@
+/**
+ * SPEC §3/§4, liveness: entitlement and grant changes show on the very next exchange, and
+ * introspection turns inactive at once when the grant is revoked, the subject or an actor of the
+ * chain is disabled, or the holder revokes the token.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { PEPPER, RESOURCE, TT, claimsOf, startExchangeWorld, type World } from '../../support/exchange-world.js';
+import { startTestDeputy, type TestDeputy } from '../../support/deputy.js';
+
+const ALL = ['read', 'write', 'delete', 'admin'];
+
+describe('live checks', () => {
+  let w: World;
+  beforeAll(async () => {
+    w = await startExchangeWorld();
+    await w.addActor('agent:k1', { clientId: 'app-k1', mayDelegateTo: ['agent:k2'] });
+    await w.addActor('agent:k2', { clientId: 'app-k2' });
+  });
+  afterAll(async () => {
+    await w?.stop();
+  });
+
+  async function mint(sub: string, clientId = 'app-k1', scope = 'read'): Promise<string> {
+    const result = await w.exchangeAs(sub, { scope }, { clientId });
+    expect(result.status).toBe(200);
+    return result.json.access_token as string;
+  }
+
+  async function active(token: string): Promise<boolean> {
+    const result = await w.introspect(token);
+    expect(result.status).toBe(200);
+    return result.json.active as boolean;
+  }
+
+  describe('the next exchange sees every change', () => {
+    it('withdrawing an entitlement (DELETE) drops that scope, then refuses', async () => {
+      await w.addSubject('v-ent', { entitlements: ['read', 'write'], grants: { 'agent:k1': ALL } });
+      expect((await w.exchangeAs('v-ent', { scope: 'read write' }, { clientId: 'app-k1' })).json.scope).toBe('read write');
+
+      await w.sql(`DELETE FROM entitlements WHERE subject_id = 'v-ent' AND scope = 'write'`);
+      const narrowed = await w.exchangeAs('v-ent', { scope: 'read write' }, { clientId: 'app-k1' });
+      expect(narrowed.status).toBe(200);
+      expect(narrowed.json.scope).toBe('read');
+
+      await w.sql(`DELETE FROM entitlements WHERE subject_id = 'v-ent'`);
+      await w.expectRefused(() => w.exchangeAs('v-ent', { scope: 'read write' }, { clientId: 'app-k1' }), 'invalid_scope');
+    });
+
+    it('an entitlement reaching its expires_at counts as withdrawn', async () => {
+      await w.addSubject('v-ent-exp', { entitlements: ['read', 'write'], grants: { 'agent:k1': ALL } });
+      await w.sql(`UPDATE entitlements SET expires_at = now() - interval '1 minute' WHERE subject_id = 'v-ent-exp' AND scope = 'write'`);
+      const result = await w.exchangeAs('v-ent-exp', { scope: 'read write' }, { clientId: 'app-k1' });
+      expect(result.json.scope).toBe('read');
+    });
+
+    it('granting an entitlement widens the very next exchange', async () => {
+      await w.addSubject('v-ent-add', { entitlements: ['read'], grants: { 'agent:k1': ALL } });
+      expect((await w.exchangeAs('v-ent-add', { scope: 'read write' }, { clientId: 'app-k1' })).json.scope).toBe('read');
+      await w.sql(`INSERT INTO entitlements (subject_id, resource_uri, scope) VALUES ('v-ent-add', $1, 'write')`, [RESOURCE]);
+      expect((await w.exchangeAs('v-ent-add', { scope: 'read write' }, { clientId: 'app-k1' })).json.scope).toBe('read write');
+    });
+
+    it('revoking the grant refuses the very next exchange', async () => {
+      const grants = await w.addSubject('v-grant', { entitlements: ALL, grants: { 'agent:k1': ALL } });
+      await mint('v-grant');
+      await w.sql('UPDATE delegation_grants SET revoked_at = now() WHERE id = $1', [grants['agent:k1']]);
+      await w.expectRefused(() => w.exchangeAs('v-grant', { scope: 'read' }, { clientId: 'app-k1' }), 'invalid_request');
+    });
+
+    it('disabling the subject refuses the very next exchange', async () => {
+      await w.addSubject('v-subj', { entitlements: ALL, grants: { 'agent:k1': ALL } });
+      await mint('v-subj');
+      await w.sql(`UPDATE subjects SET status = 'disabled' WHERE id = 'v-subj'`);
+      await w.expectRefused(() => w.exchangeAs('v-subj', { scope: 'read' }, { clientId: 'app-k1' }), 'invalid_request');
+    });
+  });
+
+  describe('introspection', () => {
+    it('is active:false right after the grant is revoked', async () => {
+      const grants = await w.addSubject('i-grant', { entitlements: ALL, grants: { 'agent:k1': ALL } });
+      const token = await mint('i-grant');
+      expect(await active(token)).toBe(true);
+      await w.sql('UPDATE delegation_grants SET revoked_at = now() WHERE id = $1', [grants['agent:k1']]);
+      expect(await active(token)).toBe(false);
+      expect((await w.introspect(token)).json).toEqual({ active: false });
+    });
+
+    it('is active:false right after the subject is disabled', async () => {
+      await w.addSubject('i-subj', { entitlements: ALL, grants: { 'agent:k1': ALL } });
+      const token = await mint('i-subj');
+      expect(await active(token)).toBe(true);
+      await w.sql(`UPDATE subjects SET status = 'disabled' WHERE id = 'i-subj'`);
+      expect(await active(token)).toBe(false);
+    });
+
+    it('is active:false right after the actor is disabled (the kill switch)', async () => {
+      await w.addActor('agent:kill', { clientId: 'app-kill' });
+      await w.addSubject('i-actor', { entitlements: ALL, grants: { 'agent:kill': ALL } });
+      const token = await mint('i-actor', 'app-kill');
+      expect(await active(token)).toBe(true);
+      await w.sql(`UPDATE actors SET status = 'disabled' WHERE id = 'agent:kill'`);
+      expect(await active(token)).toBe(false);
+    });
+
+    it('a chained token is inactive once an earlier actor of its chain is disabled, or an earlier grant revoked', async () => {
+      await w.addActor('agent:c1', { clientId: 'app-c1', mayDelegateTo: ['agent:c2'] });
+      await w.addActor('agent:c2', { clientId: 'app-c2' });
+      const grants = await w.addSubject('i-chain', { entitlements: ALL, grants: { 'agent:c1': ALL, 'agent:c2': ALL } });
+      const parent = await mint('i-chain', 'app-c1');
+      const chained = async () => {
+        const result = await w.exchange(
+          { subject_token: parent, subject_token_type: TT.accessToken, resource: RESOURCE, scope: 'read' },
+          { clientId: 'app-c2' },
+        );
+        expect(result.status).toBe(200);
+        return result.json.access_token as string;
+      };
+
+      const child = await chained();
+      expect(claimsOf(child).act).toEqual({ sub: 'agent:c2', act: { sub: 'agent:c1' } });
+      expect(await active(child)).toBe(true);
+      await w.sql(`UPDATE actors SET status = 'disabled' WHERE id = 'agent:c1'`);
+      expect(await active(child)).toBe(false);
+      await w.sql(`UPDATE actors SET status = 'active' WHERE id = 'agent:c1'`);
+      expect(await active(child)).toBe(true);
+
+      await w.sql('UPDATE delegation_grants SET revoked_at = now() WHERE id = $1', [grants['agent:c1']]);
+      expect(await active(child)).toBe(false);
+      expect(await active(parent)).toBe(false);
+    });
+
+    it('answers active:false for a token it did not mint', async () => {
+      expect((await w.introspect(await w.userToken('alice'))).json).toEqual({ active: false });
+      expect((await w.introspect('not-a-token')).json).toEqual({ active: false });
+    });
+  });
+
+  describe('revocation endpoint', () => {
+    it('the holder client revokes its token: introspection inactive, exchange with it refused, one token.revoked event', async () => {
+      await w.addSubject('r-holder', { entitlements: ALL, grants: { 'agent:k1': ALL, 'agent:k2': ALL } });
+      const token = await mint('r-holder');
+      const jti = claimsOf(token).jti as string;
+      const revoked = await w.revoke(token, { clientId: 'app-k1' });
+      expect(revoked.status).toBe(200);
+      expect(await active(token)).toBe(false);
+      expect(await w.auditCount({ type: 'token.revoked', jti })).toBe(1);
+      const [row] = await w.sql<{ revoked: boolean }>('SELECT revoked_at IS NOT NULL AS revoked FROM issued_tokens WHERE jti = $1', [jti]);
+      expect(row?.revoked).toBe(true);
+      await w.expectRefused(
+        () => w.exchange({ subject_token: token, subject_token_type: TT.accessToken, resource: RESOURCE, scope: 'read' }, { clientId: 'app-k2' }),
+        'invalid_request',
+      );
+
+      // Revoking again is a no-op (still 200, no second event).
+      expect((await w.revoke(token, { clientId: 'app-k1' })).status).toBe(200);
+      expect(await w.auditCount({ type: 'token.revoked', jti })).toBe(1);
+    });
+
+    it('another client\'s revocation leaves the token active', async () => {
+      await w.addSubject('r-other', { entitlements: ALL, grants: { 'agent:k1': ALL } });
+      const token = await mint('r-other');
+      const result = await w.revoke(token, { clientId: 'app-b' });
+      expect(result.status).toBe(200);
+      expect(await active(token)).toBe(true);
+      const [row] = await w.sql<{ revoked: boolean }>('SELECT revoked_at IS NOT NULL AS revoked FROM issued_tokens WHERE jti = $1', [claimsOf(token).jti]);
+      expect(row?.revoked).toBe(false);
+    });
+
+    it('revoking one token leaves its siblings under the same grant active', async () => {
+      await w.addSubject('r-sibling', { entitlements: ALL, grants: { 'agent:k1': ALL } });
+      const first = await mint('r-sibling');
+      const second = await mint('r-sibling');
+      await w.revoke(first, { clientId: 'app-k1' });
+      expect(await active(first)).toBe(false);
+      expect(await active(second)).toBe(true);
+    });
+  });
+
+  describe('two Deputy processes on one database', () => {
+    let other: TestDeputy;
+    beforeAll(async () => {
+      // Behind one load balancer the processes share one ISSUER.
+      other = await startTestDeputy({ CLIENT_SECRET_PEPPER: PEPPER, ISSUER: w.issuer }, w.deputy.database);
+    });
+    afterAll(async () => {
+      await other?.stop();
+    });
+
+    it('a revocation through one is honoured by the other at once', async () => {
+      await w.addSubject('m-proc', { entitlements: ALL, grants: { 'agent:k1': ALL } });
+      const token = await mint('m-proc');
+      const introspectOther = async () => {
+        const response = await fetch(`${other.url}/token/introspection`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/x-www-form-urlencoded',
+            authorization: `Basic ${Buffer.from('app-k1:secret-of-app-k1').toString('base64')}`,
+          },
+          body: new URLSearchParams({ token }).toString(),
+        });
+        expect(response.status).toBe(200);
+        return ((await response.json()) as { active: boolean }).active;
+      };
+      // Both processes sign with the keys stored in the database, so the other one verifies it.
+      expect(await introspectOther()).toBe(true);
+      await w.revoke(token, { clientId: 'app-k1' });
+      expect(await introspectOther()).toBe(false);
+    });
+  });
+});
