@@ -23,7 +23,7 @@ import type { IssuerKeys } from './issuer-keys.js';
 import { loadLiveFacts, type LiveFacts } from './live-facts.js';
 import { mintAccessToken } from './mint.js';
 import { createRateLimits, RateLimited } from './rate-limit.js';
-import { recordDenial, recordIssuedToken } from './record.js';
+import { createRecorder } from './record.js';
 import { EXCHANGE_PARAMETERS, TOKEN_EXCHANGE_GRANT, TOKEN_TYPE, parseExchangeRequest, type ExchangeRequest } from './request.js';
 import { verifySubjectToken } from './subject-identity.js';
 import { findTrustedIssuer } from './trusted-issuers.js';
@@ -76,6 +76,7 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
   };
   const acceptedAudiences = [config.ISSUER, `${config.ISSUER}/token`];
   const touchActors = createActorUsageTracker(pool, logger);
+  const recorder = createRecorder(pool);
   const rateLimits = createRateLimits({ perClient: config.RATE_LIMIT_CLIENT_PER_SECOND, perActor: config.RATE_LIMIT_ACTOR_PER_SECOND });
 
   async function handler(ctx: KoaContextWithOIDC): Promise<void> {
@@ -85,6 +86,7 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
     const clientId = ctx.oidc.client!.clientId;
     const event: AuditEventInput = { type: 'token.exchange_denied', at: now, requestId: ctx.state.requestId ?? null, clientId };
     let request: ExchangeRequest | null = null;
+    let audited = false;
     try {
       await rateLimits.client(clientId);
       request = parseExchangeRequest(ctx.oidc.params as Record<string, unknown>);
@@ -143,9 +145,8 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
         jti,
         grantId: decision.grantId,
       });
-      await recordIssuedToken(
-        pool,
-        {
+      const status = await recorder.record({
+        token: {
           jti,
           subjectId: subjectToken.subjectId,
           actorIds: decision.actorIds,
@@ -160,7 +161,11 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
           expiresAt: new Date(decision.exp * 1000),
         },
         event,
-      );
+      });
+      if (status !== 'recorded') {
+        audited = true;
+        throw invalidRequest('the delegation was withdrawn while the token was being issued', status);
+      }
       touchActors(decision.actorIds);
       ctx.body = {
         access_token: accessToken,
@@ -180,8 +185,8 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
       if (error instanceof RateLimited) {
         // Not audited: a flood of refusals must not become a flood of writes (see SECURITY.md).
         ctx.set('Retry-After', String(error.retryAfterSeconds));
-      } else if (!isDatabaseUnavailable(thrown)) {
-        await recordDenial(pool, event).catch((auditError: unknown) => {
+      } else if (!audited && !isDatabaseUnavailable(thrown)) {
+        await recorder.record({ token: null, event }).catch((auditError: unknown) => {
           logger.error({ request_id: event.requestId, detail: (auditError as Error).message }, 'could not write the denial audit event');
         });
       }

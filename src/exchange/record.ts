@@ -1,9 +1,13 @@
 /**
- * Records an exchange. A granted exchange's issued-token row and its audit event commit in one
- * transaction before the token is returned; a refusal writes its audit event alone.
+ * Records exchange outcomes with group commit. Outcomes that arrive while a batch is being
+ * written wait and go together in the next one; a batch is ONE statement
+ * (deputy_record_exchanges, migrations/0003) and so one transaction: every token row and audit
+ * event in it is durable before any of its callers is answered. An idle recorder writes at once,
+ * so a lone request waits for nobody.
  */
 import type pg from 'pg';
-import { appendAuditEvents, inTransaction, type AuditEventInput } from '../audit/audit-log.js';
+import { auditRow, type AuditEventInput } from '../audit/audit-log.js';
+import { isDatabaseUnavailable } from '../db/pool.js';
 
 export interface IssuedTokenRecord {
   jti: string;
@@ -20,21 +24,90 @@ export interface IssuedTokenRecord {
   expiresAt: Date;
 }
 
-export async function recordIssuedToken(pool: pg.Pool, token: IssuedTokenRecord, event: AuditEventInput): Promise<void> {
-  await inTransaction(pool, async (client) => {
-    await client.query({
-      name: 'deputy_insert_issued_token',
-      text: `INSERT INTO issued_tokens (jti, subject_id, actor_ids, client_id, resource_uri, scope, grant_id, grant_ids, parent_jti, dpop_jkt, issued_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-      values: [
-        token.jti, token.subjectId, token.actorIds, token.clientId, token.resource, token.scope, token.grantId,
-        token.grantIds, token.parentJti, token.dpopJkt, token.issuedAt, token.expiresAt,
-      ],
-    });
-    await appendAuditEvents(client, [event]);
-  });
+export interface ExchangeOutcome {
+  /** null for a refusal: only its audit event is written. */
+  token: IssuedTokenRecord | null;
+  event: AuditEventInput;
 }
 
-export async function recordDenial(pool: pg.Pool, event: AuditEventInput): Promise<void> {
-  await inTransaction(pool, (client) => appendAuditEvents(client, [event]));
+/** recorded: token and event committed; denied: the refusal's event committed; revoked: a grant,
+ * the subject or an actor was withdrawn while the token was being minted: not recorded, and the
+ * event was written as a denial. */
+export type RecordStatus = 'recorded' | 'denied' | 'revoked';
+
+interface Pending {
+  outcome: ExchangeOutcome;
+  resolve(status: RecordStatus): void;
+  reject(error: unknown): void;
+}
+
+const MAX_BATCH = 256;
+const MAX_CONCURRENT_BATCHES = 2;
+
+function tokenRow(token: IssuedTokenRecord) {
+  return {
+    jti: token.jti,
+    subject_id: token.subjectId,
+    actor_ids: token.actorIds,
+    client_id: token.clientId,
+    resource_uri: token.resource,
+    scope: token.scope,
+    grant_id: token.grantId,
+    grant_ids: token.grantIds,
+    parent_jti: token.parentJti,
+    dpop_jkt: token.dpopJkt,
+    issued_at: token.issuedAt.toISOString(),
+    expires_at: token.expiresAt.toISOString(),
+  };
+}
+
+async function writeBatch(pool: pg.Pool, batch: readonly Pending[]): Promise<RecordStatus[]> {
+  const items = batch.map(({ outcome }) => ({ token: outcome.token ? tokenRow(outcome.token) : null, event: auditRow(outcome.event) }));
+  const { rows } = await pool.query<{ statuses: RecordStatus[] }>({
+    name: 'deputy_record_exchanges',
+    text: 'SELECT deputy_record_exchanges($1::jsonb) AS statuses',
+    values: [JSON.stringify(items)],
+  });
+  return rows[0]!.statuses;
+}
+
+export interface Recorder {
+  record(outcome: ExchangeOutcome): Promise<RecordStatus>;
+}
+
+export function createRecorder(pool: pg.Pool): Recorder {
+  const queue: Pending[] = [];
+  let running = 0;
+
+  async function settle(batch: Pending[]): Promise<void> {
+    try {
+      const statuses = await writeBatch(pool, batch);
+      batch.forEach((pending, i) => pending.resolve(statuses[i]!));
+    } catch (error) {
+      if (batch.length === 1 || isDatabaseUnavailable(error)) {
+        batch.forEach((pending) => pending.reject(error));
+        return;
+      }
+      // One bad outcome must not take the others down with it: write them one by one.
+      for (const pending of batch) await settle([pending]);
+    }
+  }
+
+  async function drain(): Promise<void> {
+    running += 1;
+    try {
+      while (queue.length > 0) await settle(queue.splice(0, MAX_BATCH));
+    } finally {
+      running -= 1;
+    }
+  }
+
+  return {
+    record(outcome) {
+      return new Promise<RecordStatus>((resolve, reject) => {
+        queue.push({ outcome, resolve, reject });
+        if (running < MAX_CONCURRENT_BATCHES) void drain();
+      });
+    },
+  };
 }

@@ -1,0 +1,132 @@
+/**
+ * Group-committed recording: token rows and audit events are durable together, a withdrawn
+ * grant/subject/actor stops a token from being recorded at the last moment, and the audit
+ * chains stay intact under concurrent batches.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { verifyAuditChains } from '../../src/audit/audit-log.js';
+import { createPool } from '../../src/db/pool.js';
+import { createRecorder, type ExchangeOutcome } from '../../src/exchange/record.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+describe('recording exchange outcomes', () => {
+  let db: TestDatabase;
+  let pool: pg.Pool;
+  let grantId: string;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    pool = createPool({ url: db.url, size: 4, acquireTimeoutMs: 2000 });
+    await pool.query(`INSERT INTO subjects (id) VALUES ('alice'), ('bob')`);
+    await pool.query(`INSERT INTO resources (uri, scopes) VALUES ('https://api.test', ARRAY['read'])`);
+    await pool.query(`INSERT INTO actors (id, kind, owner_id) VALUES ('agent:a', 'agent', 'alice')`);
+    const { rows } = await pool.query<{ id: string }>(
+      `INSERT INTO delegation_grants (subject_id, actor_id, resource_uri, scopes) VALUES ('alice', 'agent:a', 'https://api.test', ARRAY['read']) RETURNING id`,
+    );
+    grantId = rows[0]!.id;
+  });
+  afterAll(async () => {
+    await pool.end();
+    await db.drop();
+  });
+
+  function outcome(overrides: { subjectId?: string; grantIds?: string[] } = {}): ExchangeOutcome {
+    const jti = randomUUID();
+    const now = new Date();
+    return {
+      token: {
+        jti,
+        subjectId: overrides.subjectId ?? 'alice',
+        actorIds: ['agent:a'],
+        clientId: 'app',
+        resource: 'https://api.test',
+        scope: 'read',
+        grantId,
+        grantIds: overrides.grantIds ?? [grantId],
+        parentJti: null,
+        dpopJkt: null,
+        issuedAt: now,
+        expiresAt: new Date(now.getTime() + 60_000),
+      },
+      event: { type: 'token.exchanged', at: now, clientId: 'app', subjectId: 'alice', actorIds: ['agent:a'], jti, grantId, scopeGranted: ['read'] },
+    };
+  }
+
+  const count = async (sql: string, values: unknown[] = []) => Number((await pool.query<{ n: string }>(sql, values)).rows[0]!.n);
+
+  it('records a token and its audit event together', async () => {
+    const recorder = createRecorder(pool);
+    const item = outcome();
+    expect(await recorder.record(item)).toBe('recorded');
+    expect(await count('SELECT count(*) AS n FROM issued_tokens WHERE jti = $1', [item.token!.jti])).toBe(1);
+    expect(await count(`SELECT count(*) AS n FROM audit_events WHERE jti = $1 AND type = 'token.exchanged'`, [item.token!.jti])).toBe(1);
+  });
+
+  it('records a refusal as its audit event alone', async () => {
+    const recorder = createRecorder(pool);
+    const before = await count('SELECT count(*) AS n FROM issued_tokens');
+    const status = await recorder.record({ token: null, event: { type: 'token.exchange_denied', at: new Date(), error: 'invalid_scope', requestId: 'refusal-1' } });
+    expect(status).toBe('denied');
+    expect(await count('SELECT count(*) AS n FROM issued_tokens')).toBe(before);
+    expect(await count(`SELECT count(*) AS n FROM audit_events WHERE request_id = 'refusal-1' AND error = 'invalid_scope'`)).toBe(1);
+  });
+
+  it.each([
+    ['a grant of its chain was revoked', (item: ExchangeOutcome) => item, `UPDATE delegation_grants SET revoked_at = now() WHERE id = $1`],
+    ['its subject was disabled', (item: ExchangeOutcome) => item, `UPDATE subjects SET status = 'disabled' WHERE id = 'alice'`],
+    ['its actor was disabled', (item: ExchangeOutcome) => item, `UPDATE actors SET status = 'disabled' WHERE id = 'agent:a'`],
+  ])('does not record a token when %s just before, and audits a denial instead', async (_label, build, withdraw) => {
+    const recorder = createRecorder(pool);
+    await pool.query(withdraw, withdraw.includes('$1') ? [grantId] : []);
+    try {
+      const item = build(outcome());
+      expect(await recorder.record(item)).toBe('revoked');
+      expect(await count('SELECT count(*) AS n FROM issued_tokens WHERE jti = $1', [item.token!.jti])).toBe(0);
+      const { rows } = await pool.query(`SELECT type, error, jti, details FROM audit_events WHERE request_id IS NULL AND subject_id = 'alice' ORDER BY id DESC LIMIT 1`);
+      expect(rows[0]).toMatchObject({ type: 'token.exchange_denied', error: 'invalid_request', jti: null, details: { reason: 'revoked_while_minting' } });
+    } finally {
+      await pool.query(`UPDATE delegation_grants SET revoked_at = NULL WHERE id = $1`, [grantId]);
+      await pool.query(`UPDATE subjects SET status = 'active'`);
+      await pool.query(`UPDATE actors SET status = 'active'`);
+    }
+  });
+
+  it('does not record a token whose chain names a grant that does not exist', async () => {
+    const recorder = createRecorder(pool);
+    expect(await recorder.record(outcome({ grantIds: [grantId, randomUUID()] }))).toBe('revoked');
+  });
+
+  it('batches concurrent outcomes and keeps every audit chain intact', async () => {
+    const recorder = createRecorder(pool);
+    const before = await count('SELECT count(*) AS n FROM issued_tokens');
+    const items = Array.from({ length: 300 }, () => outcome());
+    const statuses = await Promise.all(items.map((item) => recorder.record(item)));
+    expect(new Set(statuses)).toEqual(new Set(['recorded']));
+    expect(await count('SELECT count(*) AS n FROM issued_tokens')).toBe(before + 300);
+    const jtis = items.map((item) => item.token!.jti);
+    expect(await count(`SELECT count(*) AS n FROM audit_events WHERE jti = ANY($1) AND type = 'token.exchanged'`, [jtis])).toBe(300);
+    expect(await verifyAuditChains(pool)).toMatchObject({ ok: true, first_broken_link: null });
+  });
+
+  it('isolates a bad outcome in a batch: the others are still recorded', async () => {
+    const recorder = createRecorder(pool);
+    const duplicate = outcome();
+    await recorder.record(duplicate);
+    const fresh = Array.from({ length: 5 }, () => outcome());
+    const results = await Promise.allSettled([duplicate, ...fresh].map((item) => recorder.record(item)));
+    expect(results[0]!.status).toBe('rejected');
+    expect(results.slice(1).map((r) => r.status)).toEqual(Array(5).fill('fulfilled'));
+  });
+
+  it('reports an edited event as the first broken link', async () => {
+    const { rows } = await pool.query<{ id: number }>(`SELECT id FROM audit_events ORDER BY id LIMIT 1 OFFSET 3`);
+    const target = rows[0]!.id;
+    await pool.query('ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update_delete');
+    await pool.query(`UPDATE audit_events SET scope_granted = ARRAY['admin'] WHERE id = $1`, [target]);
+    await pool.query('ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update_delete');
+    const report = await verifyAuditChains(pool);
+    expect(report.ok).toBe(false);
+    expect(report.first_broken_link).toMatchObject({ event_id: target, problem: 'hash_mismatch' });
+  });
+});
