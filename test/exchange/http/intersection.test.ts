@@ -92,8 +92,19 @@ describe('token exchange: the effective scope is the intersection of six sets', 
       await w.expectRefused(() => w.exchangeAs('alice', { scope: 'frobnicate' }), 'invalid_scope');
     });
 
-    it('no grant from the subject to the actor → invalid_request', async () => {
+    it('no grant from the subject to the actor → invalid_request, audited with who asked for what', async () => {
       await w.expectRefused(() => w.exchangeAs('bob', { scope: 'read' }), 'invalid_request');
+      expect(await w.lastEvent('token.exchange_denied')).toMatchObject({
+        type: 'token.exchange_denied',
+        error: 'invalid_request',
+        client_id: 'app-a',
+        subject_id: 'bob',
+        actor_ids: ['agent:a'],
+        resource_uri: RESOURCE,
+        scope_requested: ['read'],
+        scope_granted: [],
+        jti: null,
+      });
     });
 
     it('an expired grant → invalid_request', async () => {
