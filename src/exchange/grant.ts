@@ -87,6 +87,7 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
     const event: AuditEventInput = { type: 'token.exchange_denied', at: now, requestId: ctx.state.requestId ?? null, clientId };
     let request: ExchangeRequest | null = null;
     let audited = false;
+    ctx.state.exchangeHandled = true;
     try {
       await rateLimits.client(clientId);
       request = parseExchangeRequest(ctx.oidc.params as Record<string, unknown>);
@@ -201,4 +202,23 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
   }
 
   provider.registerGrantType(TOKEN_EXCHANGE_GRANT, handler, [...EXCHANGE_PARAMETERS]);
+
+  // oidc-provider refuses some exchanges itself, before the handler runs (duplicated
+  // parameters, scope syntax): audit those too, once the client is authenticated. Requests that
+  // fail client authentication are not audited (metrics count them): anyone can send those.
+  provider.use(async (ctx, next) => {
+    await next();
+    const oidc = (ctx as unknown as Partial<KoaContextWithOIDC>).oidc;
+    if (oidc?.route !== 'token' || ctx.state.exchangeHandled || ctx.status < 400 || ctx.status >= 500) return;
+    const client = oidc.entities?.Client as { clientId: string } | undefined;
+    if (!client || (oidc.params as Record<string, unknown> | undefined)?.grant_type !== TOKEN_EXCHANGE_GRANT) return;
+    const body = ctx.body as { error?: string } | undefined;
+    metrics.exchanges.inc({ outcome: body?.error ?? 'invalid_request' });
+    await recorder
+      .record({
+        token: null,
+        event: { type: 'token.exchange_denied', at: new Date(), requestId: ctx.state.requestId ?? null, clientId: client.clientId, error: body?.error ?? 'invalid_request' },
+      })
+      .catch((error: unknown) => logger.error({ request_id: ctx.state.requestId, detail: (error as Error).message }, 'could not write the denial audit event'));
+  });
 }

@@ -8,6 +8,7 @@ import type pg from 'pg';
 import type { Config } from '../config.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import type { Logger } from '../log.js';
+import { createAdminRouter } from '../admin/router.js';
 import { registerTokenExchange } from '../exchange/grant.js';
 import { createIssuerKeys } from '../exchange/issuer-keys.js';
 import { createTokenStatusHandlers } from '../exchange/token-status.js';
@@ -52,6 +53,9 @@ export function createApp(deps: AppDeps): App {
   provider.use(operationalEndpoints({ pool: deps.pool, keyRing: deps.keyRing, metrics }));
   provider.use(publishedKeys(deps.keyRing));
   provider.use(authorizationServerMetadata);
+  const admin = createAdminRouter({ ...deps, provider });
+  provider.use(admin.routes());
+  provider.use(admin.allowedMethods());
 
   const issuerKeys = createIssuerKeys({ timeoutMs: deps.config.JWKS_TIMEOUT_MS, cooldownMs: deps.config.JWKS_COOLDOWN_MS });
   registerTokenExchange(provider, { ...deps, issuerKeys, metrics });

@@ -87,11 +87,7 @@ describe('token endpoint errors', () => {
       expect(await w.issuedCount()).toBe(before);
     });
 
-    // BUG (SPEC §3 "Every exchange, granted or denied, writes exactly one audit event"): requests
-    // that oidc-provider rejects in its own parameter checks, before Deputy's grant handler runs
-    // (a duplicated parameter, a scope with invalid characters), are answered correctly but
-    // write no token.exchange_denied audit event. Unskip when fixed.
-    it.skip('BUG: a duplicated parameter and a malformed scope are audited as denied exchanges', async () => {
+    it('audits a duplicated parameter and a malformed scope as denied exchanges', async () => {
       const params = await base();
       await w.expectRefused(() => w.exchange({ ...params, resource: [RESOURCE, RESOURCE] }), 'invalid_request');
       await w.expectRefused(async () => w.exchange(await base({ scope: 'read "quoted"' })), 'invalid_scope');
@@ -229,13 +225,7 @@ describe('the database goes away during operation', () => {
     expect(await w.issuedCount()).toBe(issuedBefore + 1);
   });
 
-  // BUG (SPEC §3: 503 temporarily_unavailable when the database cannot be reached): with the
-  // database refusing connections, POST /token answers 500 {"error":"server_error","error_description":
-  // "oops! something went wrong"}. The client lookup (oidc-provider's adapter, src/oauth/adapter.ts
-  // findClient) fails before the grant handler, whose classify() would have mapped the pg error
-  // (53300 too_many_connections) to temporarily_unavailable; nothing maps it on that path.
-  // Unskip when fixed.
-  it.skip('BUG: answers 503 temporarily_unavailable while the database is away', async () => {
+  it('answers 503 temporarily_unavailable while the database is away', async () => {
     const result = await exchangeDuringOutage();
     expect(result.status).toBe(503);
     expect(result.json.error).toBe('temporarily_unavailable');
@@ -262,9 +252,7 @@ describe('the database goes away during operation', () => {
     expect((await w.introspect(token)).json.active).toBe(true);
   });
 
-  // BUG: same cause as above (client authentication reads the clients table first): introspection
-  // answers 500 server_error instead of 503 temporarily_unavailable. Unskip when fixed.
-  it.skip('BUG: introspection answers 503 temporarily_unavailable while the database is away', async () => {
+  it('introspection answers 503 temporarily_unavailable while the database is away', async () => {
     const minted = await w.exchangeAs('alice', { scope: 'read' });
     const result = await introspectDuringOutage(minted.json.access_token as string);
     expect(result.status).toBe(503);

@@ -1,0 +1,117 @@
+/**
+ * Keyset (cursor) paging, newest first. A list is ordered by a sort key that is unique per row,
+ * e.g. (created_at, id), descending; a page asks for rows strictly below the previous page's
+ * last key, so rows are neither skipped nor repeated however deep the caller pages, and no
+ * OFFSET scan grows with depth. The cursor is that last key, base64url-encoded JSON: opaque to
+ * callers, and checked on the way back in.
+ */
+import type pg from 'pg';
+import { invalidRequest } from './errors.js';
+
+export interface KeyColumn {
+  /** SQL expression of the column, e.g. `created_at` or `t.id`. */
+  column: string;
+  /** Its PostgreSQL type, used to cast the cursor's value. */
+  type: 'timestamptz' | 'uuid' | 'text' | 'bigint';
+  /** The property of the selected row holding the value. */
+  field: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isUuid(value: string): boolean {
+  return UUID.test(value);
+}
+
+function wellFormed(type: KeyColumn['type'], value: unknown): boolean {
+  switch (type) {
+    case 'timestamptz':
+      return typeof value === 'string' && !Number.isNaN(Date.parse(value));
+    case 'uuid':
+      return typeof value === 'string' && isUuid(value);
+    case 'text':
+      return typeof value === 'string';
+    case 'bigint':
+      return typeof value === 'number' && Number.isSafeInteger(value);
+  }
+}
+
+const badCursor = () => invalidRequest([{ in: 'query', path: ['cursor'], code: 'invalid_cursor', message: 'is not a cursor of this list' }]);
+
+export function decodeCursor(cursor: string, key: readonly KeyColumn[]): unknown[] {
+  let values: unknown;
+  try {
+    values = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw badCursor();
+  }
+  if (!Array.isArray(values) || values.length !== key.length || !key.every((k, i) => wellFormed(k.type, values[i]))) {
+    throw badCursor();
+  }
+  return values;
+}
+
+export function encodeCursor(row: Record<string, unknown>, key: readonly KeyColumn[]): string {
+  const values = key.map(({ field }) => {
+    const value = row[field];
+    return value instanceof Date ? value.toISOString() : value;
+  });
+  return Buffer.from(JSON.stringify(values)).toString('base64url');
+}
+
+/** WHERE conditions and their parameters, built up by a list's filters. */
+export class Filters {
+  readonly conditions: string[] = [];
+  readonly values: unknown[] = [];
+
+  /** Adds a condition; `$?` placeholders in it are numbered in order of `params`. */
+  add(condition: string, ...params: unknown[]): this {
+    let next = 0;
+    this.conditions.push(
+      condition.replace(/\$\?/g, () => {
+        this.values.push(params[next++]);
+        return `$${this.values.length}`;
+      }),
+    );
+    return this;
+  }
+
+  /** Adds the condition only when the value was given. */
+  when(value: unknown, condition: string): this {
+    return value === undefined ? this : this.add(condition, value);
+  }
+}
+
+export interface ListQuery<Row, Item> {
+  /** `SELECT ... FROM ...` without WHERE / ORDER BY / LIMIT. */
+  from: string;
+  filters: Filters;
+  key: readonly KeyColumn[];
+  limit: number;
+  cursor: string | undefined;
+  toItem(row: Row): Item;
+}
+
+export async function listPage<Row extends Record<string, unknown>, Item>(db: pg.Pool | pg.ClientBase, query: ListQuery<Row, Item>): Promise<Page<Item>> {
+  const { filters, key } = query;
+  if (query.cursor !== undefined) {
+    const after = decodeCursor(query.cursor, key);
+    const casts = key.map((k) => `$?::${k.type}`).join(', ');
+    filters.add(`(${key.map((k) => k.column).join(', ')}) < (${casts})`, ...after);
+  }
+  const where = filters.conditions.length > 0 ? `WHERE ${filters.conditions.join(' AND ')}` : '';
+  const order = key.map((k) => `${k.column} DESC`).join(', ');
+  const values = [...filters.values, query.limit + 1];
+  const { rows } = await db.query<Row>(`${query.from} ${where} ORDER BY ${order} LIMIT $${values.length}`, values);
+  const page = rows.slice(0, query.limit);
+  const last = page[page.length - 1];
+  return {
+    items: page.map(query.toItem),
+    next_cursor: rows.length > query.limit && last ? encodeCursor(last, key) : null,
+  };
+}

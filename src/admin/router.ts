@@ -1,0 +1,80 @@
+/**
+ * The admin REST API, `/admin/v1` (SPEC §5). Mounted on oidc-provider's Koa app by
+ * src/http/app.ts; the JSON body parser runs on these routes only (oidc-provider parses its own).
+ */
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type pg from 'pg';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import { AdminApi } from './api.js';
+import { createAuthenticator } from './auth.js';
+import { handleErrors } from './errors.js';
+import { createRegistry, generateDocument } from './openapi.js';
+import { actorRoutes } from './routes/actors.js';
+import { auditRoutes } from './routes/audit.js';
+import { clientRoutes } from './routes/clients.js';
+import { entitlementRoutes } from './routes/entitlements.js';
+import { grantRoutes } from './routes/grants.js';
+import { issuerRoutes } from './routes/issuers.js';
+import { openApiRoute } from './routes/openapi.js';
+import { resourceRoutes } from './routes/resources.js';
+import { subjectRoutes } from './routes/subjects.js';
+import { tokenRoutes } from './routes/tokens.js';
+
+export const ADMIN_PREFIX = '/admin/v1';
+/** The catch-all layer answering unknown paths (404) and methods (405) in JSON; not an API operation. */
+export const FALLBACK_ROUTE = 'fallback';
+
+export interface AdminDeps {
+  pool: pg.Pool;
+  provider: Provider;
+  config: Config;
+  logger: Logger;
+  clientSecretPepper: string;
+}
+
+export function createAdminRouter(deps: AdminDeps): Router {
+  const router = new Router({ prefix: ADMIN_PREFIX });
+  const registry = createRegistry();
+  const authenticate = createAuthenticator({ provider: deps.provider, pool: deps.pool, bootstrapToken: deps.config.DEPUTY_ADMIN_TOKEN });
+  const api = new AdminApi(router, registry, ADMIN_PREFIX, handleErrors(deps.logger), authenticate);
+
+  subjectRoutes(api, deps);
+  actorRoutes(api, deps);
+  clientRoutes(api, deps);
+  resourceRoutes(api, deps);
+  issuerRoutes(api, deps);
+  entitlementRoutes(api, deps);
+  grantRoutes(api, deps);
+  tokenRoutes(api, deps);
+  auditRoutes(api, deps);
+
+  let document: ReturnType<typeof generateDocument> | undefined;
+  openApiRoute(api, () => (document ??= generateDocument(registry, deps.config.ISSUER)));
+
+  router.all(FALLBACK_ROUTE, '/{*rest}', unknownPathOrMethod(router));
+  return router;
+}
+
+/** Registered last: runs only when no route matched both the path and the method. */
+function unknownPathOrMethod(router: Router) {
+  return function fallback(ctx: Context): void {
+    const layers = router.match(ctx.path, ctx.method).path.filter((layer) => layer.name !== FALLBACK_ROUTE && layer.methods.length > 0);
+    const allowed = [...new Set(layers.flatMap((layer) => layer.methods))];
+    ctx.set('Cache-Control', 'no-store');
+    if (allowed.length === 0) {
+      ctx.status = 404;
+      ctx.body = { error: 'not_found', error_description: 'no such endpoint' };
+      return;
+    }
+    ctx.set('Allow', allowed.join(', '));
+    if (ctx.method === 'OPTIONS') {
+      ctx.status = 204;
+      return;
+    }
+    ctx.status = 405;
+    ctx.body = { error: 'method_not_allowed', error_description: `${ctx.method} is not allowed on this endpoint` };
+  };
+}

@@ -1,0 +1,200 @@
+/**
+ * Delegation grants: a subject's consent that an actor may act for it with some scopes on one
+ * resource. Never deleted. Revoking one is a single row update (`revoked_at`, `revoked_by`),
+ * whatever the number of tokens minted under it: exchanges and introspection read the grant live.
+ */
+import { z } from 'zod';
+import type { AdminApi } from '../api.js';
+import { changeWithAudit, iso } from '../changes.js';
+import { notFound } from '../errors.js';
+import { Filters, isUuid, listPage, type KeyColumn } from '../pagination.js';
+import { requireDefinedScopes, resourceScopes } from '../references.js';
+import type { AdminDeps } from '../router.js';
+import { FutureTimestamp, IdParam, Identifier, QueryBoolean, ResourceUri, ScopeList, TimestampOut, pageOf, pageQuery } from '../schemas.js';
+
+export const Grant = z
+  .object({
+    id: z.uuid(),
+    subject: z.string(),
+    actor: z.string(),
+    resource: z.string(),
+    scopes: z.array(z.string()),
+    expires_at: TimestampOut.nullable(),
+    revoked_at: TimestampOut.nullable(),
+    revoked_by: z.string().nullable().meta({ description: 'The admin who revoked it' }),
+    created_at: TimestampOut,
+  })
+  .meta({ id: 'Grant' });
+type GrantOut = z.infer<typeof Grant>;
+const GrantPage = pageOf(Grant, 'GrantPage');
+
+const GrantCreate = z
+  .strictObject({
+    subject: Identifier.meta({ example: 'alice' }),
+    actor: Identifier.meta({ example: 'agent:triage' }),
+    resource: ResourceUri,
+    scopes: ScopeList.min(1).meta({ example: ['tickets:read'] }),
+    expires_at: FutureTimestamp.nullable().optional(),
+  })
+  .meta({ id: 'GrantCreate' });
+
+const GrantRevoke = z
+  .strictObject({ reason: z.string().max(500).optional().meta({ description: 'Recorded in the audit event' }) })
+  .meta({ id: 'GrantRevoke' });
+
+const GrantQuery = z.strictObject({
+  ...pageQuery,
+  subject: Identifier.optional(),
+  actor: Identifier.optional(),
+  resource: ResourceUri.optional(),
+  active: QueryBoolean.optional().meta({ description: 'true: unrevoked and unexpired; false: revoked or expired' }),
+});
+
+interface GrantRow extends Record<string, unknown> {
+  id: string;
+  subject_id: string;
+  actor_id: string;
+  resource_uri: string;
+  scopes: string[];
+  expires_at: Date | null;
+  revoked_at: Date | null;
+  revoked_by: string | null;
+  created_at: Date;
+}
+
+const COLUMNS = 'id, subject_id, actor_id, resource_uri, scopes, expires_at, revoked_at, revoked_by, created_at';
+const KEY: KeyColumn[] = [
+  { column: 'created_at', type: 'timestamptz', field: 'created_at' },
+  { column: 'id', type: 'uuid', field: 'id' },
+];
+const ACTIVE = 'revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())';
+
+const toGrant = (row: GrantRow): GrantOut => ({
+  id: row.id,
+  subject: row.subject_id,
+  actor: row.actor_id,
+  resource: row.resource_uri,
+  scopes: row.scopes,
+  expires_at: iso(row.expires_at),
+  revoked_at: iso(row.revoked_at),
+  revoked_by: row.revoked_by,
+  created_at: row.created_at.toISOString(),
+});
+
+export function grantRoutes(api: AdminApi, { pool }: AdminDeps): void {
+  api.route({
+    method: 'get',
+    path: '/grants',
+    operationId: 'listGrants',
+    tag: 'grants',
+    summary: 'List delegation grants, newest first',
+    query: GrantQuery,
+    status: 200,
+    response: GrantPage,
+    responseDescription: 'A page of grants',
+    handler: ({ query }) => {
+      const filters = new Filters()
+        .when(query.subject, 'subject_id = $?')
+        .when(query.actor, 'actor_id = $?')
+        .when(query.resource, 'resource_uri = $?');
+      if (query.active !== undefined) filters.add(query.active ? ACTIVE : `NOT (${ACTIVE})`);
+      return listPage(pool, {
+        from: `SELECT ${COLUMNS} FROM delegation_grants`,
+        filters,
+        key: KEY,
+        limit: query.limit,
+        cursor: query.cursor,
+        toItem: toGrant,
+      });
+    },
+  });
+
+  api.route({
+    method: 'post',
+    path: '/grants',
+    operationId: 'createGrant',
+    tag: 'grants',
+    summary: 'Record a subject’s delegation to an actor',
+    body: GrantCreate,
+    status: 201,
+    response: Grant,
+    responseDescription: 'The grant',
+    handler: ({ body, admin, requestId }) =>
+      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+        requireDefinedScopes(await resourceScopes(db, body.resource), body.scopes, 'scopes');
+        const { rows } = await db.query<GrantRow>(
+          `INSERT INTO delegation_grants (subject_id, actor_id, resource_uri, scopes, expires_at) VALUES ($1, $2, $3, $4, $5) RETURNING ${COLUMNS}`,
+          [body.subject, body.actor, body.resource, body.scopes, body.expires_at ?? null],
+        );
+        const grant = toGrant(rows[0]!);
+        await record({
+          type: 'grant.created',
+          subjectId: grant.subject,
+          actorIds: [grant.actor],
+          resourceUri: grant.resource,
+          grantId: grant.id,
+          scopeGranted: grant.scopes,
+          details: { expires_at: grant.expires_at },
+        });
+        return grant;
+      }),
+  });
+
+  api.route({
+    method: 'get',
+    path: '/grants/:id',
+    operationId: 'getGrant',
+    tag: 'grants',
+    summary: 'Read a grant',
+    params: IdParam,
+    status: 200,
+    response: Grant,
+    responseDescription: 'The grant',
+    handler: async ({ params }) => {
+      if (!isUuid(params.id)) throw notFound('grant');
+      const { rows } = await pool.query<GrantRow>(`SELECT ${COLUMNS} FROM delegation_grants WHERE id = $1`, [params.id]);
+      if (!rows[0]) throw notFound('grant');
+      return toGrant(rows[0]);
+    },
+  });
+
+  api.route({
+    method: 'post',
+    path: '/grants/:id/revoke',
+    operationId: 'revokeGrant',
+    tag: 'grants',
+    summary: 'Revoke a grant',
+    description:
+      'One update, however many tokens were minted under the grant: further exchanges are refused and every such token is inactive at once. ' +
+      'Revoking a revoked grant changes nothing and answers the grant as it is.',
+    params: IdParam,
+    body: GrantRevoke,
+    bodyRequired: false,
+    status: 200,
+    response: Grant,
+    responseDescription: 'The revoked grant',
+    handler: ({ params, body, admin, requestId }) =>
+      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+        if (!isUuid(params.id)) throw notFound('grant');
+        const { rows } = await db.query<GrantRow>(
+          `UPDATE delegation_grants SET revoked_at = now(), revoked_by = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING ${COLUMNS}`,
+          [params.id, admin],
+        );
+        if (!rows[0]) {
+          const existing = await db.query<GrantRow>(`SELECT ${COLUMNS} FROM delegation_grants WHERE id = $1`, [params.id]);
+          if (!existing.rows[0]) throw notFound('grant');
+          return toGrant(existing.rows[0]);
+        }
+        const grant = toGrant(rows[0]);
+        await record({
+          type: 'grant.revoked',
+          subjectId: grant.subject,
+          actorIds: [grant.actor],
+          resourceUri: grant.resource,
+          grantId: grant.id,
+          details: { reason: body.reason ?? null },
+        });
+        return grant;
+      }),
+  });
+}

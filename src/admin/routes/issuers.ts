@@ -1,0 +1,229 @@
+/**
+ * Trusted issuers: external IdPs (kind `user`) and workload-identity issuers (kind `workload`)
+ * whose JWTs Deputy accepts as subject or actor tokens. Keys come from exactly one of `jwks_uri`
+ * (HTTPS; plain HTTP only on loopback) or an inline `jwks`.
+ */
+import type pg from 'pg';
+import { z } from 'zod';
+import type { AdminApi } from '../api.js';
+import { assignments, changeWithAudit, fieldChanges } from '../changes.js';
+import { invalidRequest, notFound } from '../errors.js';
+import { Filters, isUuid, listPage, type KeyColumn } from '../pagination.js';
+import type { AdminDeps } from '../router.js';
+import { IdParam, Jwks, TimestampOut, keyIds, nonEmptyPatch, pageOf, pageQuery, type JwksValue } from '../schemas.js';
+
+const Kind = z.enum(['user', 'workload']);
+const Algorithm = z.enum(['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA']);
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+const JwksUri = z
+  .url({ protocol: /^https?$/ })
+  .max(2048)
+  .refine((uri) => {
+    const url = new URL(uri);
+    return url.protocol === 'https:' || LOOPBACK.has(url.hostname);
+  }, 'must be an https URL (http only for localhost)');
+const Algorithms = z
+  .array(Algorithm)
+  .min(1)
+  .refine((algs) => new Set(algs).size === algs.length, 'must not repeat an algorithm');
+const SubjectClaim = z.string().min(1).max(256).regex(/^[\x21-\x7e]+$/);
+
+export const Issuer = z
+  .object({
+    id: z.uuid(),
+    issuer: z.string(),
+    jwks_uri: z.string().nullable(),
+    jwks: Jwks.nullable(),
+    audience: z.string(),
+    kind: Kind,
+    subject_claim: z.string(),
+    algorithms: z.array(z.string()),
+    created_at: TimestampOut,
+  })
+  .meta({ id: 'Issuer' });
+type IssuerOut = z.infer<typeof Issuer>;
+const IssuerPage = pageOf(Issuer, 'IssuerPage');
+
+const exactlyOneKeySource = (value: { jwks_uri?: string | null; jwks?: JwksValue | null }) => (value.jwks_uri ? 1 : 0) + (value.jwks ? 1 : 0) === 1;
+const KEY_SOURCE_MESSAGE = 'give exactly one of jwks_uri and jwks';
+
+const IssuerCreate = z
+  .strictObject({
+    issuer: z.string().min(1).max(2048).meta({ description: 'Must equal the `iss` of the tokens', example: 'https://idp.example.com' }),
+    jwks_uri: JwksUri.nullable().optional(),
+    jwks: Jwks.nullable().optional(),
+    audience: z.string().min(1).max(2048).meta({ description: 'The `aud` its tokens must carry for Deputy' }),
+    kind: Kind,
+    subject_claim: SubjectClaim.default('sub').meta({ description: 'The claim holding the subject or actor id' }),
+    algorithms: Algorithms.default(['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA']),
+  })
+  .refine(exactlyOneKeySource, { message: KEY_SOURCE_MESSAGE, path: ['jwks_uri'] })
+  .meta({ id: 'IssuerCreate' });
+
+const IssuerPatch = nonEmptyPatch(
+  z.strictObject({
+    jwks_uri: JwksUri.nullable().optional(),
+    jwks: Jwks.nullable().optional(),
+    audience: z.string().min(1).max(2048).optional(),
+    subject_claim: SubjectClaim.optional(),
+    algorithms: Algorithms.optional(),
+  }),
+).meta({ id: 'IssuerPatch', description: '`issuer` and `kind` identify the trust and cannot change; to switch key source, set the other to null.' });
+
+const IssuerQuery = z.strictObject({ ...pageQuery, kind: Kind.optional(), issuer: z.string().min(1).optional() });
+
+interface IssuerRow extends Record<string, unknown> {
+  id: string;
+  issuer: string;
+  jwks_uri: string | null;
+  jwks: JwksValue | null;
+  audience: string;
+  kind: IssuerOut['kind'];
+  subject_claim: string;
+  algorithms: string[];
+  created_at: Date;
+}
+
+const COLUMNS = 'id, issuer, jwks_uri, jwks, audience, kind, subject_claim, algorithms, created_at';
+const KEY: KeyColumn[] = [
+  { column: 'created_at', type: 'timestamptz', field: 'created_at' },
+  { column: 'id', type: 'uuid', field: 'id' },
+];
+
+const toIssuer = (row: IssuerRow): IssuerOut => ({
+  id: row.id,
+  issuer: row.issuer,
+  jwks_uri: row.jwks_uri,
+  jwks: row.jwks,
+  audience: row.audience,
+  kind: row.kind,
+  subject_claim: row.subject_claim,
+  algorithms: row.algorithms,
+  created_at: row.created_at.toISOString(),
+});
+
+const auditView = (issuer: IssuerOut) => {
+  const { jwks, created_at: _created, ...rest } = issuer;
+  return { ...rest, jwks: keyIds(jwks) };
+};
+const AUDITED = ['jwks_uri', 'jwks', 'audience', 'subject_claim', 'algorithms'] as const;
+
+async function findForUpdate(db: pg.ClientBase, id: string): Promise<IssuerRow> {
+  if (!isUuid(id)) throw notFound('issuer');
+  const { rows } = await db.query<IssuerRow>(`SELECT ${COLUMNS} FROM trusted_issuers WHERE id = $1 FOR UPDATE`, [id]);
+  if (!rows[0]) throw notFound('issuer');
+  return rows[0];
+}
+
+export function issuerRoutes(api: AdminApi, { pool }: AdminDeps): void {
+  api.route({
+    method: 'get',
+    path: '/issuers',
+    operationId: 'listIssuers',
+    tag: 'issuers',
+    summary: 'List trusted issuers, newest first',
+    query: IssuerQuery,
+    status: 200,
+    response: IssuerPage,
+    responseDescription: 'A page of trusted issuers',
+    handler: ({ query }) =>
+      listPage(pool, {
+        from: `SELECT ${COLUMNS} FROM trusted_issuers`,
+        filters: new Filters().when(query.kind, 'kind = $?').when(query.issuer, 'issuer = $?'),
+        key: KEY,
+        limit: query.limit,
+        cursor: query.cursor,
+        toItem: toIssuer,
+      }),
+  });
+
+  api.route({
+    method: 'post',
+    path: '/issuers',
+    operationId: 'createIssuer',
+    tag: 'issuers',
+    summary: 'Trust an issuer of user or workload tokens',
+    body: IssuerCreate,
+    status: 201,
+    response: Issuer,
+    responseDescription: 'The trusted issuer',
+    errors: [409],
+    handler: ({ body, admin, requestId }) =>
+      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+        const { rows } = await db.query<IssuerRow>(
+          `INSERT INTO trusted_issuers (issuer, jwks_uri, jwks, audience, kind, subject_claim, algorithms)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${COLUMNS}`,
+          [body.issuer, body.jwks_uri ?? null, body.jwks ?? null, body.audience, body.kind, body.subject_claim, body.algorithms],
+        );
+        const issuer = toIssuer(rows[0]!);
+        await record({ type: 'issuer.created', details: auditView(issuer) });
+        return issuer;
+      }),
+  });
+
+  api.route({
+    method: 'get',
+    path: '/issuers/:id',
+    operationId: 'getIssuer',
+    tag: 'issuers',
+    summary: 'Read a trusted issuer',
+    params: IdParam,
+    status: 200,
+    response: Issuer,
+    responseDescription: 'The trusted issuer',
+    handler: async ({ params }) => {
+      if (!isUuid(params.id)) throw notFound('issuer');
+      const { rows } = await pool.query<IssuerRow>(`SELECT ${COLUMNS} FROM trusted_issuers WHERE id = $1`, [params.id]);
+      if (!rows[0]) throw notFound('issuer');
+      return toIssuer(rows[0]);
+    },
+  });
+
+  api.route({
+    method: 'patch',
+    path: '/issuers/:id',
+    operationId: 'updateIssuer',
+    tag: 'issuers',
+    summary: 'Update a trusted issuer’s keys, audience, subject claim or algorithms',
+    params: IdParam,
+    body: IssuerPatch,
+    status: 200,
+    response: Issuer,
+    responseDescription: 'The updated issuer',
+    handler: ({ params, body, admin, requestId }) =>
+      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+        const row = await findForUpdate(db, params.id);
+        const merged = { jwks_uri: body.jwks_uri === undefined ? row.jwks_uri : body.jwks_uri, jwks: body.jwks === undefined ? row.jwks : body.jwks };
+        if (!exactlyOneKeySource(merged)) throw invalidRequest([{ in: 'body', path: ['jwks_uri'], code: 'custom', message: KEY_SOURCE_MESSAGE }]);
+        // The body's keys are exactly the column names (strict schema).
+        const columns = Object.fromEntries(Object.entries(body).filter(([, value]) => value !== undefined));
+        const set = assignments(columns, 1);
+        const { rows } = await db.query<IssuerRow>(`UPDATE trusted_issuers SET ${set.sql} WHERE id = $1 RETURNING ${COLUMNS}`, [params.id, ...set.values]);
+        const after = toIssuer(rows[0]!);
+        const changes = fieldChanges(auditView(toIssuer(row)), auditView(after), AUDITED);
+        if (Object.keys(changes).length > 0) {
+          await record({ type: 'issuer.updated', details: { id: after.id, issuer: after.issuer, kind: after.kind, changes } });
+        }
+        return after;
+      }),
+  });
+
+  api.route({
+    method: 'delete',
+    path: '/issuers/:id',
+    operationId: 'deleteIssuer',
+    tag: 'issuers',
+    summary: 'Stop trusting an issuer',
+    description: 'Its tokens are refused from the next exchange on.',
+    params: IdParam,
+    status: 204,
+    responseDescription: 'The issuer is no longer trusted',
+    handler: ({ params, admin, requestId }) =>
+      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+        const row = await findForUpdate(db, params.id);
+        await db.query('DELETE FROM trusted_issuers WHERE id = $1', [params.id]);
+        await record({ type: 'issuer.deleted', details: auditView(toIssuer(row)) });
+      }),
+  });
+}
