@@ -6,6 +6,7 @@ import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type pg from 'pg';
 import type { Config } from '../config.js';
+import { isDatabaseUnavailable } from '../db/pool.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import type { Logger } from '../log.js';
 import { createAdminRouter } from '../admin/router.js';
@@ -50,6 +51,12 @@ export function createApp(deps: AppDeps): App {
   const metrics = createMetrics();
   const provider = createProvider(deps);
   provider.use(requestContext(deps.logger, metrics));
+  // oidc-provider answers any failure in its own steps (e.g. reading a client) with a 500;
+  // mark the ones caused by an unreachable database so requestContext answers 503 instead.
+  provider.on('server_error', (ctx, error) => {
+    if (isDatabaseUnavailable(error)) ctx.state.databaseUnavailable = true;
+    else deps.logger.error({ request_id: ctx.state.requestId, detail: error instanceof Error ? error.message : String(error) }, 'server error');
+  });
   provider.use(operationalEndpoints({ pool: deps.pool, keyRing: deps.keyRing, metrics }));
   provider.use(publishedKeys(deps.keyRing));
   provider.use(authorizationServerMetadata);
