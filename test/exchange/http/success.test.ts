@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as client from 'openid-client';
-import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { calculateJwkThumbprint, createRemoteJWKSet, exportJWK, jwtVerify } from 'jose';
 import {
   GRANT_TYPE,
   RESOURCE,
@@ -174,6 +174,37 @@ describe('token exchange: success', () => {
       jti: claims.jti,
       token_type: 'Bearer',
     });
+  });
+
+  it('with a DPoP proof, the token is DPoP-bound (token_type DPoP, cnf.jkt) and introspects as such', async () => {
+    const config = await discover('app-a', client.ClientSecretBasic(SECRETS['app-a']!));
+    const dpopKey = await client.randomDPoPKeyPair('ES256');
+    const response = await client.genericGrantRequest(
+      config,
+      GRANT_TYPE,
+      { subject_token: await w.userToken('alice'), subject_token_type: TT.jwt, resource: RESOURCE, scope: 'read' },
+      { DPoP: client.getDPoPHandle(config, dpopKey) },
+    );
+    expect(response.token_type.toLowerCase()).toBe('dpop');
+    const jkt = await calculateJwkThumbprint(await exportJWK(dpopKey.publicKey));
+    const { payload } = await verifyMinted(response.access_token);
+    expect(payload.cnf).toEqual({ jkt });
+    const [row] = await w.sql<{ dpop_jkt: string }>('SELECT dpop_jkt FROM issued_tokens WHERE jti = $1', [payload.jti]);
+    expect(row?.dpop_jkt).toBe(jkt);
+    expect((await w.introspect(response.access_token)).json).toMatchObject({ active: true, token_type: 'DPoP', cnf: { jkt } });
+  });
+
+  it('a client_secret_post client works too', async () => {
+    await w.sql(`UPDATE clients SET token_endpoint_auth_method = 'client_secret_post' WHERE client_id = 'app-c'`);
+    const config = await discover('app-c', client.ClientSecretPost(SECRETS['app-c']!));
+    const response = await client.genericGrantRequest(config, GRANT_TYPE, {
+      subject_token: await w.userToken('alice'),
+      subject_token_type: TT.jwt,
+      resource: RESOURCE,
+      scope: 'read',
+    });
+    const { payload } = await verifyMinted(response.access_token);
+    expect(payload).toMatchObject({ client_id: 'app-c', act: { sub: 'agent:c' }, scope: 'read' });
   });
 
   it('every success writes exactly one token.exchanged event and one issued_tokens row', async () => {
