@@ -1,0 +1,591 @@
+/**
+ * `npm run bench`: Deputy's throughput and latency on loopback, against its ceilings.
+ *
+ * 1. A database: an embedded PostgreSQL in a temp dir, or a fresh `deputy_bench_<random>`
+ *    database on DATABASE_URL (dropped at the end); migrated; a world seeded with set-based SQL.
+ * 2. Deputy in a CHILD process (scripts/bench/server.ts), so autocannon does not share its
+ *    event loop; the ceilings (a trivial Koa handler, oidc-provider's own client_credentials
+ *    with ES256 JWT access tokens) run in child processes the same way.
+ * 3. autocannon at 1, 16 and 64 connections (BENCH_CONNECTIONS), BENCH_SECONDS each after
+ *    BENCH_WARMUP seconds of warm-up, requests pre-generated and rotated by setupRequest.
+ * 4. Deputy's RSS before and after a sustained run (BENCH_MEMORY_SECONDS).
+ *
+ * Prints a table and writes bench/results.json. Everything started here is stopped here, also
+ * on error, on SIGINT/SIGTERM, and by a watchdog if the run overstays.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { startEmbeddedPostgres } from '../src/db/embedded.js';
+import { migrate } from '../src/db/migrate.js';
+import { OIDC_CEILING_CLIENT, rssOf, startServerChild, type ServerChild } from './bench/common.js';
+import { measureJose, type JoseCeiling } from './bench/jose-ceiling.js';
+import { runLoad, type LoadResult, type PreparedRequest } from './bench/load.js';
+import { COUNTS, resourceUri, seedWorld, type World } from './bench/world.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const RESULTS_FILE = path.join(ROOT, 'bench', 'results.json');
+
+const envNumber = (name: string, fallback: number) => {
+  const value = Number(process.env[name]);
+  return Number.isFinite(value) && value > 0 ? value : fallback;
+};
+const SECONDS = envNumber('BENCH_SECONDS', 4);
+const WARMUP = envNumber('BENCH_WARMUP', 1);
+const MEMORY_SECONDS = envNumber('BENCH_MEMORY_SECONDS', 30);
+const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '1,16,64').split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+const WATCHDOG_MS = envNumber('BENCH_WATCHDOG_SECONDS', 300) * 1000;
+const CHAIN_PARENTS = 1000;
+const FEW_CLIENTS_CONNECTIONS = CONNECTIONS.includes(16) ? 16 : CONNECTIONS[0]!;
+
+const FORM = 'application/x-www-form-urlencoded';
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const JWT_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+
+const runStarted = performance.now();
+const elapsed = () => `${((performance.now() - runStarted) / 1000).toFixed(1)}s`;
+const log = (line: string) => process.stdout.write(`[bench ${elapsed()}] ${line}\n`);
+const problems: string[] = [];
+const problem = (line: string) => {
+  problems.push(line);
+  process.stdout.write(`\n!!!!!!!! ${line}\n\n`);
+};
+
+// ---------------------------------------------------------------- cleanup
+
+const cleanups: Array<{ name: string; run: () => Promise<void> }> = [];
+let cleaning: Promise<void> | null = null;
+function cleanupAll(): Promise<void> {
+  cleaning ??= (async () => {
+    while (cleanups.length > 0) {
+      const { name, run } = cleanups.pop()!;
+      await run().catch((error: unknown) => process.stderr.write(`cleanup ${name} failed: ${String(error)}\n`));
+    }
+  })();
+  return cleaning;
+}
+function onSignal(signal: string) {
+  process.stderr.write(`\n${signal}: stopping everything the benchmark started\n`);
+  void cleanupAll().finally(() => process.exit(130));
+}
+process.once('SIGINT', () => onSignal('SIGINT'));
+process.once('SIGTERM', () => onSignal('SIGTERM'));
+const watchdog = setTimeout(() => {
+  process.stderr.write(`\nbenchmark watchdog: still running after ${WATCHDOG_MS / 1000}s, aborting\n`);
+  void cleanupAll().finally(() => process.exit(3));
+}, WATCHDOG_MS);
+watchdog.unref();
+
+// ---------------------------------------------------------------- database
+
+interface Database {
+  url: string;
+  kind: string;
+  /** The postmaster's pid (embedded PostgreSQL only), to account the database's CPU time. */
+  postmasterPid?: number;
+}
+
+let dbPid: number | undefined;
+
+async function provisionDatabase(): Promise<Database> {
+  const external = process.env.DATABASE_URL;
+  if (external) {
+    const name = `deputy_bench_${randomBytes(6).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: external });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(name)}`);
+    } finally {
+      await admin.end();
+    }
+    cleanups.push({
+      name: `drop database ${name}`,
+      run: async () => {
+        const client = new pg.Client({ connectionString: external });
+        await client.connect();
+        try {
+          await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`);
+        } finally {
+          await client.end();
+        }
+      },
+    });
+    const url = new URL(external);
+    url.pathname = `/${name}`;
+    return { url: url.toString(), kind: `DATABASE_URL, fresh database ${name}` };
+  }
+  const home = await mkdtemp(path.join(os.tmpdir(), 'deputy-bench-'));
+  cleanups.push({ name: `remove ${home}`, run: () => rm(home, { recursive: true, force: true }) });
+  const embedded = await startEmbeddedPostgres(home);
+  cleanups.push({ name: 'stop embedded PostgreSQL', run: () => embedded.stop() });
+  const postmaster = Number.parseInt((await readFile(path.join(home, 'pg', 'postmaster.pid'), 'utf8').catch(() => '')).split('\n')[0] ?? '', 10);
+  return { url: embedded.url, kind: `embedded PostgreSQL in ${home}`, ...(Number.isInteger(postmaster) ? { postmasterPid: postmaster } : {}) };
+}
+
+async function postgresVersion(url: string): Promise<string> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ version: string }>('SELECT version()');
+    return rows[0]!.version;
+  } finally {
+    await client.end();
+  }
+}
+
+// ---------------------------------------------------------------- children
+
+async function startChild(mode: 'deputy' | 'koa' | 'oidc', env: Record<string, string> = {}): Promise<ServerChild> {
+  const child = await startServerChild(mode, env);
+  cleanups.push({ name: `stop ${mode} server`, run: () => child.stop() });
+  return child;
+}
+
+async function stopChild(child: ServerChild): Promise<void> {
+  await child.stop();
+  const index = cleanups.findIndex((c) => c.run === child.stop);
+  if (index >= 0) cleanups.splice(index, 1);
+}
+
+// ---------------------------------------------------------------- requests
+
+function form(fields: Record<string, string>): string {
+  return new URLSearchParams(fields).toString();
+}
+
+function tokenRequest(auth: string, fields: Record<string, string>): PreparedRequest {
+  return { method: 'POST', path: '/token', headers: { 'content-type': FORM, authorization: auth }, body: form(fields) };
+}
+
+/** One request sent outside the measurement, to show a scenario works before it is timed. */
+async function probe(url: string, request: PreparedRequest): Promise<{ status: number; body: string }> {
+  const response = await fetch(`${url}${request.path}`, {
+    method: request.method,
+    headers: request.headers,
+    ...(request.body === undefined ? {} : { body: request.body }),
+  });
+  return { status: response.status, body: await response.text() };
+}
+
+function rotate<T>(items: readonly T[]): () => T {
+  let index = 0;
+  return () => items[index++ % items.length]!;
+}
+
+interface ScenarioResult {
+  name: string;
+  description: string;
+  probe: { status: number; body: string };
+  levels: Array<LoadResult & { ratioToClientCredentials?: number; generatedOnTheFly?: number }>;
+}
+
+async function runScenario(
+  name: string,
+  description: string,
+  server: ServerChild,
+  nextFor: (connections: number) => { next: () => PreparedRequest; onTheFly?: () => number },
+  check?: (body: string) => boolean,
+  connectionLevels: readonly number[] = CONNECTIONS,
+): Promise<ScenarioResult> {
+  const probeRequest = nextFor(1).next();
+  const url = server.url;
+  const probed = await probe(url, probeRequest);
+  const probeOk = probed.status >= 200 && probed.status < 300 && (check ? check(probed.body) : true);
+  log(`${name}: probe → ${probed.status} ${probed.body.slice(0, 160)}`);
+  if (!probeOk) problem(`${name}: the probe request failed: HTTP ${probed.status} ${probed.body.slice(0, 400)}`);
+  const levels: ScenarioResult['levels'] = [];
+  for (const connections of connectionLevels) {
+    const source = nextFor(connections);
+    const result = await runLoad({ url, connections, seconds: SECONDS, warmupSeconds: WARMUP, next: source.next, serverPid: server.pid, ...(dbPid === undefined ? {} : { dbPid }), ...(check ? { check } : {}) });
+    const onTheFly = source.onTheFly?.() ?? 0;
+    levels.push({ ...result, ...(source.onTheFly ? { generatedOnTheFly: onTheFly } : {}) });
+    log(
+      `${name} c=${connections}: ${result.rps} req/s, server CPU ${result.serverCpuMsPerRequest} ms/req (${result.serverCpuPercent}% of a core), DB CPU ${result.dbCpuMsPerRequest ?? '-'} ms/req, load avg ${result.loadAverage1m}, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, max ${result.latencyMs.max} ms, ` +
+        `non-2xx ${result.non2xx}, errors ${result.errors}, timeouts ${result.timeouts}${result.badBodies ? `, bad bodies ${result.badBodies}` : ''}`,
+    );
+    if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0 || result.badBodies > 0) {
+      problem(
+        `${name} c=${connections}: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts, ${result.badBodies} bad bodies; ` +
+          `status codes ${JSON.stringify(result.statusCodes)}; samples ${JSON.stringify(result.failureSamples)}`,
+      );
+    }
+  }
+  return { name, description, probe: { status: probed.status, body: probed.body.slice(0, 400) }, levels };
+}
+
+// ---------------------------------------------------------------- scenarios against Deputy
+
+interface DeputyScenarios {
+  scenarios: ScenarioResult[];
+  memory: MemoryCheck;
+  chainParents: { requested: number; obtained: number; failures: Record<string, number> };
+}
+
+interface MemoryCheck {
+  workload: string;
+  connections: number;
+  seconds: number;
+  rssAfterWarmupMiB: number;
+  rssAfterSustainedMiB: number;
+  driftPercent: number;
+  samplesMiB: number[];
+  sustained: LoadResult;
+}
+
+const MiB = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
+
+async function benchDeputy(world: World, deputy: ServerChild): Promise<DeputyScenarios> {
+  const url = deputy.url;
+  const scenarios: ScenarioResult[] = [];
+
+  // 1. Trusted-issuer user JWT, the client's own actor; every subject in turn.
+  log(`signing ${COUNTS.subjects} user tokens`);
+  const userExchange = Array.from({ length: COUNTS.subjects }, (_, i) =>
+    tokenRequest(world.basicAuth(i % COUNTS.actors), {
+      grant_type: TOKEN_EXCHANGE,
+      subject_token: world.userToken(i),
+      subject_token_type: JWT_TYPE,
+      resource: resourceUri(i % COUNTS.resources),
+      scope: 'read write',
+    }),
+  );
+  const nextUser = rotate(userExchange);
+  scenarios.push(
+    await runScenario(
+      'exchange: user JWT, client as actor',
+      `subject_token = trusted-issuer ES256 user JWT (${COUNTS.subjects} subjects rotated), client_secret_basic of the client bound to the actor (${COUNTS.clients} distinct clients rotated)`,
+      deputy,
+      () => ({ next: nextUser }),
+    ),
+  );
+  const userRps = new Map(scenarios[0]!.levels.map((level) => [level.connections, level.rps]));
+
+  // 1b. The same with only the 100 keyed actors' clients and their 1,000 subjects: the same
+  //     population as the actor-assertion case, and few enough clients for oidc-provider's
+  //     client cache (an LRU of 100 entries), so the two isolate the assertion's cost.
+  const fewClientSubjects: number[] = [];
+  for (let i = 0; i < COUNTS.subjects; i++) if (i % COUNTS.actors < COUNTS.keyedActors) fewClientSubjects.push(i);
+  const nextFewClients = rotate(fewClientSubjects.map((i) => userExchange[i]!));
+  scenarios.push(
+    await runScenario(
+      'exchange: user JWT, 100 clients',
+      `as above, but only the ${COUNTS.keyedActors} clients of the keyed actors and their ${fewClientSubjects.length} subjects (the actor-assertion population); one level only`,
+      deputy,
+      () => ({ next: nextFewClients }),
+      undefined,
+      [FEW_CLIENTS_CONNECTIONS],
+    ),
+  );
+
+  // 2. Actor assertion: a fresh jti on every request, pre-signed per level; topped up on the fly if short.
+  const assertionSubjects: number[] = [];
+  for (let i = 0; i < COUNTS.subjects; i++) if (i % COUNTS.actors < COUNTS.keyedActors) assertionSubjects.push(i);
+  const assertionUserTokens = new Map(assertionSubjects.map((i) => [i, world.userToken(i)]));
+  const assertionRequest = (k: number) => {
+    const i = assertionSubjects[k % assertionSubjects.length]!;
+    const j = i % COUNTS.actors;
+    return tokenRequest(world.basicAuth(j), {
+      grant_type: TOKEN_EXCHANGE,
+      subject_token: assertionUserTokens.get(i)!,
+      subject_token_type: JWT_TYPE,
+      actor_token: world.actorAssertion(j, url),
+      actor_token_type: JWT_TYPE,
+      resource: resourceUri(i % COUNTS.resources),
+      scope: 'read',
+    });
+  };
+  let assertionCounter = 0;
+  scenarios.push(
+    await runScenario(
+      'exchange: actor assertion',
+      `actor_token = ES256 assertion (iss=sub=actor, aud=issuer, exp 240 s, fresh jti each) by ${COUNTS.keyedActors} keyed actors via their own ${COUNTS.keyedActors} clients, ${assertionSubjects.length} subjects`,
+      deputy,
+      (connections) => {
+        const expected = Math.ceil((userRps.get(connections) ?? 1000) * 1.5 * (SECONDS + WARMUP)) + 1000;
+        const count = Math.min(expected, 100_000);
+        const pool = Array.from({ length: count }, () => assertionRequest(assertionCounter++));
+        let used = 0;
+        let onTheFly = 0;
+        return {
+          next: () => {
+            if (used < pool.length) return pool[used++]!;
+            onTheFly++;
+            return assertionRequest(assertionCounter++);
+          },
+          onTheFly: () => onTheFly,
+        };
+      },
+    ),
+  );
+  for (const level of scenarios[2]!.levels) {
+    if (level.generatedOnTheFly) log(`note: actor assertion c=${level.connections} ran out of pre-signed assertions; ${level.generatedOnTheFly} signed during the run`);
+  }
+
+  // 3. Two-hop chain: step-one tokens obtained now (they live TOKEN_TTL = 300 s), then exchanged by the next actor.
+  log(`obtaining ${CHAIN_PARENTS} step-one delegated tokens`);
+  const parents: Array<{ i: number; token: string }> = [];
+  const parentFailures: Record<string, number> = {};
+  const stride = Math.floor(COUNTS.subjects / CHAIN_PARENTS);
+  const pending = Array.from({ length: CHAIN_PARENTS }, (_, k) => k * stride);
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      for (let i = pending.shift(); i !== undefined; i = pending.shift()) {
+        const response = await probe(url, userExchange[i]!);
+        if (response.status === 200) parents.push({ i, token: (JSON.parse(response.body) as { access_token: string }).access_token });
+        else {
+          const key = `${response.status} ${response.body.slice(0, 200)}`;
+          parentFailures[key] = (parentFailures[key] ?? 0) + 1;
+        }
+      }
+    }),
+  );
+  if (Object.keys(parentFailures).length > 0) problem(`step-one exchanges failed: ${JSON.stringify(parentFailures)}`);
+  if (parents.length === 0) throw new Error('no step-one delegated token: cannot run the chain and introspection scenarios');
+  const chainRequests = parents.map(({ i, token }) =>
+    tokenRequest(world.basicAuth((i + 1) % COUNTS.actors), {
+      grant_type: TOKEN_EXCHANGE,
+      subject_token: token,
+      subject_token_type: ACCESS_TOKEN_TYPE,
+      resource: resourceUri(i % COUNTS.resources),
+      scope: 'read',
+    }),
+  );
+  const nextChain = rotate(chainRequests);
+  scenarios.push(
+    await runScenario(
+      'exchange: two-hop chain',
+      `subject_token = Deputy token from step one (${parents.length} rotated), presented by the client of the next actor (may_delegate_to); ${new Set(parents.map(({ i }) => (i + 1) % COUNTS.actors)).size} distinct clients`,
+      deputy,
+      () => ({ next: nextChain }),
+    ),
+  );
+
+  // 4. Introspection of delegated tokens.
+  const introspections = parents.map(({ i, token }) => ({
+    method: 'POST' as const,
+    path: '/token/introspection',
+    headers: { 'content-type': FORM, authorization: world.basicAuth(i % COUNTS.actors) },
+    body: form({ token }),
+  }));
+  const nextIntrospection = rotate(introspections);
+  scenarios.push(
+    await runScenario(
+      'introspection',
+      `POST /token/introspection of step-one delegated tokens (${parents.length} rotated), client_secret_basic; ${new Set(parents.map(({ i }) => i % COUNTS.actors)).size} distinct clients`,
+      deputy,
+      () => ({ next: nextIntrospection }),
+      (body) => body.includes('"active":true'),
+    ),
+  );
+
+  // 5. Memory: RSS after everything above (the warm-up) vs after a sustained user-JWT exchange run.
+  const memoryConnections = 16;
+  const rssAfterWarmup = rssOf(deputy.pid);
+  const samples: number[] = [MiB(rssAfterWarmup)];
+  const sampler = setInterval(() => {
+    try {
+      samples.push(MiB(rssOf(deputy.pid)));
+    } catch {
+      // the process is gone; the run will report the failure
+    }
+  }, 5000);
+  log(`memory: Deputy RSS after warm-up ${MiB(rssAfterWarmup)} MiB; sustained user-JWT exchange for ${MEMORY_SECONDS}s at c=${memoryConnections}`);
+  let sustained: LoadResult;
+  try {
+    sustained = await runLoad({ url, connections: memoryConnections, seconds: MEMORY_SECONDS, warmupSeconds: 0, next: nextUser, serverPid: deputy.pid, ...(dbPid === undefined ? {} : { dbPid }) });
+  } finally {
+    clearInterval(sampler);
+  }
+  const rssAfterSustained = rssOf(deputy.pid);
+  samples.push(MiB(rssAfterSustained));
+  if (sustained.non2xx > 0 || sustained.errors > 0 || sustained.timeouts > 0) {
+    problem(`memory run: ${sustained.non2xx} non-2xx, ${sustained.errors} errors, ${sustained.timeouts} timeouts; ${JSON.stringify(sustained.statusCodes)} ${JSON.stringify(sustained.failureSamples)}`);
+  }
+  const memory: MemoryCheck = {
+    workload: 'exchange: user JWT, client as actor',
+    connections: memoryConnections,
+    seconds: MEMORY_SECONDS,
+    rssAfterWarmupMiB: MiB(rssAfterWarmup),
+    rssAfterSustainedMiB: MiB(rssAfterSustained),
+    driftPercent: Math.round(((rssAfterSustained - rssAfterWarmup) / rssAfterWarmup) * 1000) / 10,
+    samplesMiB: samples,
+    sustained,
+  };
+  log(`memory: RSS ${memory.rssAfterWarmupMiB} → ${memory.rssAfterSustainedMiB} MiB (${memory.driftPercent}%), ${sustained.requests} requests at ${sustained.rps} req/s`);
+  return { scenarios, memory, chainParents: { requested: CHAIN_PARENTS, obtained: parents.length, failures: parentFailures } };
+}
+
+// ---------------------------------------------------------------- ceilings
+
+async function benchCeilings(): Promise<{ koa: ScenarioResult; clientCredentials: ScenarioResult; jose: JoseCeiling }> {
+  const koaServer = await startChild('koa');
+  let koa: ScenarioResult;
+  try {
+    const request: PreparedRequest = { method: 'GET', path: '/', headers: {} };
+    koa = await runScenario('ceiling: trivial Koa handler', 'GET / answered {"ok":true} by one Koa 3 middleware', koaServer, () => ({ next: () => request }));
+  } finally {
+    await stopChild(koaServer);
+  }
+
+  const oidcServer = await startChild('oidc');
+  let clientCredentials: ScenarioResult;
+  try {
+    const auth = `Basic ${Buffer.from(`${OIDC_CEILING_CLIENT.id}:${OIDC_CEILING_CLIENT.secret}`).toString('base64')}`;
+    const request = tokenRequest(auth, { grant_type: 'client_credentials', scope: 'read' });
+    clientCredentials = await runScenario(
+      'ceiling: oidc-provider client_credentials',
+      'oidc-provider 9, static client, in-memory store, ES256 JWT access tokens (resourceIndicators)',
+      oidcServer,
+      () => ({ next: () => request }),
+      (body) => body.includes('"access_token"'),
+    );
+  } finally {
+    await stopChild(oidcServer);
+  }
+
+  log('jose ES256 sign/verify loops');
+  const jose = await measureJose(2);
+  log(`jose ES256: sign ${jose.signPerSecond}/s, verify ${jose.verifyPerSecond}/s (one process, sequential)`);
+  return { koa, clientCredentials, jose };
+}
+
+// ---------------------------------------------------------------- report
+
+function table(rows: ScenarioResult[], ceiling: ScenarioResult): string {
+  const ceilingRps = new Map(ceiling.levels.map((level) => [level.connections, level.rps]));
+  const header = ['scenario', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'non-2xx', 'errors', 'vs cc ceiling', 'srv CPU ms/req', 'DB CPU ms/req', 'load avg'];
+  const lines = [header];
+  for (const scenario of rows) {
+    for (const level of scenario.levels) {
+      const ceilingAt = ceilingRps.get(level.connections);
+      const ratio = ceilingAt ? level.rps / ceilingAt : undefined;
+      if (ratio !== undefined && scenario !== ceiling) level.ratioToClientCredentials = Math.round(ratio * 1000) / 1000;
+      lines.push([
+        scenario.name,
+        String(level.connections),
+        level.rps.toFixed(0),
+        String(level.latencyMs.p50),
+        String(level.latencyMs.p99),
+        String(level.latencyMs.max),
+        String(level.non2xx),
+        String(level.errors + level.timeouts),
+        ratio === undefined ? '-' : `${(ratio * 100).toFixed(0)}%`,
+        level.serverCpuMsPerRequest === undefined ? '-' : level.serverCpuMsPerRequest.toFixed(2),
+        level.dbCpuMsPerRequest === undefined ? '-' : level.dbCpuMsPerRequest.toFixed(2),
+        level.loadAverage1m.toFixed(1),
+      ]);
+    }
+  }
+  const widths = header.map((_, c) => Math.max(...lines.map((line) => line[c]!.length)));
+  return lines.map((line) => line.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ')).join('\n');
+}
+
+// ---------------------------------------------------------------- main
+
+/** Which code was measured: the commit, and whether src/ or migrations/ differed from it. */
+function codeUnderTest(): { commit: string; uncommittedChanges: string[] } {
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  try {
+    const changed = git('status', '--porcelain', '--', 'src', 'migrations', 'package.json');
+    return { commit: git('rev-parse', 'HEAD'), uncommittedChanges: changed ? changed.split('\n') : [] };
+  } catch {
+    // Not a git checkout (e.g. a `git archive` snapshot): the caller may say which commit it is.
+    return { commit: process.env.BENCH_SOURCE_COMMIT ?? 'unknown', uncommittedChanges: [] };
+  }
+}
+
+async function main(): Promise<void> {
+  const loadAtStart = os.loadavg().map((n) => Math.round(n * 100) / 100);
+  log(`load average at start ${loadAtStart.join(' ')} on ${os.cpus().length} CPUs${loadAtStart[0]! > os.cpus().length * 0.5 ? ' — OTHER WORK IS RUNNING ON THIS MACHINE; figures will be depressed and noisy' : ''}`);
+  log(`connections ${CONNECTIONS.join(', ')}; ${SECONDS}s measured after ${WARMUP}s warm-up each; memory run ${MEMORY_SECONDS}s`);
+  const database = await provisionDatabase();
+  log(`database: ${database.kind}`);
+  dbPid = database.postmasterPid;
+  const migrated = await migrate(database.url);
+  log(`migrations applied: ${migrated.applied.join(', ') || 'none'}`);
+  const pgVersion = await postgresVersion(database.url);
+
+  const pepper = randomBytes(32).toString('base64url');
+  const world = await seedWorld(database.url, pepper);
+  log(`seeded in ${(world.seedMs / 1000).toFixed(2)} s: ${JSON.stringify(world.rowCounts)}`);
+
+  const deputy = await startChild('deputy', { BENCH_DATABASE_URL: database.url, BENCH_PEPPER: pepper });
+  log(`Deputy (child process, pid ${deputy.pid}) at ${deputy.url}`);
+  let deputyResults: DeputyScenarios;
+  try {
+    deputyResults = await benchDeputy(world, deputy);
+  } finally {
+    await stopChild(deputy);
+  }
+
+  const ceilings = await benchCeilings();
+  const all = [...deputyResults.scenarios, ceilings.koa, ceilings.clientCredentials];
+  const printed = table(all, ceilings.clientCredentials);
+
+  const results = {
+    date: new Date().toISOString(),
+    durationSeconds: Math.round((performance.now() - runStarted) / 100) / 10,
+    machine: {
+      os: `${os.type()} ${os.release()} ${os.arch()}`,
+      cpuModel: os.cpus()[0]?.model ?? 'unknown',
+      cpuCount: os.cpus().length,
+      totalMemoryMiB: Math.round(os.totalmem() / 1024 / 1024),
+      loadAverageAtStart: loadAtStart,
+      loadAverageAtEnd: os.loadavg().map((n) => Math.round(n * 100) / 100),
+    },
+    node: process.version,
+    code: codeUnderTest(),
+    postgres: pgVersion,
+    database: database.kind.replace(/ in \/.*$/, '').replace(/, fresh database .*$/, ', fresh database'),
+    deputy: {
+      process: 'child process (node --import tsx scripts/bench/server.ts deputy); load generator in the parent',
+      config: { DATABASE_POOL_SIZE: 20, LOG_LEVEL: 'silent', DEMO_SEED: false, NODE_ENV: 'production', other: 'defaults of src/config.ts (TOKEN_TTL 300, ES256, rate limits)' },
+    },
+    method: {
+      tool: 'autocannon 8 (programmatic), pipelining 1, loopback',
+      connections: CONNECTIONS,
+      secondsPerLevel: SECONDS,
+      warmupSecondsPerLevel: WARMUP,
+      requests: 'pre-generated, rotated by setupRequest; actor assertions signed per level with a fresh jti each',
+    },
+    world: { counts: world.rowCounts, seedSeconds: Math.round(world.seedMs) / 1000, chainParents: deputyResults.chainParents },
+    scenarios: deputyResults.scenarios,
+    ceilings,
+    memory: deputyResults.memory,
+    problems,
+  };
+
+  process.stdout.write(`\n${printed}\n\n`);
+  process.stdout.write(
+    `jose ES256 (one process): sign ${ceilings.jose.signPerSecond}/s, verify ${ceilings.jose.verifyPerSecond}/s\n` +
+      `seeding: ${results.world.seedSeconds} s for ${JSON.stringify(world.rowCounts)}\n` +
+      `memory: Deputy RSS ${results.memory.rssAfterWarmupMiB} MiB after warm-up → ${results.memory.rssAfterSustainedMiB} MiB after ${MEMORY_SECONDS}s sustained (${results.memory.driftPercent}%); samples ${results.memory.samplesMiB.join(', ')}\n`,
+  );
+  if (problems.length > 0) {
+    process.stdout.write(`\n!!!!!!!! ${problems.length} PROBLEM(S) — see above and "problems" in bench/results.json\n`);
+    process.exitCode = 1;
+  } else {
+    process.stdout.write('\nall requests answered 2xx, no errors or timeouts\n');
+  }
+  await mkdir(path.dirname(RESULTS_FILE), { recursive: true });
+  await writeFile(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
+  log(`wrote ${path.relative(ROOT, RESULTS_FILE)}`);
+}
+
+try {
+  await main();
+} catch (error) {
+  process.exitCode = 1;
+  process.stderr.write(`\nbenchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+} finally {
+  await cleanupAll();
+  clearTimeout(watchdog);
+  log('stopped everything it started');
+}
+// pg / autocannon may keep handles briefly; the work is done.
+process.exit();

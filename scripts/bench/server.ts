@@ -1,0 +1,129 @@
+/**
+ * A server for the benchmark, run in a child process so the load generator does not share its
+ * event loop: `node --import tsx scripts/bench/server.ts <deputy|koa|oidc>`.
+ *
+ * - deputy: Deputy itself (startDeputy) on BENCH_DATABASE_URL with BENCH_PEPPER.
+ * - koa:    a trivial Koa 3 handler (the HTTP-stack ceiling).
+ * - oidc:   a bare oidc-provider 9 with a static client, in-memory store and ES256 JWT access
+ *           tokens for client_credentials (the OAuth-server ceiling).
+ *
+ * Prints one line `BENCH_READY {"url":...}` on stdout when listening. Stops on SIGTERM/SIGINT,
+ * and when its stdin closes (the parent died), so it never outlives the benchmark.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Koa from 'koa';
+import Provider from 'oidc-provider';
+import { loadConfig } from '../../src/config.js';
+import { freePort } from '../../src/db/embedded.js';
+import { createLogger } from '../../src/log.js';
+import { startDeputy } from '../../src/server.js';
+import { OIDC_CEILING_CLIENT, OIDC_CEILING_RESOURCE, READY_MARK } from './common.js';
+
+
+type Mode = 'deputy' | 'koa' | 'oidc';
+
+function listen(server: Server, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+async function start(mode: Mode): Promise<{ url: string; close(): Promise<void> }> {
+  const port = await freePort();
+  if (mode === 'deputy') {
+    const databaseUrl = process.env.BENCH_DATABASE_URL;
+    const pepper = process.env.BENCH_PEPPER;
+    if (!databaseUrl || !pepper) throw new Error('BENCH_DATABASE_URL and BENCH_PEPPER are required');
+    const config = loadConfig({
+      NODE_ENV: 'production',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      ISSUER: `http://127.0.0.1:${port}`,
+      DEMO_SEED: 'false',
+      LOG_LEVEL: 'silent',
+      DATABASE_POOL_SIZE: '20',
+      CLIENT_SECRET_PEPPER: pepper,
+    });
+    const deputy = await startDeputy(config, databaseUrl, createLogger('silent'));
+    return { url: deputy.url, close: () => deputy.close() };
+  }
+  if (mode === 'koa') {
+    const app = new Koa();
+    app.use((ctx) => {
+      ctx.body = { ok: true };
+    });
+    const server = createServer(app.callback());
+    server.keepAliveTimeout = 65_000;
+    const bound = await listen(server, port);
+    return { url: `http://127.0.0.1:${bound}`, close: () => closeServer(server) };
+  }
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const signingJwk = { ...privateKey.export({ format: 'jwk' }), kid: 'ceiling-es256', alg: 'ES256', use: 'sig' };
+  const issuer = `http://127.0.0.1:${port}`;
+  const provider = new Provider(issuer, {
+    clients: [
+      {
+        client_id: OIDC_CEILING_CLIENT.id,
+        client_secret: OIDC_CEILING_CLIENT.secret,
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        token_endpoint_auth_method: 'client_secret_basic',
+        id_token_signed_response_alg: 'ES256',
+        scope: 'read',
+      },
+    ],
+    jwks: { keys: [signingJwk as never] },
+    scopes: ['read'],
+    routes: { token: '/token' },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => OIDC_CEILING_RESOURCE,
+        getResourceServerInfo: () => ({ scope: 'read', accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } }),
+      },
+    },
+  });
+  const server = createServer(provider.callback());
+  server.keepAliveTimeout = 65_000;
+  const bound = await listen(server, port);
+  return { url: `http://127.0.0.1:${bound}`, close: () => closeServer(server) };
+}
+
+async function main(): Promise<void> {
+  const mode = process.argv[2] as Mode;
+  if (mode !== 'deputy' && mode !== 'koa' && mode !== 'oidc') throw new Error(`unknown mode ${String(mode)}`);
+  const running = await start(mode);
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    const force = setTimeout(() => process.exit(code), 5000);
+    force.unref();
+    await running.close().catch(() => {});
+    process.exit(code);
+  };
+  process.on('SIGTERM', () => void stop(0));
+  process.on('SIGINT', () => void stop(0));
+  process.stdin.on('end', () => void stop(0));
+  process.stdin.on('close', () => void stop(0));
+  process.stdin.resume();
+  process.stdout.write(`${READY_MARK}${JSON.stringify({ url: running.url, pid: process.pid })}\n`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench server: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
