@@ -1,0 +1,133 @@
+/**
+ * Helpers for the fault and hostile-input tests: raw HTTP with a hang guard, the leak detector,
+ * and a tally of what a corpus run produced.
+ */
+import { GRANT_TYPE, RESOURCE, SECRETS, TT, type HttpResult, type World } from './exchange-world.js';
+
+/** A request that hangs fails the test through this abort, not through a timed assertion. */
+export const HANG_GUARD_MS = 5000;
+
+export interface RawRequest {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | Uint8Array | null;
+}
+
+/** Any request, sent as given; the body is read as text and parsed as JSON when it is JSON. */
+export async function send(url: string, request: RawRequest = {}, guardMs = HANG_GUARD_MS): Promise<HttpResult> {
+  const response = await fetch(url, {
+    method: request.method ?? 'GET',
+    headers: request.headers ?? {},
+    ...(request.body === undefined || request.body === null ? {} : { body: request.body as BodyInit }),
+    signal: AbortSignal.timeout(guardMs),
+  });
+  const text = await response.text();
+  let json: Record<string, unknown> = {};
+  try {
+    const parsed: unknown = text ? JSON.parse(text) : {};
+    json = parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {};
+  } catch {
+    json = {};
+  }
+  return { status: response.status, headers: response.headers, json, text };
+}
+
+export const basic = (clientId: string, secret: string = SECRETS[clientId] ?? ''): string =>
+  `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+
+export const FORM = 'application/x-www-form-urlencoded';
+
+/** A form body from pairs (duplicates allowed, order kept). */
+export function form(pairs: Array<[string, string]> | Record<string, string | string[]>): string {
+  const body = new URLSearchParams();
+  const entries: Array<[string, string | string[]]> = Array.isArray(pairs) ? pairs : Object.entries(pairs);
+  for (const [name, value] of entries) for (const item of Array.isArray(value) ? value : [value]) body.append(name, item);
+  return body.toString();
+}
+
+/** POST /token with app-a's basic credentials and a hang guard. */
+export async function postToken(w: World, params: Record<string, string | string[]>, auth: string | null = basic('app-a')): Promise<HttpResult> {
+  return send(`${w.deputy.url}/token`, {
+    method: 'POST',
+    headers: { 'content-type': FORM, accept: 'application/json', ...(auth ? { authorization: auth } : {}) },
+    body: form(params),
+  });
+}
+
+/** A plain, valid exchange for alice (scope read) with a hang guard. */
+export async function guardedExchange(w: World, extra: Record<string, string> = {}): Promise<HttpResult> {
+  return postToken(w, {
+    grant_type: GRANT_TYPE,
+    subject_token: await w.userToken('alice'),
+    subject_token_type: TT.jwt,
+    resource: RESOURCE,
+    scope: 'read',
+    ...extra,
+  });
+}
+
+const INTERNALS: Array<[string, RegExp]> = [
+  ['stack frame', /\n\s+at |\bat [\w.$<>]+ \(|\bat (file:\/\/|\/)[^\s]+:\d+/],
+  ['node_modules path', /node_modules/],
+  ['source path', /\.(ts|js|mjs|cjs):\d+/],
+  ['absolute source path', /\/(work|src|home|usr)\/[\w./-]+\.(ts|js)/],
+  ['SQL keyword', /\b(SELECT|INSERT INTO|UPDATE [a-z_]+ SET|DELETE FROM)\b/],
+  ['SQL clause', / FROM [a-z_]+\b.*\bWHERE\b/s],
+  ['SQL error', /syntax error|relation "|violates|duplicate key|invalid input syntax|column "|operator does not exist/i],
+  ['postgres internals', /\bpg_\w+|deputy_record_exchanges|SQLSTATE|\b22P02\b|\b23505\b/],
+  ['node error', /ECONNREFUSED|ECONNRESET|TypeError|ReferenceError|RangeError|SyntaxError: |Cannot read propert/],
+];
+
+/** Names what a response body leaks, if anything: internals, or any of the secret values sent. */
+export function leaksIn(text: string, secrets: readonly string[] = []): string[] {
+  const found: string[] = [];
+  for (const [name, pattern] of INTERNALS) if (pattern.test(text)) found.push(name);
+  for (const secret of secrets) if (secret.length >= 12 && text.includes(secret)) found.push(`echoed secret ${secret.slice(0, 16)}…`);
+  return found;
+}
+
+export interface Tally {
+  file: string;
+  tried: number;
+  fiveXx: number;
+  wronglyMinted: number;
+  leaks: number;
+  failures: string[];
+}
+
+export function newTally(file: string): Tally {
+  return { file, tried: 0, fiveXx: 0, wronglyMinted: 0, leaks: 0, failures: [] };
+}
+
+/**
+ * Checks one hostile response and records it: status < 500, no access_token unless `valid`, no
+ * internals or echoed secrets. Returns the problems found (empty when the response is clean).
+ */
+export function check(tally: Tally, label: string, result: HttpResult, secrets: readonly string[] = [], valid = false): string[] {
+  tally.tried += 1;
+  const problems: string[] = [];
+  if (result.status >= 500) {
+    tally.fiveXx += 1;
+    problems.push(`status ${result.status}`);
+  }
+  if (!valid && (result.json.access_token !== undefined || /"access_token"\s*:/.test(result.text))) {
+    tally.wronglyMinted += 1;
+    problems.push('access_token minted');
+  }
+  const leaks = leaksIn(result.text, secrets);
+  if (leaks.length > 0) {
+    tally.leaks += 1;
+    problems.push(`leaks ${leaks.join(', ')}`);
+  }
+  if (problems.length > 0 && tally.failures.length < 25) {
+    tally.failures.push(`${label}: ${problems.join('; ')} → ${result.status} ${result.text.slice(0, 300)}`);
+  }
+  return problems;
+}
+
+export function report(tally: Tally): void {
+  console.log(
+    `${tally.file}: requests tried ${tally.tried}, 5xx ${tally.fiveXx}, wrongly minted ${tally.wronglyMinted}, leaks ${tally.leaks}` +
+      (tally.failures.length ? `\n  ${tally.failures.join('\n  ')}` : ''),
+  );
+}
