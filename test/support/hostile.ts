@@ -18,7 +18,7 @@ export async function send(url: string, request: RawRequest = {}, guardMs = HANG
   const response = await fetch(url, {
     method: request.method ?? 'GET',
     headers: request.headers ?? {},
-    ...(request.body === undefined || request.body === null ? {} : { body: request.body as BodyInit }),
+    ...(request.body === undefined || request.body === null ? {} : { body: request.body as NonNullable<RequestInit['body']> }),
     signal: AbortSignal.timeout(guardMs),
   });
   const text = await response.text();
