@@ -64,6 +64,23 @@ describe('delegation chains', () => {
     expect(claims.act).toEqual({ sub: 'agent:c', act: { sub: 'agent:b', act: { sub: 'agent:a' } } });
   });
 
+  it('the default MAX_DELEGATION_DEPTH is 3: a fourth actor is refused even when delegation allows it', async () => {
+    await w.addActor('agent:d', { clientId: 'app-d' });
+    await w.addGrant('alice', 'agent:d', ['read']);
+    await w.sql(`UPDATE actors SET may_delegate_to = ARRAY['agent:d'] WHERE id = 'agent:c'`);
+    try {
+      const first = tokenOf(await w.exchangeAs('alice', { scope: 'read' }));
+      const second = tokenOf(await hop(first, 'app-b'));
+      const third = tokenOf(await hop(second, 'app-c'));
+      // agent:c → agent:d is allowed on its own (a two-actor chain): only the depth refuses the fourth.
+      const fromC = tokenOf(await w.exchangeAs('alice', { scope: 'read' }, { clientId: 'app-c' }));
+      expect(claimsOf(tokenOf(await hop(fromC, 'app-d'))).act).toEqual({ sub: 'agent:d', act: { sub: 'agent:c' } });
+      await w.expectRefused(() => hop(third, 'app-d'), 'invalid_request');
+    } finally {
+      await w.sql(`UPDATE actors SET may_delegate_to = '{}' WHERE id = 'agent:c'`);
+    }
+  });
+
   it('a chain only narrows: absent scope keeps the parent\'s, wider is cut, nothing in common is invalid_scope', async () => {
     const parent = tokenOf(await w.exchangeAs('alice', { scope: 'read' }));
     expect((await hop(parent, 'app-b')).json.scope).toBe('read');
