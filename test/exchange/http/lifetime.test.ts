@@ -114,6 +114,28 @@ describe('token lifetime: each bound caps exp on its own', () => {
     expectExpNear(child, claimsOf(parent.json.access_token as string).exp as number);
   });
 
+  it('with two grants, the one the token relies on is named and bounds exp; revoking it falls back to the other', async () => {
+    const expiresAt = inSeconds(100);
+    const wide = await w.addSubject('l-two-grants', { entitlements: ALL, grants: { 'agent:free': { scopes: ['read', 'write'], expiresAt } } });
+    const narrow = await w.addGrant('l-two-grants', 'agent:free', ['read']);
+
+    const both = await exchangeFor('l-two-grants', 'app-free', 'read write');
+    expect(both.json.scope).toBe('read write');
+    expect(claimsOf(both.json.access_token as string).grant_id).toBe(wide['agent:free']);
+    expectExpNear(both, expiresAt.getTime() / 1000);
+
+    // For read alone both grants give the same scope: the longer-lived one is chosen.
+    const readOnly = await exchangeFor('l-two-grants', 'app-free', 'read');
+    const readClaims = claimsOf(readOnly.json.access_token as string);
+    expect(readClaims.grant_id).toBe(narrow);
+    expectExpNear(readOnly, (readClaims.iat as number) + LONG_TTL);
+
+    await w.sql('UPDATE delegation_grants SET revoked_at = now() WHERE id = $1', [wide['agent:free']]);
+    const fallback = await exchangeFor('l-two-grants', 'app-free', 'read write');
+    expect(fallback.json.scope).toBe('read');
+    expect(claimsOf(fallback.json.access_token as string).grant_id).toBe(narrow);
+  });
+
   it('the issued_tokens row records the same expiry as the token', async () => {
     await w.addSubject('l-record', { entitlements: ALL, grants: { 'agent:ttl': ALL } });
     const result = await exchangeFor('l-record', 'app-ttl', 'read');
