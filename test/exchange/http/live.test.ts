@@ -129,6 +129,25 @@ describe('live checks', () => {
       expect(await active(parent)).toBe(false);
     });
 
+    it('is active:false once the token has expired, and an expired token cannot be exchanged', async () => {
+      await w.addSubject('i-expiry', { entitlements: ALL, grants: { 'agent:k1': ALL, 'agent:k2': ALL } });
+      // The token lives only as long as the subject token it came from: two seconds.
+      const subjectExp = Math.floor(Date.now() / 1000) + 2;
+      const result = await w.exchange(
+        { subject_token: await w.userToken('i-expiry', { claims: { exp: subjectExp } }), subject_token_type: TT.jwt, resource: RESOURCE, scope: 'read' },
+        { clientId: 'app-k1' },
+      );
+      const token = result.json.access_token as string;
+      expect(claimsOf(token).exp).toBe(subjectExp);
+      expect(await active(token)).toBe(true);
+      while (Date.now() / 1000 < subjectExp + 1) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect((await w.introspect(token)).json).toEqual({ active: false });
+      await w.expectRefused(
+        () => w.exchange({ subject_token: token, subject_token_type: TT.accessToken, resource: RESOURCE }, { clientId: 'app-k2' }),
+        'invalid_request',
+      );
+    });
+
     it('answers active:false for a token it did not mint', async () => {
       expect((await w.introspect(await w.userToken('alice'))).json).toEqual({ active: false });
       expect((await w.introspect('not-a-token')).json).toEqual({ active: false });
