@@ -202,6 +202,8 @@ export interface Outcome {
   error?: string;
   /** Whether the socket had carried earlier requests (keep-alive reuse). */
   reusedSocket?: boolean;
+  /** The response's Connection header (`close` asks the client to stop reusing the socket). */
+  connection?: string;
 }
 
 export function keepAliveAgent(maxSockets: number): http.Agent {
@@ -230,6 +232,7 @@ export function send(baseUrl: string, agent: http.Agent, request: PreparedReques
         timeout: timeoutMs,
       },
       (res) => {
+        if (res.headers.connection !== undefined) outcome.connection = res.headers.connection;
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('end', () => {
