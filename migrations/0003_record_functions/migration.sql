@@ -56,9 +56,12 @@ $$;
 
 -- Records a batch of exchange outcomes: a JSON array of { "token": {...} | null, "event": {...} }.
 -- A token is recorded only if, under FOR SHARE locks (so a concurrent revocation either waits for
--- this commit or is seen), every grant of its chain is unrevoked and unexpired and its subject
--- and every actor are active; otherwise it is not recorded and its event becomes a denial.
--- Returns one status per item: 'recorded', 'denied' (the event was a denial), or 'revoked'.
+-- this commit or is seen), every grant of its chain is unrevoked and unexpired, its subject and
+-- every actor are active, every scope it carries is still entitled, and no ancestor token was
+-- revoked; otherwise it is not recorded and its event becomes a denial. A token signed with a
+-- key another process has retired is neither recorded nor audited: the caller re-signs it.
+-- Returns one status per item: 'recorded', 'denied' (the event was a denial), 'revoked', or
+-- 'stale_key'.
 CREATE FUNCTION deputy_record_exchanges(items jsonb) RETURNS text[] LANGUAGE plpgsql AS $$
 DECLARE
   v_item jsonb;
@@ -68,6 +71,7 @@ DECLARE
   v_statuses text[] := '{}';
   v_grant_ids uuid[];
   v_actor_ids text[];
+  v_scopes text[];
   v_live integer;
 BEGIN
   FOR v_item IN SELECT value FROM jsonb_array_elements(items) LOOP
@@ -76,6 +80,10 @@ BEGIN
     IF v_token IS NULL OR jsonb_typeof(v_token) = 'null' THEN
       v_statuses := array_append(v_statuses, 'denied');
       v_events := v_events || jsonb_build_array(v_event);
+      CONTINUE;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM signing_keys k WHERE k.kid = v_token ->> 'kid' AND k.retired_at IS NULL) THEN
+      v_statuses := array_append(v_statuses, 'stale_key');
       CONTINUE;
     END IF;
     v_grant_ids := ARRAY(SELECT jsonb_array_elements_text(v_token -> 'grant_ids'))::uuid[];
@@ -92,7 +100,22 @@ BEGIN
       IF v_live = cardinality(v_actor_ids) THEN
         SELECT count(*) INTO v_live FROM (
           SELECT 1 FROM subjects s WHERE s.id = v_token ->> 'subject_id' AND s.status = 'active' FOR SHARE) live_subject;
-        v_live := CASE WHEN v_live = 1 THEN -1 ELSE 0 END;
+        v_scopes := ARRAY(SELECT DISTINCT unnest(string_to_array(v_token ->> 'scope', ' ')));
+        IF v_live = 1 AND (SELECT count(*) FROM (
+              SELECT 1 FROM entitlements e
+               WHERE e.subject_id = v_token ->> 'subject_id' AND e.resource_uri = v_token ->> 'resource_uri'
+                 AND e.scope = ANY(v_scopes) AND (e.expires_at IS NULL OR e.expires_at > now())
+               FOR SHARE) live_entitlements) >= cardinality(v_scopes)
+           AND NOT EXISTS (
+              WITH RECURSIVE ancestors(jti) AS (
+                SELECT v_token ->> 'parent_jti' WHERE v_token ->> 'parent_jti' IS NOT NULL
+                UNION ALL
+                SELECT t.parent_jti FROM issued_tokens t JOIN ancestors a ON t.jti = a.jti WHERE t.parent_jti IS NOT NULL)
+              SELECT 1 FROM issued_tokens t JOIN ancestors a ON t.jti = a.jti WHERE t.revoked_at IS NOT NULL) THEN
+          v_live := -1;
+        ELSE
+          v_live := 0;
+        END IF;
       ELSE
         v_live := 0;
       END IF;

@@ -45,9 +45,24 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value ?? null);
 }
 
+/**
+ * Text PostgreSQL can store: NUL and unpaired UTF-16 surrogates become U+FFFD. Hostile input
+ * must still leave its audit event, so values are made storable rather than refused.
+ */
+export function storableText(value: string): string {
+  return value.replace(/\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+}
+
+function storable(value: unknown): unknown {
+  if (typeof value === 'string') return storableText(value);
+  if (Array.isArray(value)) return value.map(storable);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [storableText(k), storable(v)]));
+  return value;
+}
+
 /** An event as the SQL functions take it: keyed by audit_events column names. */
 export function auditRow(event: AuditEventInput): Record<string, unknown> {
-  return {
+  return storable({
     at: event.at.toISOString(),
     type: event.type,
     request_id: event.requestId ?? null,
@@ -63,7 +78,7 @@ export function auditRow(event: AuditEventInput): Record<string, unknown> {
     grant_id: event.grantId ?? null,
     error: event.error ?? null,
     details: event.details ?? null,
-  };
+  }) as Record<string, unknown>;
 }
 
 /**

@@ -10,7 +10,7 @@ import type pg from 'pg';
 import type { AuditEventInput } from '../audit/audit-log.js';
 import type { Config } from '../config.js';
 import { isDatabaseUnavailable } from '../db/pool.js';
-import { OAuthError, invalidRequest, temporarilyUnavailable } from '../errors.js';
+import { OAuthError, invalidRequest, temporarilyUnavailable, type OAuthErrorCode } from '../errors.js';
 import type { Metrics } from '../http/metrics.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import type { Logger } from '../log.js';
@@ -61,9 +61,20 @@ function toProviderError(error: OAuthError): Error {
   return rendered;
 }
 
+/** PostgreSQL's refusals of a value (NUL bytes, invalid text, out of range): bad input, not a fault. */
+const REJECTED_VALUE_CODES = new Set(['22021', '22P05', '22P02', '22001', '22003', '22007', '22008', '54000']);
+
 function classify(error: unknown): OAuthError {
   if (error instanceof OAuthError) return error;
   if (isDatabaseUnavailable(error)) return temporarilyUnavailable('database unavailable');
+  if (error instanceof providerErrors.OIDCProviderError && error.expose) {
+    // e.g. invalid_dpop_proof, use_dpop_nonce from oidc-provider's DPoP validation
+    const exposed = error as unknown as { error: OAuthErrorCode; error_description?: string; status: number };
+    return new OAuthError(exposed.error, exposed.error_description ?? 'the request is invalid', undefined, exposed.status);
+  }
+  if (REJECTED_VALUE_CODES.has((error as { code?: string }).code ?? '')) {
+    return invalidRequest('the request contains a value that is not accepted', (error as Error).message);
+  }
   return new OAuthError('server_error', 'the request could not be completed', error instanceof Error ? error.message : String(error));
 }
 
@@ -125,19 +136,6 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
       if (!decision.granted) throw new OAuthError(decision.error, decision.description, decision.reason);
 
       const jti = randomUUID();
-      const accessToken = mintAccessToken(keyRing.active, {
-        issuer: config.ISSUER,
-        subjectId: subjectToken.subjectId,
-        audience: request.resource,
-        clientId,
-        scopes: decision.scopes,
-        issuedAt: nowSeconds,
-        expiresAt: decision.exp,
-        jti,
-        act: decision.act,
-        grantId: decision.grantId,
-        dpopJkt: dpop?.thumbprint ?? null,
-      });
       Object.assign(event, {
         type: 'token.exchanged',
         actorIds: decision.actorIds,
@@ -146,27 +144,53 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
         jti,
         grantId: decision.grantId,
       });
-      const status = await recorder.record({
-        token: {
-          jti,
+      const issue = () => {
+        const key = keyRing.active;
+        const token = mintAccessToken(key, {
+          issuer: config.ISSUER,
           subjectId: subjectToken.subjectId,
-          actorIds: decision.actorIds,
+          audience: request!.resource,
           clientId,
-          resource: request.resource,
-          scope: decision.scopes.join(' '),
+          scopes: decision.scopes,
+          issuedAt: nowSeconds,
+          expiresAt: decision.exp,
+          jti,
+          act: decision.act,
           grantId: decision.grantId,
-          grantIds: decision.grantIds,
-          parentJti: subject.parentJti,
           dpopJkt: dpop?.thumbprint ?? null,
-          issuedAt: now,
-          expiresAt: new Date(decision.exp * 1000),
-        },
-        event,
-      });
-      if (status !== 'recorded') {
-        audited = true;
-        throw invalidRequest('the delegation was withdrawn while the token was being issued', status);
+        });
+        const recorded = recorder.record({
+          token: {
+            jti,
+            kid: key.kid,
+            subjectId: subjectToken.subjectId,
+            actorIds: decision.actorIds,
+            clientId,
+            resource: request!.resource,
+            scope: decision.scopes.join(' '),
+            grantId: decision.grantId,
+            grantIds: decision.grantIds,
+            parentJti: subject.parentJti,
+            dpopJkt: dpop?.thumbprint ?? null,
+            issuedAt: now,
+            expiresAt: new Date(decision.exp * 1000),
+          },
+          event,
+        });
+        return recorded.then((status) => ({ status, token }));
+      };
+      let issued = await issue();
+      if (issued.status === 'stale_key') {
+        // Another process rotated the signing key: learn the new one and sign again.
+        await keyRing.reload();
+        issued = await issue();
       }
+      if (issued.status === 'stale_key') throw temporarilyUnavailable('signing key rotated twice during one request');
+      if (issued.status !== 'recorded') {
+        audited = true;
+        throw invalidRequest('the delegation was withdrawn while the token was being issued', issued.status);
+      }
+      const accessToken = issued.token;
       touchActors(decision.actorIds);
       ctx.body = {
         access_token: accessToken,

@@ -11,6 +11,8 @@ import { isDatabaseUnavailable } from '../db/pool.js';
 
 export interface IssuedTokenRecord {
   jti: string;
+  /** The signing key's kid: a key another process retired meanwhile makes it 'stale_key'. */
+  kid: string;
   subjectId: string;
   actorIds: readonly string[];
   clientId: string;
@@ -31,9 +33,10 @@ export interface ExchangeOutcome {
 }
 
 /** recorded: token and event committed; denied: the refusal's event committed; revoked: a grant,
- * the subject or an actor was withdrawn while the token was being minted: not recorded, and the
- * event was written as a denial. */
-export type RecordStatus = 'recorded' | 'denied' | 'revoked';
+ * the subject, an actor, an entitlement or an ancestor token was withdrawn while the token was
+ * being minted: not recorded, and the event was written as a denial; stale_key: signed with a
+ * key retired meanwhile: nothing written, sign again with the current key. */
+export type RecordStatus = 'recorded' | 'denied' | 'revoked' | 'stale_key';
 
 interface Pending {
   outcome: ExchangeOutcome;
@@ -47,6 +50,7 @@ const MAX_CONCURRENT_BATCHES = 2;
 function tokenRow(token: IssuedTokenRecord) {
   return {
     jti: token.jti,
+    kid: token.kid,
     subject_id: token.subjectId,
     actor_ids: token.actorIds,
     client_id: token.clientId,

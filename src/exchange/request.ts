@@ -67,7 +67,9 @@ function parseTarget(params: Params): string {
   }
   const target = resource ?? audience;
   if (target === null) throw new OAuthError('invalid_target', 'a resource or audience is required');
-  if (target.length > MAX_TARGET_LENGTH) throw new OAuthError('invalid_target', 'the requested resource is not acceptable');
+  if (target.length > MAX_TARGET_LENGTH || /[\u0000-\u001F\u007F]/.test(target)) {
+    throw new OAuthError('invalid_target', 'the requested resource is not acceptable');
+  }
   if (resource !== null) {
     // RFC 8707 §2: an absolute URI without a fragment.
     const url = URL.parse(resource);

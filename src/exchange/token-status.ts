@@ -1,7 +1,8 @@
 /**
  * Introspection (RFC 7662) and revocation (RFC 7009) of Deputy's delegated tokens. A token is
- * active only while its signature is valid, it is unexpired, it and every grant of its chain
- * are unrevoked and unexpired, and its subject and every actor of its chain are active — read
+ * active only while its signature is valid, it is unexpired, it, every token it was derived from
+ * and every grant of its chain are unrevoked and unexpired, and its subject and every actor of
+ * its chain are active — read
  * live on every call, so a revocation through any process shows on the next call everywhere.
  */
 import type { KoaContextWithOIDC } from 'oidc-provider';
@@ -21,6 +22,12 @@ SELECT t.dpop_jkt,
    AND EXISTS (SELECT 1 FROM subjects s WHERE s.id = t.subject_id AND s.status = 'active')
    AND (SELECT count(*) FROM actors a
          WHERE a.id = ANY(t.actor_ids) AND a.status = 'active' AND (a.expires_at IS NULL OR a.expires_at > now())) = cardinality(t.actor_ids)
+   AND NOT EXISTS (
+     WITH RECURSIVE ancestors(jti) AS (
+       SELECT t.parent_jti WHERE t.parent_jti IS NOT NULL
+       UNION ALL
+       SELECT p.parent_jti FROM issued_tokens p JOIN ancestors a ON p.jti = a.jti WHERE p.parent_jti IS NOT NULL)
+     SELECT 1 FROM issued_tokens p JOIN ancestors a ON p.jti = a.jti WHERE p.revoked_at IS NOT NULL)
   ) AS active
 FROM issued_tokens t WHERE t.jti = $1`;
 

@@ -10,6 +10,7 @@
  *   tokens back to oidc-provider.
  */
 import type Provider from 'oidc-provider';
+import { errors } from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 // @ts-expect-error untyped internal module
 import validateDpopInternal, { checkDpopReplay as checkDpopReplayInternal } from 'oidc-provider/lib/helpers/validate_dpop.js';
@@ -29,7 +30,8 @@ export interface DpopProof {
 /** Validates the request's DPoP header, if any, and checks its jti for replay. */
 export async function validateDpop(provider: Provider, ctx: KoaContextWithOIDC): Promise<DpopProof | undefined> {
   const proof = (await validateDpopInternal(provider, ctx)) as DpopProof | undefined;
-  if (proof) await checkDpopReplayInternal(provider, ctx, proof, ctx.oidc.client!.clientId);
+  // A replayed proof is an invalid proof (RFC 9449 §11.1), not an invalid grant.
+  if (proof) await checkDpopReplayInternal(provider, ctx, proof, ctx.oidc.client!.clientId, errors.InvalidDpopProof);
   return proof;
 }
 

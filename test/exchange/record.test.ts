@@ -21,30 +21,34 @@ describe('recording exchange outcomes', () => {
     await pool.query(`INSERT INTO subjects (id) VALUES ('alice'), ('bob')`);
     await pool.query(`INSERT INTO resources (uri, scopes) VALUES ('https://api.test', ARRAY['read'])`);
     await pool.query(`INSERT INTO actors (id, kind, owner_id) VALUES ('agent:a', 'agent', 'alice')`);
+    await pool.query(`INSERT INTO entitlements (subject_id, resource_uri, scope) VALUES ('alice', 'https://api.test', 'read')`);
     const { rows } = await pool.query<{ id: string }>(
       `INSERT INTO delegation_grants (subject_id, actor_id, resource_uri, scopes) VALUES ('alice', 'agent:a', 'https://api.test', ARRAY['read']) RETURNING id`,
     );
     grantId = rows[0]!.id;
+    await pool.query(`INSERT INTO signing_keys (kid, alg, public_jwk, private_jwk) VALUES ('current', 'ES256', '{}', '{}'), ('retired', 'ES256', '{}', '{}')`);
+    await pool.query(`UPDATE signing_keys SET retired_at = now() WHERE kid = 'retired'`);
   });
   afterAll(async () => {
     await pool.end();
     await db.drop();
   });
 
-  function outcome(overrides: { subjectId?: string; grantIds?: string[] } = {}): ExchangeOutcome {
+  function outcome(overrides: { subjectId?: string; grantIds?: string[]; kid?: string; scope?: string; parentJti?: string } = {}): ExchangeOutcome {
     const jti = randomUUID();
     const now = new Date();
     return {
       token: {
         jti,
+        kid: overrides.kid ?? 'current',
         subjectId: overrides.subjectId ?? 'alice',
         actorIds: ['agent:a'],
         clientId: 'app',
         resource: 'https://api.test',
-        scope: 'read',
+        scope: overrides.scope ?? 'read',
         grantId,
         grantIds: overrides.grantIds ?? [grantId],
-        parentJti: null,
+        parentJti: overrides.parentJti ?? null,
         dpopJkt: null,
         issuedAt: now,
         expiresAt: new Date(now.getTime() + 60_000),
@@ -90,6 +94,47 @@ describe('recording exchange outcomes', () => {
       await pool.query(`UPDATE subjects SET status = 'active'`);
       await pool.query(`UPDATE actors SET status = 'active'`);
     }
+  });
+
+  it('does not record a token whose scope lost its entitlement meanwhile', async () => {
+    const recorder = createRecorder(pool);
+    await pool.query(`DELETE FROM entitlements WHERE scope = 'read'`);
+    try {
+      expect(await recorder.record(outcome())).toBe('revoked');
+    } finally {
+      await pool.query(`INSERT INTO entitlements (subject_id, resource_uri, scope) VALUES ('alice', 'https://api.test', 'read')`);
+    }
+  });
+
+  it('does not record a token derived from a token revoked meanwhile', async () => {
+    const recorder = createRecorder(pool);
+    const parent = outcome();
+    expect(await recorder.record(parent)).toBe('recorded');
+    const child = outcome({ parentJti: parent.token!.jti });
+    const grandchild = outcome({ parentJti: child.token!.jti });
+    expect(await recorder.record(child)).toBe('recorded');
+    await pool.query(`UPDATE issued_tokens SET revoked_at = now() WHERE jti = $1`, [parent.token!.jti]);
+    expect(await recorder.record(grandchild)).toBe('revoked');
+  });
+
+  it('writes nothing for a token signed with a key retired meanwhile, so it can be signed again', async () => {
+    const recorder = createRecorder(pool);
+    const stale = outcome({ kid: 'retired' });
+    const events = await count('SELECT count(*) AS n FROM audit_events');
+    expect(await recorder.record(stale)).toBe('stale_key');
+    expect(await count('SELECT count(*) AS n FROM issued_tokens WHERE jti = $1', [stale.token!.jti])).toBe(0);
+    expect(await count('SELECT count(*) AS n FROM audit_events')).toBe(events);
+  });
+
+  it('stores an audit event whose values PostgreSQL cannot hold as text (NUL, lone surrogates)', async () => {
+    const recorder = createRecorder(pool);
+    const status = await recorder.record({
+      token: null,
+      event: { type: 'token.exchange_denied', at: new Date(), requestId: 'hostile-1', subjectId: 'ev\u0000il\uD800', resourceUri: 'https://x/\u0000', error: 'invalid_request' },
+    });
+    expect(status).toBe('denied');
+    const { rows } = await pool.query(`SELECT subject_id, resource_uri FROM audit_events WHERE request_id = 'hostile-1'`);
+    expect(rows).toEqual([{ subject_id: 'ev\uFFFDil\uFFFD', resource_uri: 'https://x/\uFFFD' }]);
   });
 
   it('does not record a token whose chain names a grant that does not exist', async () => {

@@ -83,14 +83,8 @@ describe('DPoP-bound exchanges', () => {
     expect(await w.issuedCount()).toBe(before);
   });
 
-  // BUG (RFC 9449 §5 / SPEC §3 "do what a user of a serious authorization server would expect"):
-  // an invalid or replayed DPoP proof is answered 500 {"error":"server_error","error_description":
-  // "the request could not be completed"} instead of 400 invalid_dpop_proof. validateDpop
-  // (src/oauth/oidc-provider-internals.ts) throws oidc-provider's InvalidDpopProof, which is not an
-  // OAuthError, so classify() in src/exchange/grant.ts maps it to server_error (and the audit
-  // event records server_error). Unskip when fixed.
-  it.skip.each([...invalidProofs, ['a replayed proof', async () => 'replay'] as [string, () => Promise<string>]])(
-    'BUG: %s → 400 invalid_dpop_proof',
+  it.each([...invalidProofs, ['a replayed proof', async () => 'replay'] as [string, () => Promise<string>]])(
+    '%s → 400 invalid_dpop_proof',
     async (name, build) => {
       let dpop = await build();
       if (name === 'a replayed proof') {

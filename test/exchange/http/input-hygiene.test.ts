@@ -71,15 +71,7 @@ describe('unstorable characters in the request', () => {
     expect(await w.issuedCount()).toBe(before);
   });
 
-  // BUG (SPEC §3 error codes and "every exchange ... writes exactly one audit event"): a U+0000
-  // reaching a SQL parameter (resource/audience, the unverified iss used to find the issuer or
-  // actor, the subject id, an assertion jti) makes PostgreSQL reject the query (22021), which
-  // classify() in src/exchange/grant.ts turns into 500 server_error. Where the NUL is also in the
-  // audit event (resource, subject), the denial event cannot be written either, so the exchange
-  // leaves no audit trace. A lone surrogate in the subject id is refused with 400 but its
-  // audit event is likewise lost (jsonb rejects it). Any authenticated client can trigger the
-  // first four without a valid signature. Unskip when fixed.
-  it.skip.each(cases)('BUG: %s → 400 %s with exactly one denial audit event', async (_name, expected, run) => {
+  it.each(cases)('%s → 400 %s with exactly one denial audit event', async (_name, expected, run) => {
     await w.expectRefused(run, expected);
   });
 });
