@@ -10,6 +10,8 @@
  */
 import type pg from 'pg';
 
+export { inTransaction } from '../db/pool.js';
+
 export interface DroppedScopeRecord {
   scope: string;
   reason: string;
@@ -88,22 +90,6 @@ export function auditRow(event: AuditEventInput): Record<string, unknown> {
 export async function appendAuditEvents(client: pg.ClientBase, events: readonly AuditEventInput[]): Promise<void> {
   if (events.length === 0) return;
   await client.query({ name: 'deputy_append_audit', text: 'SELECT deputy_append_audit($1::jsonb)', values: [JSON.stringify(events.map(auditRow))] });
-}
-
-/** Runs `work` in a transaction; anything it throws rolls everything back. */
-export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
 }
 
 export interface BrokenLink {

@@ -19,9 +19,28 @@ export function createPool(options: PoolOptions): pg.Pool {
     idleTimeoutMillis: 30000,
     application_name: 'deputy',
   });
-  // An idle client losing its server (database restart) must not crash the process.
+  // A connection losing its server (restart, failover, terminated backend) must not crash the
+  // process: the pool handles idle clients; a checked-out client's error reaches its query, and
+  // this listener keeps the 'error' event itself from going unhandled.
   pool.on('error', (error) => options.onError?.(error));
+  pool.on('connect', (client) => client.on('error', (error) => options.onError?.(error)));
   return pool;
+}
+
+/** Runs `work` in a transaction; anything it throws rolls everything back. */
+export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
 }
 
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006']);

@@ -9,6 +9,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import type pg from 'pg';
+import { inTransaction } from '../db/pool.js';
 import { generateClientSecret, hashClientSecret } from '../oauth/client-secrets.js';
 
 export const DEMO = {
@@ -51,15 +52,10 @@ async function keyPair(): Promise<{ privateJwk: JWK; publicJwk: JWK }> {
 
 /** Seeds the demo world when the database has no subjects yet. Returns whether it seeded. */
 export async function seedDemoWorld(pool: pg.Pool, home: string, pepper: string): Promise<boolean> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  return inTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock(7300002)');
     const { rows } = await client.query('SELECT 1 FROM subjects LIMIT 1');
-    if (rows.length > 0) {
-      await client.query('ROLLBACK');
-      return false;
-    }
+    if (rows.length > 0) return false;
     const issuerKeys = await keyPair();
     const agentKeys = await keyPair();
     const appClientSecret = generateClientSecret();
@@ -107,12 +103,6 @@ export async function seedDemoWorld(pool: pg.Pool, home: string, pepper: string)
     };
     await mkdir(path.resolve(home), { recursive: true });
     await writeFile(demoSecretsFile(home), JSON.stringify(secrets, null, 2), { mode: 0o600 });
-    await client.query('COMMIT');
     return true;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }

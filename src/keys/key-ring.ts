@@ -6,6 +6,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, type JsonWebKey } from 'node:crypto';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import type pg from 'pg';
+import { inTransaction } from '../db/pool.js';
 
 export type SigningAlg = 'ES256' | 'EdDSA';
 
@@ -84,28 +85,19 @@ export class KeyRing {
   }
 
   private async createKey({ retireOthers }: { retireOthers: boolean }): Promise<SigningKey> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    await inTransaction(this.pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1)', [KEY_CREATION_LOCK]);
       const existing = await client.query(`SELECT 1 FROM signing_keys WHERE alg = $1 AND retired_at IS NULL`, [this.alg]);
-      if (retireOthers || existing.rowCount === 0) {
-        const { kid, publicJwk, privateJwk } = await generateKey(this.alg);
-        if (retireOthers) await client.query(`UPDATE signing_keys SET retired_at = now() WHERE retired_at IS NULL`);
-        await client.query(`INSERT INTO signing_keys (kid, alg, public_jwk, private_jwk) VALUES ($1, $2, $3, $4)`, [
-          kid,
-          this.alg,
-          publicJwk,
-          JSON.stringify(privateJwk),
-        ]);
-      }
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
+      if (!retireOthers && existing.rowCount !== 0) return;
+      const { kid, publicJwk, privateJwk } = await generateKey(this.alg);
+      if (retireOthers) await client.query(`UPDATE signing_keys SET retired_at = now() WHERE retired_at IS NULL`);
+      await client.query(`INSERT INTO signing_keys (kid, alg, public_jwk, private_jwk) VALUES ($1, $2, $3, $4)`, [
+        kid,
+        this.alg,
+        publicJwk,
+        JSON.stringify(privateJwk),
+      ]);
+    });
     await this.reload();
     return this.active;
   }
