@@ -153,6 +153,7 @@ describe('stress: SIGTERM under load', () => {
     figures(`${S} phase B`, {
       'requests before / after SIGTERM': `${outcomesB.filter((o) => o.startedAt < signalB).length} / ${outcomesB.filter((o) => o.startedAt >= signalB).length}`,
       'after SIGTERM, answered': tally(outcomesB.filter((o) => o.startedAt >= signalB && o.status !== undefined).map((o) => String(o.status))),
+      'after SIGTERM, socket errors': tally(outcomesB.filter((o) => o.startedAt >= signalB && o.error !== undefined).map((o) => o.error!)),
       'clients idle (sockets open) to exit (ms)': exitedWhileIdle ? round(idleExitMs!) : `> ${IDLE_WAIT_MS} (exited ${round(exitB.at - idleSince)} ms after idle, when the client closed its sockets)`,
       'exit code': `${exitB.code} (signal ${exitB.signal})`,
     });
