@@ -2,6 +2,9 @@
  * Helpers for the fault and hostile-input tests: raw HTTP with a hang guard, the leak detector,
  * and a tally of what a corpus run produced.
  */
+import { KeyObject, createHmac, sign } from 'node:crypto';
+import { connect } from 'node:net';
+import type { CryptoKey } from 'jose';
 import { GRANT_TYPE, RESOURCE, SECRETS, TT, type HttpResult, type World } from './exchange-world.js';
 
 /** A request that hangs fails the test through this abort, not through a timed assertion. */
@@ -131,3 +134,118 @@ export function report(tally: Tally): void {
       (tally.failures.length ? `\n  ${tally.failures.join('\n  ')}` : ''),
   );
 }
+
+/** A compact JWS over arbitrary header and payload text, really signed ES256 with `key` (any header, even one jose would refuse to produce). */
+export function signCompactEs256(header: string | Record<string, unknown>, payload: string | Record<string, unknown> | unknown[], key: CryptoKey | KeyObject): string {
+  const enc = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+  const input = `${enc(header)}.${enc(payload)}`;
+  const keyObject = key instanceof KeyObject ? key : KeyObject.from(key as Parameters<typeof KeyObject.from>[0]);
+  const signature = sign('sha256', Buffer.from(input), { key: keyObject, dsaEncoding: 'ieee-p1363' });
+  return `${input}.${signature.toString('base64url')}`;
+}
+
+/** A compact JWS with an HMAC-SHA-256 signature keyed by `secret` (algorithm-confusion attempts). */
+export function signCompactHs256(header: Record<string, unknown>, payload: Record<string, unknown>, secret: string | Buffer): string {
+  const enc = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const input = `${enc(header)}.${enc(payload)}`;
+  return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
+}
+
+export interface RawResponse {
+  status: number;
+  headers: string;
+  text: string;
+}
+
+/**
+ * Sends bytes as they are over a TCP socket (for requests fetch refuses to build: NUL or CR/LF in
+ * headers, malformed request lines, lying Content-Length). Resolves with the status line's code
+ * (0 when the server closed without answering) and the body.
+ */
+export function rawHttp(url: string, request: string | Buffer, guardMs = HANG_GUARD_MS): Promise<RawResponse> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: hostname, port: Number(port) });
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`raw request hung for ${guardMs} ms: ${String(request).slice(0, 80)}`));
+    }, guardMs);
+    socket.on('data', (chunk) => chunks.push(chunk));
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      clearTimeout(timer);
+      const all = Buffer.concat(chunks).toString('latin1');
+      const split = all.indexOf('\r\n\r\n');
+      const head = split >= 0 ? all.slice(0, split) : all;
+      let body = split >= 0 ? all.slice(split + 4) : '';
+      if (/transfer-encoding:\s*chunked/i.test(head)) body = dechunk(body);
+      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1] ?? 0);
+      resolve({ status, headers: head, text: Buffer.from(body, 'latin1').toString('utf8') });
+    });
+    socket.write(request);
+  });
+}
+
+function dechunk(body: string): string {
+  let out = '';
+  let rest = body;
+  for (;;) {
+    const line = rest.indexOf('\r\n');
+    if (line < 0) return out;
+    const size = parseInt(rest.slice(0, line), 16);
+    if (!Number.isFinite(size) || size === 0) return out;
+    out += rest.slice(line + 2, line + 2 + size);
+    rest = rest.slice(line + 2 + size + 2);
+  }
+}
+
+/** Hostile strings: control characters, NUL, bidi overrides, emoji, SQL- and path-looking text, long runs. */
+export const HOSTILE_STRINGS: readonly string[] = [
+  '',
+  ' ',
+  '\u0000',
+  'a\u0000b',
+  'read\u0000',
+  '\u0001\u0002\u0003\u001f\u007f',
+  '\r\n',
+  'read\r\nX-Injected: 1',
+  '\t',
+  '\u202Eetirw\u202C',
+  'read\u202E',
+  '\u200B',
+  '\uFEFFread',
+  '\uD83D\uDE00',
+  '\uD83D',
+  '\uDC00',
+  '\uFFFF',
+  'ｒｅａｄ',
+  'read\u0301',
+  "' OR '1'='1",
+  "'; DROP TABLE subjects; --",
+  '" OR ""="',
+  '1; SELECT pg_sleep(5)',
+  "alice' UNION SELECT private_jwk FROM signing_keys --",
+  '$1',
+  '%s%s%s%n',
+  '${jndi:ldap://127.0.0.1/a}',
+  '{{7*7}}',
+  '<script>alert(1)</script>',
+  '../../../../etc/passwd',
+  '..%2F..%2F..%2Fetc%2Fpasswd',
+  '/dev/random',
+  'file:///etc/passwd',
+  'C:\\Windows\\win.ini',
+  '__proto__',
+  'constructor',
+  'prototype',
+  'null',
+  'undefined',
+  'NaN',
+  '-1',
+  '1e309',
+  '[]',
+  '{}',
+  'x'.repeat(4096),
+  'é'.repeat(3000),
+];
