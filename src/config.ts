@@ -48,6 +48,8 @@ export const configSchema = z.object({
   DEMO_SEED: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   /** trace, debug, info, warn, error, fatal or silent. */
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /** On SIGTERM/SIGINT, how long in-flight requests may take before connections are closed, ms. */
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(300_000).default(10_000),
   /** Trust X-Forwarded-* headers (behind a reverse proxy). */
   TRUST_PROXY: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
 });

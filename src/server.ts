@@ -37,7 +37,12 @@ export async function startDeputy(config: Config, databaseUrl: string, logger: L
     await keyRing.load();
     const clientSecretPepper = config.CLIENT_SECRET_PEPPER ?? (await loadOrCreateSecret(pool, 'client_secret_pepper'));
     const app = createApp({ config, pool, keyRing, logger, clientSecretPepper });
-    const server = createServer(app.callback);
+    let stopping = false;
+    const server = createServer((req, res) => {
+      // While stopping, every response tells its client not to reuse the connection.
+      if (stopping) res.setHeader('Connection', 'close');
+      app.callback(req, res);
+    });
     server.keepAliveTimeout = 65_000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -52,7 +57,8 @@ export async function startDeputy(config: Config, databaseUrl: string, logger: L
       pool,
       keyRing,
       close: async () => {
-        await closeServer(server);
+        stopping = true;
+        await closeServer(server, config.SHUTDOWN_GRACE_MS);
         await pool.end();
       },
     };
@@ -62,9 +68,20 @@ export async function startDeputy(config: Config, databaseUrl: string, logger: L
   }
 }
 
-function closeServer(server: Server): Promise<void> {
+/**
+ * Stops accepting, lets in-flight requests finish (their responses say `Connection: close`),
+ * closes keep-alive connections as soon as they fall idle, and after `graceMs` closes whatever
+ * is left, so shutdown always ends in bounded time.
+ */
+function closeServer(server: Server, graceMs: number): Promise<void> {
   return new Promise((resolve) => {
-    server.close(() => resolve());
+    const sweep = setInterval(() => server.closeIdleConnections(), 50);
+    const deadline = setTimeout(() => server.closeAllConnections(), graceMs);
+    server.close(() => {
+      clearInterval(sweep);
+      clearTimeout(deadline);
+      resolve();
+    });
     server.closeIdleConnections();
   });
 }
