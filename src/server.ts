@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
 import type { Config } from './config.js';
 import { migrate } from './db/migrate.js';
+import { createConfigCache } from './db/change-feed.js';
 import { createPool } from './db/pool.js';
 import { loadOrCreateSecret } from './db/server-settings.js';
 import { createApp, type App } from './http/app.js';
@@ -32,11 +33,17 @@ export async function startDeputy(config: Config, databaseUrl: string, logger: L
     acquireTimeoutMs: config.DATABASE_POOL_TIMEOUT_MS,
     onError: (error) => logger.warn({ err: { message: error.message } }, 'idle database connection failed'),
   });
+  const closers: Array<() => Promise<void>> = [];
   try {
     const keyRing = new KeyRing(pool, config.SIGNING_ALG, config.TOKEN_TTL + config.CLOCK_SKEW);
     await keyRing.load();
     const clientSecretPepper = config.CLIENT_SECRET_PEPPER ?? (await loadOrCreateSecret(pool, 'client_secret_pepper'));
-    const app = createApp({ config, pool, keyRing, logger, clientSecretPepper });
+    const configCache = createConfigCache({
+      url: databaseUrl,
+      onError: (error) => logger.warn({ detail: error.message }, 'configuration change feed lost; cache bypassed until it is back'),
+    });
+    closers.push(() => configCache.close());
+    const app = createApp({ config, pool, configCache, keyRing, logger, clientSecretPepper });
     let stopping = false;
     const server = createServer((req, res) => {
       // While stopping, every response tells its client not to reuse the connection.
@@ -59,10 +66,12 @@ export async function startDeputy(config: Config, databaseUrl: string, logger: L
       close: async () => {
         stopping = true;
         await closeServer(server, config.SHUTDOWN_GRACE_MS);
+        for (const close of closers) await close();
         await pool.end();
       },
     };
   } catch (error) {
+    for (const close of closers) await close();
     await pool.end();
     throw error;
   }

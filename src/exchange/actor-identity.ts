@@ -4,12 +4,14 @@
  * authenticated client's own actor. Either way the client must be allowed to present it.
  */
 import type pg from 'pg';
+import type { ConfigCache } from '../db/change-feed.js';
 import { invalidRequest } from '../errors.js';
 import { verifyActorAssertion, verifyWorkloadToken } from './actor-assertion.js';
 import type { TrustedIssuerDeps } from './trusted-issuer-token.js';
 
 export interface ActorIdentityDeps extends TrustedIssuerDeps {
   pool: pg.Pool;
+  configCache: ConfigCache;
   acceptedAudiences: string[];
 }
 
@@ -18,13 +20,16 @@ export interface ClientActorBinding {
   allowedActors: readonly string[];
 }
 
-async function findActorKeys(pool: pg.Pool, id: string) {
-  const { rows } = await pool.query<{ id: string; jwks: { keys: unknown[] } | null }>({
-    name: 'deputy_actor_keys',
-    text: 'SELECT id, jwks FROM actors WHERE id = $1',
-    values: [id],
+/** An actor's registered keys, through the change-notified cache (a key change drops it). */
+function findActorKeys(pool: pg.Pool, cache: ConfigCache, id: string) {
+  return cache.get(`actors:${id}`, async () => {
+    const { rows } = await pool.query<{ id: string; jwks: { keys: unknown[] } | null }>({
+      name: 'deputy_actor_keys',
+      text: 'SELECT id, jwks FROM actors WHERE id = $1',
+      values: [id],
+    });
+    return rows[0] ?? null;
   });
-  return rows[0] ?? null;
 }
 
 async function markJtiUsed(pool: pg.Pool, issuer: string, jti: string, expiresAt: number): Promise<boolean> {
@@ -70,7 +75,7 @@ export async function resolveActor(actorToken: string | null, deps: ActorIdentit
   const assertion = await verifyActorAssertion(
     actorToken,
     {
-      findActor: (id) => findActorKeys(deps.pool, id),
+      findActor: (id) => findActorKeys(deps.pool, deps.configCache, id),
       markJtiUsed: (issuer, jti, exp) => markJtiUsed(deps.pool, issuer, jti, exp),
       acceptedAudiences: deps.acceptedAudiences,
       clockSkewSeconds: deps.clockSkewSeconds,

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type Provider from 'oidc-provider';
 import { errors as providerErrors, type KoaContextWithOIDC } from 'oidc-provider';
 import type pg from 'pg';
+import type { ConfigCache } from '../db/change-feed.js';
 import type { AuditEventInput } from '../audit/audit-log.js';
 import type { Config } from '../config.js';
 import { isDatabaseUnavailable } from '../db/pool.js';
@@ -31,6 +32,7 @@ import { findTrustedIssuer } from './trusted-issuers.js';
 export interface TokenExchangeDeps {
   config: Config;
   pool: pg.Pool;
+  configCache: ConfigCache;
   keyRing: KeyRing;
   issuerKeys: IssuerKeys;
   logger: Logger;
@@ -81,7 +83,7 @@ function classify(error: unknown): OAuthError {
 export function registerTokenExchange(provider: Provider, deps: TokenExchangeDeps): void {
   const { config, pool, keyRing, logger, metrics } = deps;
   const trusted = {
-    findIssuer: (iss: string, kind: 'user' | 'workload') => findTrustedIssuer(pool, iss, kind),
+    findIssuer: (iss: string, kind: 'user' | 'workload') => findTrustedIssuer(pool, deps.configCache, iss, kind),
     keysFor: deps.issuerKeys.keysFor,
     clockSkewSeconds: config.CLOCK_SKEW,
   };
@@ -108,7 +110,7 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
 
       const subject = await verifySubjectToken(request.subjectToken, request.subjectTokenKind, { ...trusted, keyRing, issuer: config.ISSUER }, now);
       event.subjectId = subject.facts.subjectId;
-      const claimedActorId = await resolveActor(request.actorToken, { ...trusted, pool, acceptedAudiences }, now);
+      const claimedActorId = await resolveActor(request.actorToken, { ...trusted, pool, configCache: deps.configCache, acceptedAudiences }, now);
 
       const facts = await loadLiveFacts(pool, {
         subjectId: subject.facts.subjectId,

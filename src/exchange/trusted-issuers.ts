@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { ConfigCache } from '../db/change-feed.js';
 import type { IssuerKind, TrustedIssuerRecord } from './trusted-issuer-token.js';
 
 interface IssuerRow {
@@ -11,14 +12,20 @@ interface IssuerRow {
   algorithms: string[];
 }
 
-/** Looks a trusted issuer up live, so removing or changing one applies to the next request. */
-export async function findTrustedIssuer(pool: pg.Pool, iss: string, kind: IssuerKind): Promise<TrustedIssuerRecord | null> {
-  const { rows } = await pool.query<IssuerRow>({
-    name: 'deputy_trusted_issuer',
-    text: 'SELECT issuer, jwks_uri, jwks, audience, kind, subject_claim, algorithms FROM trusted_issuers WHERE issuer = $1 AND kind = $2',
-    values: [iss, kind],
+/**
+ * Finds a trusted issuer through the change-notified cache: a removed or changed issuer applies
+ * to the next request in every process (as soon as PostgreSQL's notification arrives).
+ */
+export async function findTrustedIssuer(pool: pg.Pool, cache: ConfigCache, iss: string, kind: IssuerKind): Promise<TrustedIssuerRecord | null> {
+  const rows = await cache.get(`trusted_issuers:${iss}`, async () => {
+    const result = await pool.query<IssuerRow>({
+      name: 'deputy_trusted_issuer',
+      text: 'SELECT issuer, jwks_uri, jwks, audience, kind, subject_claim, algorithms FROM trusted_issuers WHERE issuer = $1',
+      values: [iss],
+    });
+    return result.rows.length > 0 ? result.rows : null;
   });
-  const row = rows[0];
+  const row = rows?.find((candidate) => candidate.kind === kind);
   if (!row) return null;
   return {
     issuer: row.issuer,

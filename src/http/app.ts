@@ -5,6 +5,7 @@
 import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type pg from 'pg';
+import type { ConfigCache } from '../db/change-feed.js';
 import type { Config } from '../config.js';
 import { isDatabaseUnavailable } from '../db/pool.js';
 import type { KeyRing } from '../keys/key-ring.js';
@@ -21,6 +22,8 @@ import { operationalEndpoints, requestContext } from './observability.js';
 export interface AppDeps {
   config: Config;
   pool: pg.Pool;
+  /** Clients, trusted issuers and actors' keys, dropped on every committed change. */
+  configCache: ConfigCache;
   keyRing: KeyRing;
   logger: Logger;
   clientSecretPepper: string;

@@ -1,9 +1,11 @@
 /**
  * oidc-provider's storage in PostgreSQL. Its own models (grants, opaque tokens, replay
- * detection, ...) live as JSON in `oidc_payloads`; clients come from Deputy's `clients` table.
+ * detection, ...) live as JSON in `oidc_payloads`; clients come from Deputy's `clients` table,
+ * through the change-notified configuration cache.
  */
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type pg from 'pg';
+import type { ConfigCache } from '../db/change-feed.js';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
@@ -34,7 +36,7 @@ export function clientMetadata(row: ClientRow): AdapterPayload {
   } as AdapterPayload;
 }
 
-export function createAdapterClass(pool: pg.Pool): new (name: string) => Adapter {
+export function createAdapterClass(pool: pg.Pool, cache: ConfigCache): new (name: string) => Adapter {
   return class PostgresAdapter implements Adapter {
     constructor(readonly name: string) {}
 
@@ -60,12 +62,15 @@ export function createAdapterClass(pool: pg.Pool): new (name: string) => Adapter
       return row.consumed_at ? { ...row.payload, consumed: Math.floor(row.consumed_at.getTime() / 1000) } : row.payload;
     }
 
-    private async findClient(id: string): Promise<AdapterPayload | undefined> {
-      const { rows } = await pool.query<ClientRow>(
-        `SELECT client_id, client_secret_hash, token_endpoint_auth_method, jwks, scope FROM clients WHERE client_id = $1`,
-        [id],
-      );
-      return rows[0] ? clientMetadata(rows[0]) : undefined;
+    private findClient(id: string): Promise<AdapterPayload | undefined> {
+      return cache.get(`clients:${id}`, async () => {
+        const { rows } = await pool.query<ClientRow>({
+          name: 'deputy_find_client',
+          text: `SELECT client_id, client_secret_hash, token_endpoint_auth_method, jwks, scope FROM clients WHERE client_id = $1`,
+          values: [id],
+        });
+        return rows[0] ? clientMetadata(rows[0]) : undefined;
+      });
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {

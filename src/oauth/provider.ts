@@ -5,6 +5,7 @@
  */
 import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type pg from 'pg';
+import type { ConfigCache } from '../db/change-feed.js';
 import type { Config } from '../config.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import { createAdapterClass } from './adapter.js';
@@ -16,17 +17,18 @@ export const ADMIN_SCOPE = 'deputy:admin';
 export interface ProviderDeps {
   config: Config;
   pool: pg.Pool;
+  configCache: ConfigCache;
   keyRing: KeyRing;
   clientSecretPepper: string;
 }
 
-export function createProvider({ config, pool, keyRing, clientSecretPepper }: ProviderDeps): Provider {
+export function createProvider({ config, pool, configCache, keyRing, clientSecretPepper }: ProviderDeps): Provider {
   prepareStructuredTokenRouting();
   const active = keyRing.active;
   const signingJwk = { ...active.privateKey.export({ format: 'jwk' }), kid: active.kid, alg: active.alg, use: 'sig' };
 
   const configuration: Configuration = {
-    adapter: createAdapterClass(pool),
+    adapter: createAdapterClass(pool, configCache),
     jwks: { keys: [signingJwk as never] },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
     clientDefaults: {
