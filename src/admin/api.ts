@@ -103,6 +103,7 @@ export class AdminApi {
   ): void {
     const takesBody = spec.method === 'post' || spec.method === 'patch';
     const run = async (ctx: Context) => {
+      rejectNulCharacters(ctx);
       const state = ctx.state as Partial<AdminState>;
       const input = {
         params: spec.params ? parse(spec.params, (ctx as Context & { params?: unknown }).params ?? {}, 'path') : undefined,
@@ -163,5 +164,35 @@ export class AdminApi {
       },
       responses,
     };
+  }
+}
+
+const MAX_DEPTH = 32;
+
+/** Where a NUL character hides in a value, as a path ('depth' past MAX_DEPTH); null when none. */
+function nulPath(value: unknown, path: Array<string | number> = []): Array<string | number> | 'depth' | null {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : null;
+  if (!value || typeof value !== 'object') return null;
+  if (path.length >= MAX_DEPTH) return 'depth';
+  const entries: Array<[string | number, unknown]> = Array.isArray(value) ? [...value.entries()] : Object.entries(value);
+  for (const [key, item] of entries) {
+    if (typeof key === 'string' && key.includes('\u0000')) return [...path, key];
+    const found = nulPath(item, [...path, key]);
+    if (found) return found;
+  }
+  return null;
+}
+
+/**
+ * Deputy stores no NUL characters (PostgreSQL text cannot hold them): an id containing one names
+ * nothing (404), and a query or body value containing one is a bad request (400), as is a body
+ * nested deeper than any of the API's shapes.
+ */
+function rejectNulCharacters(ctx: Context): void {
+  if (nulPath((ctx as Context & { params?: unknown }).params ?? {})) throw new ApiError(404, 'not_found', 'no such object');
+  for (const [location, value] of [['query', ctx.query], ['body', ctx.request.body ?? {}]] as const) {
+    const found = nulPath(value);
+    if (found === 'depth') throw invalidRequest([{ in: location, path: [], code: 'too_deep', message: `must not nest deeper than ${MAX_DEPTH} levels` }]);
+    if (found) throw invalidRequest([{ in: location, path: found, code: 'invalid_string', message: 'must not contain NUL characters' }]);
   }
 }

@@ -107,6 +107,8 @@ function fromDatabase(error: PgError): ApiError | null {
     case '22P02': // invalid text representation
     case '22007': // invalid datetime format
     case '22008': // datetime out of range
+    case '22021': // character not in repertoire (e.g. NUL)
+    case '22P05': // untranslatable character
       return new ApiError(400, 'invalid_request', 'a value is out of range or malformed');
     default:
       return null;

@@ -51,6 +51,9 @@ export function createAdapterClass(pool: pg.Pool, cache: ConfigCache): new (name
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
+      // PostgreSQL text cannot hold NUL, so no stored id contains one: answer "not found" here
+      // instead of letting the query fail (which would surface as a 500).
+      if (id.includes('\u0000')) return undefined;
       if (this.name === 'Client') return this.findClient(id);
       const { rows } = await pool.query<{ payload: AdapterPayload; consumed_at: Date | null }>(
         `SELECT payload, consumed_at FROM oidc_payloads

@@ -20,8 +20,9 @@ const JwksUri = z
   .url({ protocol: /^https?$/ })
   .max(2048)
   .refine((uri) => {
-    const url = new URL(uri);
-    return url.protocol === 'https:' || LOOPBACK.has(url.hostname);
+    // zod runs this even when the url check above failed: parse without throwing.
+    const url = URL.parse(uri);
+    return url !== null && (url.protocol === 'https:' || LOOPBACK.has(url.hostname));
   }, 'must be an https URL (http only for localhost)');
 const Algorithms = z
   .array(Algorithm)
