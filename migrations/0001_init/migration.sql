@@ -121,6 +121,7 @@ CREATE TABLE "issued_tokens" (
   "grant_id"     UUID        NOT NULL,
   "grant_ids"    UUID[]      NOT NULL,
   "parent_jti"   TEXT,
+  "ancestor_jtis" TEXT[]     NOT NULL DEFAULT ARRAY[]::TEXT[],
   "dpop_jkt"     TEXT,
   "issued_at"    TIMESTAMPTZ(3) NOT NULL,
   "expires_at"   TIMESTAMPTZ(3) NOT NULL,

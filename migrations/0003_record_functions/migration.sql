@@ -107,11 +107,8 @@ BEGIN
                  AND e.scope = ANY(v_scopes) AND (e.expires_at IS NULL OR e.expires_at > now())
                FOR SHARE) live_entitlements) >= cardinality(v_scopes)
            AND NOT EXISTS (
-              WITH RECURSIVE ancestors(jti) AS (
-                SELECT v_token ->> 'parent_jti' WHERE v_token ->> 'parent_jti' IS NOT NULL
-                UNION ALL
-                SELECT t.parent_jti FROM issued_tokens t JOIN ancestors a ON t.jti = a.jti WHERE t.parent_jti IS NOT NULL)
-              SELECT 1 FROM issued_tokens t JOIN ancestors a ON t.jti = a.jti WHERE t.revoked_at IS NOT NULL) THEN
+              SELECT 1 FROM issued_tokens t
+               WHERE t.jti = ANY(ARRAY(SELECT jsonb_array_elements_text(v_token -> 'ancestor_jtis'))) AND t.revoked_at IS NOT NULL) THEN
           v_live := -1;
         ELSE
           v_live := 0;
@@ -124,9 +121,10 @@ BEGIN
     END IF;
     IF v_live = -1 THEN
       INSERT INTO issued_tokens (jti, subject_id, actor_ids, client_id, resource_uri, scope, grant_id, grant_ids,
-                                 parent_jti, dpop_jkt, issued_at, expires_at)
+                                 parent_jti, ancestor_jtis, dpop_jkt, issued_at, expires_at)
       VALUES (v_token ->> 'jti', v_token ->> 'subject_id', v_actor_ids, v_token ->> 'client_id', v_token ->> 'resource_uri',
-              v_token ->> 'scope', (v_token ->> 'grant_id')::uuid, v_grant_ids, v_token ->> 'parent_jti', v_token ->> 'dpop_jkt',
+              v_token ->> 'scope', (v_token ->> 'grant_id')::uuid, v_grant_ids, v_token ->> 'parent_jti',
+              ARRAY(SELECT jsonb_array_elements_text(v_token -> 'ancestor_jtis')), v_token ->> 'dpop_jkt',
               (v_token ->> 'issued_at')::timestamptz, (v_token ->> 'expires_at')::timestamptz);
       v_statuses := array_append(v_statuses, 'recorded');
       v_events := v_events || jsonb_build_array(v_event);

@@ -173,6 +173,7 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
             grantId: decision.grantId,
             grantIds: decision.grantIds,
             parentJti: subject.parentJti,
+            ancestorJtis: facts.parent ? [facts.parent.jti, ...facts.parent.ancestorJtis] : [],
             dpopJkt: dpop?.thumbprint ?? null,
             issuedAt: now,
             expiresAt: new Date(decision.exp * 1000),

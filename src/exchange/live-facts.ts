@@ -20,6 +20,8 @@ export interface LiveFactsQuery {
 
 export interface ParentTokenRecord {
   jti: string;
+  /** The tokens the parent was itself derived from, nearest first. */
+  ancestorJtis: string[];
   subjectId: string;
   actorIds: string[];
   grantIds: string[];
@@ -53,11 +55,7 @@ const LIVE_FACTS_SQL = `
 WITH target AS (SELECT coalesce($2::text, (SELECT c.actor_id FROM clients c WHERE c.client_id = $4)) AS actor_id),
      parent AS (SELECT * FROM issued_tokens t WHERE t.jti = $5),
      revoked_ancestors AS (
-       WITH RECURSIVE ancestors(jti) AS (
-         SELECT parent_jti FROM parent WHERE parent_jti IS NOT NULL
-         UNION ALL
-         SELECT t.parent_jti FROM issued_tokens t JOIN ancestors a ON t.jti = a.jti WHERE t.parent_jti IS NOT NULL)
-       SELECT 1 FROM issued_tokens t JOIN ancestors a ON t.jti = a.jti WHERE t.revoked_at IS NOT NULL)
+       SELECT 1 FROM issued_tokens a WHERE a.jti = ANY(coalesce((SELECT ancestor_jtis FROM parent), '{}'::text[])) AND a.revoked_at IS NOT NULL)
 SELECT
   (SELECT actor_id FROM target) AS actor_id,
   (SELECT json_build_object('id', s.id, 'status', s.status) FROM subjects s WHERE s.id = $1) AS subject,
@@ -72,6 +70,7 @@ SELECT
      WHERE g.id = ANY(coalesce((SELECT grant_ids FROM parent), '{}'))) AS chain_grants,
   (SELECT json_build_object('actorId', c.actor_id, 'allowedActors', c.allowed_actors) FROM clients c WHERE c.client_id = $4) AS client,
   (SELECT json_build_object('jti', t.jti, 'subjectId', t.subject_id, 'actorIds', t.actor_ids, 'grantIds', t.grant_ids,
+      'ancestorJtis', t.ancestor_jtis,
       'resource', t.resource_uri, 'scope', t.scope, 'expiresAt', ${epoch('t.expires_at')},
       'revoked', t.revoked_at IS NOT NULL OR EXISTS (SELECT 1 FROM revoked_ancestors))
      FROM parent t) AS parent`;

@@ -21,6 +21,8 @@ export interface IssuedTokenRecord {
   grantId: string;
   grantIds: readonly string[];
   parentJti: string | null;
+  /** The parent, then the tokens it was derived from. */
+  ancestorJtis: readonly string[];
   dpopJkt: string | null;
   issuedAt: Date;
   expiresAt: Date;
@@ -59,6 +61,7 @@ function tokenRow(token: IssuedTokenRecord) {
     grant_id: token.grantId,
     grant_ids: token.grantIds,
     parent_jti: token.parentJti,
+    ancestor_jtis: token.ancestorJtis,
     dpop_jkt: token.dpopJkt,
     issued_at: token.issuedAt.toISOString(),
     expires_at: token.expiresAt.toISOString(),

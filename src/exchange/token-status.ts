@@ -22,12 +22,7 @@ SELECT t.dpop_jkt,
    AND EXISTS (SELECT 1 FROM subjects s WHERE s.id = t.subject_id AND s.status = 'active')
    AND (SELECT count(*) FROM actors a
          WHERE a.id = ANY(t.actor_ids) AND a.status = 'active' AND (a.expires_at IS NULL OR a.expires_at > now())) = cardinality(t.actor_ids)
-   AND NOT EXISTS (
-     WITH RECURSIVE ancestors(jti) AS (
-       SELECT t.parent_jti WHERE t.parent_jti IS NOT NULL
-       UNION ALL
-       SELECT p.parent_jti FROM issued_tokens p JOIN ancestors a ON p.jti = a.jti WHERE p.parent_jti IS NOT NULL)
-     SELECT 1 FROM issued_tokens p JOIN ancestors a ON p.jti = a.jti WHERE p.revoked_at IS NOT NULL)
+   AND NOT EXISTS (SELECT 1 FROM issued_tokens a WHERE a.jti = ANY(t.ancestor_jtis) AND a.revoked_at IS NOT NULL)
   ) AS active
 FROM issued_tokens t WHERE t.jti = $1`;
 

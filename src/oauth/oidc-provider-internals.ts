@@ -29,10 +29,23 @@ export interface DpopProof {
 
 /** Validates the request's DPoP header, if any, and checks its jti for replay. */
 export async function validateDpop(provider: Provider, ctx: KoaContextWithOIDC): Promise<DpopProof | undefined> {
+  // oidc-provider 9.13 fails with a TypeError (500) on `"nonce": ""` when nonces are not
+  // configured; an empty nonce is simply an invalid proof.
+  if (dpopNonceIsEmpty(ctx.get('DPoP'))) throw new errors.InvalidDpopProof('DPoP proof nonce must not be empty');
   const proof = (await validateDpopInternal(provider, ctx)) as DpopProof | undefined;
   // A replayed proof is an invalid proof (RFC 9449 §11.1), not an invalid grant.
   if (proof) await checkDpopReplayInternal(provider, ctx, proof, ctx.oidc.client!.clientId, errors.InvalidDpopProof);
   return proof;
+}
+
+function dpopNonceIsEmpty(proof: string): boolean {
+  const payload = proof.split('.')[1];
+  if (!payload) return false;
+  try {
+    return (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { nonce?: unknown }).nonce === '';
+  } catch {
+    return false;
+  }
 }
 
 /** Makes every Client compare a presented secret through `hashSecret` against the stored hash. */

@@ -34,7 +34,7 @@ describe('recording exchange outcomes', () => {
     await db.drop();
   });
 
-  function outcome(overrides: { subjectId?: string; grantIds?: string[]; kid?: string; scope?: string; parentJti?: string } = {}): ExchangeOutcome {
+  function outcome(overrides: { subjectId?: string; grantIds?: string[]; kid?: string; scope?: string; parentJti?: string; ancestors?: string[] } = {}): ExchangeOutcome {
     const jti = randomUUID();
     const now = new Date();
     return {
@@ -49,6 +49,7 @@ describe('recording exchange outcomes', () => {
         grantId,
         grantIds: overrides.grantIds ?? [grantId],
         parentJti: overrides.parentJti ?? null,
+        ancestorJtis: overrides.ancestors ?? (overrides.parentJti ? [overrides.parentJti] : []),
         dpopJkt: null,
         issuedAt: now,
         expiresAt: new Date(now.getTime() + 60_000),
@@ -111,7 +112,7 @@ describe('recording exchange outcomes', () => {
     const parent = outcome();
     expect(await recorder.record(parent)).toBe('recorded');
     const child = outcome({ parentJti: parent.token!.jti });
-    const grandchild = outcome({ parentJti: child.token!.jti });
+    const grandchild = outcome({ parentJti: child.token!.jti, ancestors: [child.token!.jti, parent.token!.jti] });
     expect(await recorder.record(child)).toBe('recorded');
     await pool.query(`UPDATE issued_tokens SET revoked_at = now() WHERE jti = $1`, [parent.token!.jti]);
     expect(await recorder.record(grandchild)).toBe('revoked');
