@@ -54,14 +54,47 @@ BEGIN
 END;
 $$;
 
+-- Revocations and exchanges meet on advisory locks, not row locks: an exchange being recorded
+-- holds a SHARED lock on its subject and on each actor of its chain; every change that can
+-- withdraw a token's basis (a grant revoked or narrowed, an entitlement withdrawn, a subject or
+-- actor disabled, a token revoked) takes the EXCLUSIVE lock on that subject or actor (triggers
+-- below) and so waits for the exchanges in flight, which either commit first or see the change.
+-- Advisory locks live in memory: unlike FOR SHARE on hot rows, they write no WAL and create no
+-- MultiXacts.
+CREATE FUNCTION deputy_subject_lock_key(subject_id text) RETURNS integer LANGUAGE sql IMMUTABLE AS $$ SELECT hashtext('subject:' || subject_id) $$;
+CREATE FUNCTION deputy_actor_lock_key(actor_id text) RETURNS integer LANGUAGE sql IMMUTABLE AS $$ SELECT hashtext('actor:' || actor_id) $$;
+
+CREATE FUNCTION deputy_lock_withdrawal() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_TABLE_NAME = 'actors' THEN
+    PERFORM pg_advisory_xact_lock(7300102, deputy_actor_lock_key(OLD.id));
+  ELSIF TG_TABLE_NAME = 'subjects' THEN
+    PERFORM pg_advisory_xact_lock(7300101, deputy_subject_lock_key(OLD.id));
+  ELSE
+    PERFORM pg_advisory_xact_lock(7300101, deputy_subject_lock_key(OLD.subject_id));
+  END IF;
+  RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER "delegation_grants_withdrawal_lock" AFTER UPDATE OR DELETE ON "delegation_grants"
+  FOR EACH ROW EXECUTE FUNCTION deputy_lock_withdrawal();
+CREATE TRIGGER "entitlements_withdrawal_lock" AFTER UPDATE OR DELETE ON "entitlements"
+  FOR EACH ROW EXECUTE FUNCTION deputy_lock_withdrawal();
+CREATE TRIGGER "subjects_withdrawal_lock" AFTER UPDATE OF "status" ON "subjects"
+  FOR EACH ROW EXECUTE FUNCTION deputy_lock_withdrawal();
+CREATE TRIGGER "actors_withdrawal_lock" AFTER UPDATE OF "status", "expires_at" ON "actors"
+  FOR EACH ROW EXECUTE FUNCTION deputy_lock_withdrawal();
+CREATE TRIGGER "issued_tokens_withdrawal_lock" AFTER UPDATE OF "revoked_at" ON "issued_tokens"
+  FOR EACH ROW EXECUTE FUNCTION deputy_lock_withdrawal();
+
 -- Records a batch of exchange outcomes: a JSON array of { "token": {...} | null, "event": {...} }.
--- A token is recorded only if, under FOR SHARE locks (so a concurrent revocation either waits for
--- this commit or is seen), every grant of its chain is unrevoked and unexpired, its subject and
--- every actor are active, every scope it carries is still entitled, and no ancestor token was
--- revoked; otherwise it is not recorded and its event becomes a denial. A token signed with a
--- key another process has retired is neither recorded nor audited: the caller re-signs it.
--- Returns one status per item: 'recorded', 'denied' (the event was a denial), 'revoked', or
--- 'stale_key'.
+-- A token is recorded only if, after taking its shared locks, every grant of its chain is
+-- unrevoked and unexpired, its subject and every actor are active, every scope it carries is
+-- still entitled, and no ancestor token was revoked; otherwise it is not recorded and its event
+-- becomes a denial. A token signed with a key another process has retired is neither recorded
+-- nor audited: the caller re-signs it. Returns one status per item: 'recorded', 'denied' (the
+-- event was a denial), 'revoked', or 'stale_key'.
 CREATE FUNCTION deputy_record_exchanges(items jsonb) RETURNS text[] LANGUAGE plpgsql AS $$
 DECLARE
   v_item jsonb;
@@ -88,24 +121,23 @@ BEGIN
     END IF;
     v_grant_ids := ARRAY(SELECT jsonb_array_elements_text(v_token -> 'grant_ids'))::uuid[];
     v_actor_ids := ARRAY(SELECT jsonb_array_elements_text(v_token -> 'actor_ids'));
+    PERFORM pg_advisory_xact_lock_shared(7300101, deputy_subject_lock_key(v_token ->> 'subject_id'));
+    PERFORM pg_advisory_xact_lock_shared(7300102, deputy_actor_lock_key(actor_id)) FROM unnest(v_actor_ids) AS actor_id;
     SELECT count(*) INTO v_live FROM (
       SELECT 1 FROM delegation_grants g
-       WHERE g.id = ANY(v_grant_ids) AND g.revoked_at IS NULL AND (g.expires_at IS NULL OR g.expires_at > now())
-       FOR SHARE) live_grants;
+       WHERE g.id = ANY(v_grant_ids) AND g.revoked_at IS NULL AND (g.expires_at IS NULL OR g.expires_at > now())) live_grants;
     IF v_live = cardinality(v_grant_ids) THEN
       SELECT count(*) INTO v_live FROM (
         SELECT 1 FROM actors a
-         WHERE a.id = ANY(v_actor_ids) AND a.status = 'active' AND (a.expires_at IS NULL OR a.expires_at > now())
-         FOR SHARE) live_actors;
+         WHERE a.id = ANY(v_actor_ids) AND a.status = 'active' AND (a.expires_at IS NULL OR a.expires_at > now())) live_actors;
       IF v_live = cardinality(v_actor_ids) THEN
         SELECT count(*) INTO v_live FROM (
-          SELECT 1 FROM subjects s WHERE s.id = v_token ->> 'subject_id' AND s.status = 'active' FOR SHARE) live_subject;
+          SELECT 1 FROM subjects s WHERE s.id = v_token ->> 'subject_id' AND s.status = 'active') live_subject;
         v_scopes := ARRAY(SELECT DISTINCT unnest(string_to_array(v_token ->> 'scope', ' ')));
         IF v_live = 1 AND (SELECT count(*) FROM (
               SELECT 1 FROM entitlements e
                WHERE e.subject_id = v_token ->> 'subject_id' AND e.resource_uri = v_token ->> 'resource_uri'
-                 AND e.scope = ANY(v_scopes) AND (e.expires_at IS NULL OR e.expires_at > now())
-               FOR SHARE) live_entitlements) >= cardinality(v_scopes)
+                 AND e.scope = ANY(v_scopes) AND (e.expires_at IS NULL OR e.expires_at > now())) live_entitlements) >= cardinality(v_scopes)
            AND NOT EXISTS (
               SELECT 1 FROM issued_tokens t
                WHERE t.jti = ANY(ARRAY(SELECT jsonb_array_elements_text(v_token -> 'ancestor_jtis'))) AND t.revoked_at IS NOT NULL) THEN

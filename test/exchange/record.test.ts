@@ -138,6 +138,50 @@ describe('recording exchange outcomes', () => {
     expect(rows).toEqual([{ subject_id: 'ev\uFFFDil\uFFFD', resource_uri: 'https://x/\uFFFD' }]);
   });
 
+  describe('meeting a concurrent revocation', () => {
+    async function connect(): Promise<pg.Client> {
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      return client;
+    }
+
+    it('a revocation waits for an exchange being recorded for that subject', async () => {
+      const recording = await connect();
+      const revoking = await connect();
+      try {
+        await recording.query('BEGIN');
+        await recording.query(`SELECT pg_advisory_xact_lock_shared(7300101, deputy_subject_lock_key('alice'))`);
+        await revoking.query(`SET lock_timeout = '200ms'`);
+        await expect(revoking.query(`UPDATE delegation_grants SET revoked_at = now() WHERE id = $1`, [grantId])).rejects.toMatchObject({ code: '55P03' });
+        await recording.query('COMMIT');
+        await revoking.query(`UPDATE delegation_grants SET revoked_at = now() WHERE id = $1`, [grantId]);
+      } finally {
+        await pool.query(`UPDATE delegation_grants SET revoked_at = NULL WHERE id = $1`, [grantId]);
+        await recording.end();
+        await revoking.end();
+      }
+    });
+
+    it('an exchange recorded while a revocation is uncommitted waits for it, then sees it', async () => {
+      const revoking = await connect();
+      try {
+        await revoking.query('BEGIN');
+        await revoking.query(`UPDATE actors SET status = 'disabled' WHERE id = 'agent:a'`);
+        const recorder = createRecorder(pool);
+        const pending = recorder.record(outcome());
+        let settled = false;
+        void pending.then(() => (settled = true));
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        expect(settled).toBe(false);
+        await revoking.query('COMMIT');
+        expect(await pending).toBe('revoked');
+      } finally {
+        await pool.query(`UPDATE actors SET status = 'active' WHERE id = 'agent:a'`);
+        await revoking.end();
+      }
+    });
+  });
+
   it('does not record a token whose chain names a grant that does not exist', async () => {
     const recorder = createRecorder(pool);
     expect(await recorder.record(outcome({ grantIds: [grantId, randomUUID()] }))).toBe('revoked');
