@@ -6,49 +6,22 @@
  * Deputy connects as an ordinary role of its own, because CONNECTION LIMIT does not apply to
  * superusers (same technique as test/exchange/http/errors.test.ts).
  */
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { startTestDeputy } from '../support/deputy.js';
-import { PEPPER, buildWorld, type World } from '../support/exchange-world.js';
+import type { TestDatabase } from '../support/database.js';
+import type { World } from '../support/exchange-world.js';
 import { guardedExchange, leaksIn, send } from '../support/hostile.js';
+import { startOutageHarness, type OutageHarness } from '../support/outage.js';
 
 const ADMIN_TOKEN = `revoke-while-down-${'z'.repeat(32)}`;
 
 describe('fault: revoking a grant while the database is down', () => {
-  const adminUrl = process.env.DEPUTY_TEST_ADMIN_URL!;
-  const role = `deputy_app_${randomBytes(4).toString('hex')}`;
-  const password = randomBytes(12).toString('hex');
+  let harness: OutageHarness;
   let database: TestDatabase;
   let w: World;
-
-  async function admin<T>(databaseName: string | null, run: (client: pg.Client) => Promise<T>): Promise<T> {
-    const url = new URL(adminUrl);
-    if (databaseName) url.pathname = `/${databaseName}`;
-    const client = new pg.Client({ connectionString: url.toString() });
-    await client.connect();
-    try {
-      return await run(client);
-    } finally {
-      await client.end();
-    }
-  }
-
-  async function cutOff(): Promise<void> {
-    await admin(null, async (client) => {
-      await client.query(`ALTER DATABASE ${database.name} CONNECTION LIMIT 0`);
-      await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [database.name]);
-    });
-    // Wait until Deputy's pool has noticed and dropped every terminated connection, so that the
-    // requests below meet a database that refuses connections, not a connection dying under them
-    // (that case is the last test of this file).
-    while (w.deputy.pool.totalCount > 0) await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-
-  async function restore(): Promise<void> {
-    await admin(null, (client) => client.query(`ALTER DATABASE ${database.name} CONNECTION LIMIT -1`));
-  }
+  const admin = <T>(databaseName: string | null, work: (client: pg.Client) => Promise<T>) => harness.admin(databaseName, work);
+  const cutOff = () => harness.cutOff({ waitForPoolToEmpty: true });
+  const restore = () => harness.restore();
 
   /** Reads the grant as the database holds it, through a superuser connection (works during the outage). */
   async function grantRow(id: string): Promise<{ revoked_at: Date | null; revoked_by: string | null }> {
@@ -69,31 +42,13 @@ describe('fault: revoking a grant while the database is down', () => {
     });
 
   beforeAll(async () => {
-    const shared = await createTestDatabase();
-    await admin(null, (client) => client.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`));
-    await admin(shared.name, async (client) => {
-      await client.query(`GRANT CONNECT ON DATABASE ${shared.name} TO ${role}`);
-      await client.query(`GRANT USAGE, CREATE ON SCHEMA public TO ${role}`);
-      await client.query(`GRANT ALL ON ALL TABLES IN SCHEMA public TO ${role}`);
-      await client.query(`GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO ${role}`);
-      await client.query(`GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO ${role}`);
-    });
-    const url = new URL(shared.url);
-    url.username = role;
-    url.password = password;
-    database = { ...shared, url: url.toString() };
-    const deputy = await startTestDeputy(
-      { CLIENT_SECRET_PEPPER: PEPPER, DATABASE_POOL_TIMEOUT_MS: '1000', DEPUTY_ADMIN_TOKEN: ADMIN_TOKEN },
-      database,
-    );
-    w = await buildWorld(deputy);
+    harness = await startOutageHarness({ DEPUTY_ADMIN_TOKEN: ADMIN_TOKEN });
+    database = harness.database;
+    w = harness.world;
   });
 
   afterAll(async () => {
-    await restore().catch(() => {});
-    await w?.stop();
-    await database?.drop();
-    await admin(null, (client) => client.query(`DROP ROLE IF EXISTS ${role}`)).catch(() => {});
+    await harness?.stop();
   });
 
   it('answers 503 (never 200) during the outage; the grant stays unrevoked until revoked again', async () => {
@@ -199,7 +154,7 @@ describe('fault: revoking a grant while the database is down', () => {
    */
   it('a connection killed inside an admin transaction (grant revoke) answers 503 and the process keeps serving', async () => {
     const grantId = await w.addGrant('alice', 'agent:a', ['read']);
-    const url = new URL(adminUrl);
+    const url = new URL(process.env.DEPUTY_TEST_ADMIN_URL!);
     url.pathname = `/${database.name}`;
     const locker = new pg.Client({ connectionString: url.toString() });
     await locker.connect();
@@ -211,7 +166,7 @@ describe('fault: revoking a grant while the database is down', () => {
       while (pid === undefined) {
         const { rows } = await locker.query<{ pid: number }>(
           `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND usename = $2 AND wait_event_type = 'Lock'`,
-          [database.name, role],
+          [database.name, harness.role],
         );
         pid = rows[0]?.pid;
         if (pid === undefined) await new Promise((resolve) => setTimeout(resolve, 10));

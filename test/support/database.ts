@@ -17,57 +17,30 @@ function withDatabase(url: string, database: string): string {
   return parsed.toString();
 }
 
-export async function createTestDatabase(): Promise<TestDatabase> {
+async function createDatabase(suffix: string, template: 'template' | 'empty'): Promise<TestDatabase> {
   const adminUrl = process.env.DEPUTY_TEST_ADMIN_URL;
-  const template = process.env.DEPUTY_TEST_TEMPLATE;
-  if (!adminUrl || !template) throw new Error('the jest global setup did not run');
-  const name = `${template.replace('_tpl_', '_t_')}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);
-  } finally {
-    await admin.end();
-  }
+  const templateName = process.env.DEPUTY_TEST_TEMPLATE;
+  if (!adminUrl || !templateName) throw new Error('the jest global setup did not run');
+  const name = `${templateName.replace('_tpl_', '_t_')}_${suffix}${randomBytes(4).toString('hex')}`;
+  const runAsAdmin = async (sql: string) => {
+    const admin = new pg.Client({ connectionString: adminUrl });
+    await admin.connect();
+    try {
+      await admin.query(sql);
+    } finally {
+      await admin.end();
+    }
+  };
+  await runAsAdmin(template === 'template' ? `CREATE DATABASE ${name} TEMPLATE ${templateName}` : `CREATE DATABASE ${name}`);
   return {
     name,
     url: withDatabase(adminUrl, name),
-    async drop() {
-      const client = new pg.Client({ connectionString: adminUrl });
-      await client.connect();
-      try {
-        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await client.end();
-      }
-    },
+    drop: () => runAsAdmin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
   };
 }
 
+/** A fresh database with every migration applied, cloned from the suite's template. */
+export const createTestDatabase = (): Promise<TestDatabase> => createDatabase('', 'template');
+
 /** An empty database (no migrations), for the migration runner's own tests. */
-export async function createEmptyDatabase(): Promise<TestDatabase> {
-  const adminUrl = process.env.DEPUTY_TEST_ADMIN_URL;
-  const template = process.env.DEPUTY_TEST_TEMPLATE;
-  if (!adminUrl || !template) throw new Error('the jest global setup did not run');
-  const name = `${template.replace('_tpl_', '_t_')}_e${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  return {
-    name,
-    url: withDatabase(adminUrl, name),
-    async drop() {
-      const client = new pg.Client({ connectionString: adminUrl });
-      await client.connect();
-      try {
-        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await client.end();
-      }
-    },
-  };
-}
+export const createEmptyDatabase = (): Promise<TestDatabase> => createDatabase('e', 'empty');

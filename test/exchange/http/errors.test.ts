@@ -2,16 +2,13 @@
  * SPEC §3 errors over HTTP: request-level mistakes, client authentication, and a database that
  * goes away during operation (fail closed with 503, recover without a restart).
  */
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../../support/database.js';
-import { startTestDeputy } from '../../support/deputy.js';
+import type { TestDatabase } from '../../support/database.js';
+import { startOutageHarness, type OutageHarness } from '../../support/outage.js';
 import {
-  PEPPER,
   RESOURCE,
   TT,
-  buildWorld,
   expectRefusalShape,
   startExchangeWorld,
   type World,
@@ -144,57 +141,21 @@ describe('token endpoint errors', () => {
  * (non-superuser) role of its own, because CONNECTION LIMIT does not apply to superusers.
  */
 describe('the database goes away during operation', () => {
-  const adminUrl = process.env.DEPUTY_TEST_ADMIN_URL!;
-  const role = `deputy_app_${randomBytes(4).toString('hex')}`;
-  const password = randomBytes(12).toString('hex');
+  let harness: OutageHarness;
   let database: TestDatabase;
   let w: World;
-
-  async function admin<T>(databaseName: string | null, run: (client: pg.Client) => Promise<T>): Promise<T> {
-    const url = new URL(adminUrl);
-    if (databaseName) url.pathname = `/${databaseName}`;
-    const client = new pg.Client({ connectionString: url.toString() });
-    await client.connect();
-    try {
-      return await run(client);
-    } finally {
-      await client.end();
-    }
-  }
-
-  async function cutOff(): Promise<void> {
-    await admin(null, async (client) => {
-      await client.query(`ALTER DATABASE ${database.name} CONNECTION LIMIT 0`);
-      await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [database.name]);
-    });
-  }
-
-  async function restore(): Promise<void> {
-    await admin(null, (client) => client.query(`ALTER DATABASE ${database.name} CONNECTION LIMIT -1`));
-  }
+  const admin = <T>(databaseName: string | null, work: (client: pg.Client) => Promise<T>) => harness.admin(databaseName, work);
+  const cutOff = () => harness.cutOff({ waitForPoolToEmpty: false });
+  const restore = () => harness.restore();
 
   beforeAll(async () => {
-    const shared = await createTestDatabase();
-    await admin(null, (client) => client.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`));
-    await admin(shared.name, async (client) => {
-      await client.query(`GRANT CONNECT ON DATABASE ${shared.name} TO ${role}`);
-      await client.query(`GRANT USAGE, CREATE ON SCHEMA public TO ${role}`);
-      await client.query(`GRANT ALL ON ALL TABLES IN SCHEMA public TO ${role}`);
-      await client.query(`GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO ${role}`);
-    });
-    const url = new URL(shared.url);
-    url.username = role;
-    url.password = password;
-    database = { ...shared, url: url.toString() };
-    const deputy = await startTestDeputy({ CLIENT_SECRET_PEPPER: PEPPER, DATABASE_POOL_TIMEOUT_MS: '1000' }, database);
-    w = await buildWorld(deputy);
+    harness = await startOutageHarness();
+    database = harness.database;
+    w = harness.world;
   });
 
   afterAll(async () => {
-    await restore().catch(() => {});
-    await w?.stop();
-    await database?.drop();
-    await admin(null, (client) => client.query(`DROP ROLE IF EXISTS ${role}`)).catch(() => {});
+    await harness?.stop();
   });
 
   /** One exchange while the database refuses connections; always restores it. */
