@@ -31,8 +31,8 @@ describe('revoking a grant with 1,000 live tokens under it', () => {
     const minted = await inBatches(TOKENS, 16, () => w.exchangeAs('alice', { scope: 'read' }));
     expect(minted.map((result) => result.status)).toEqual(Array(TOKENS).fill(200));
     const tokens = minted.map((result) => result.json.access_token as string);
-    const [{ count }] = await w.sql<{ count: number }>('SELECT count(*)::int AS count FROM issued_tokens WHERE grant_id = $1', [grantId]);
-    expect(count).toBeGreaterThanOrEqual(TOKENS);
+    const [row] = await w.sql<{ count: number }>('SELECT count(*)::int AS count FROM issued_tokens WHERE grant_id = $1', [grantId]);
+    expect(row?.count).toBeGreaterThanOrEqual(TOKENS);
 
     const revoke = await fetch(`${w.deputy.url}/admin/v1/grants/${grantId}/revoke`, {
       method: 'POST',
