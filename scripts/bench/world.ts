@@ -16,7 +16,17 @@ import pg from 'pg';
 import { hashClientSecret } from '../../src/oauth/client-secrets.js';
 import { signEs256 } from './common.js';
 
-export const COUNTS = { subjects: 10_000, actors: 1_000, resources: 50, entitlements: 200_000, grants: 20_000, clients: 1_000, keyedActors: 100 };
+export const COUNTS = {
+  subjects: 10_000,
+  actors: 1_000,
+  resources: 50,
+  entitlements: 200_000,
+  grants: 20_000,
+  clients: 1_000,
+  keyedActors: 100,
+  /** Expired delegated tokens: a live broker has a history, and plans should be made against one. */
+  pastTokens: 100_000,
+};
 export const SCOPES = ['read', 'write', 'list', 'delete', 'admin', 'export', 'import', 'share'] as const;
 export const USER_ISSUER = { issuer: 'https://idp.bench.local', audience: 'deputy' };
 
@@ -108,6 +118,14 @@ export async function seedWorld(databaseUrl: string, pepper: string): Promise<Wo
       [COUNTS.subjects, COUNTS.actors, COUNTS.resources],
     );
     await client.query(
+      `WITH g AS (SELECT id, subject_id, actor_id, resource_uri, row_number() OVER () - 1 AS k FROM delegation_grants)
+       INSERT INTO issued_tokens (jti, subject_id, actor_ids, client_id, resource_uri, scope, grant_id, grant_ids, issued_at, expires_at)
+       SELECT 'past-' || n, g.subject_id, ARRAY[g.actor_id], 'client-' || substr(g.actor_id, 7), g.resource_uri, 'read', g.id, ARRAY[g.id],
+              now() - interval '2 days', now() - interval '2 days' + interval '5 minutes'
+         FROM generate_series(1, $1::int) AS n JOIN g ON g.k = n % $2::int`,
+      [COUNTS.pastTokens, COUNTS.grants],
+    );
+    await client.query(
       `INSERT INTO clients (client_id, client_secret_hash, token_endpoint_auth_method, actor_id, allowed_actors, scope)
        SELECT 'client-' || lpad(j::text, 4, '0'), ($2::text[])[j + 1], 'client_secret_basic', 'actor-' || lpad(j::text, 4, '0'), ARRAY[]::text[], ''
          FROM generate_series(0, $1::int - 1) AS j`,
@@ -127,7 +145,7 @@ export async function seedWorld(databaseUrl: string, pepper: string): Promise<Wo
         `SELECT (SELECT count(*) FROM subjects) AS subjects, (SELECT count(*) FROM actors) AS actors,
                 (SELECT count(*) FROM resources) AS resources, (SELECT count(*) FROM entitlements) AS entitlements,
                 (SELECT count(*) FROM delegation_grants) AS grants, (SELECT count(*) FROM clients) AS clients,
-                (SELECT count(*) FROM actors WHERE jwks IS NOT NULL) AS keyed_actors`,
+                (SELECT count(*) FROM actors WHERE jwks IS NOT NULL) AS keyed_actors, (SELECT count(*) FROM issued_tokens) AS past_tokens`,
       );
       rowCounts = Object.fromEntries(Object.entries(rows[0] ?? {}).map(([k, v]) => [k, Number(v)]));
     } catch {
