@@ -56,6 +56,12 @@ export function createApp(deps: AppDeps): App {
   provider.use(requestContext(deps.logger, metrics));
   // oidc-provider answers any failure in its own steps (e.g. reading a client) with a 500;
   // mark the ones caused by an unreachable database so requestContext answers 503 instead.
+  // Koa prints errors it catches itself (e.g. a malformed chunked body) as raw stack traces on
+  // stderr unless the app has an 'error' listener: log them as one JSON line instead.
+  (provider as unknown as NodeJS.EventEmitter).on('error', (error: Error & { status?: number; expose?: boolean }, ctx?: { state?: { requestId?: string } }) => {
+    if (error.status && error.status < 500 && error.expose) return; // a client error Koa already answered
+    deps.logger.error({ request_id: ctx?.state?.requestId, detail: error.message }, 'request failed');
+  });
   provider.on('server_error', (ctx, error) => {
     if (isDatabaseUnavailable(error)) ctx.state.databaseUnavailable = true;
     else deps.logger.error({ request_id: ctx.state.requestId, detail: error instanceof Error ? error.message : String(error) }, 'server error');
