@@ -16,6 +16,7 @@ import type { Metrics } from '../http/metrics.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import type { Logger } from '../log.js';
 import { validateDpop } from '../oauth/oidc-provider-internals.js';
+import { toProviderError } from '../oauth/provider-errors.js';
 import { assertClientMayPresent, resolveActor } from './actor-identity.js';
 import { createActorUsageTracker } from './actor-usage.js';
 import { decide } from './decide.js';
@@ -56,13 +57,6 @@ function chainFacts(subject: SubjectTokenFacts, parentJti: string | null, facts:
   };
 }
 
-/** oidc-provider renders its own error class; ours maps onto it one to one. */
-function toProviderError(error: OAuthError): Error {
-  const rendered = new providerErrors.CustomOIDCProviderError(error.code, error.description);
-  Object.assign(rendered, { status: error.status, statusCode: error.status, expose: true });
-  return rendered;
-}
-
 /** PostgreSQL's refusals of a value (NUL bytes, invalid text, out of range): bad input, not a fault. */
 const REJECTED_VALUE_CODES = new Set(['22021', '22P05', '22P02', '22001', '22003', '22007', '22008', '54000']);
 
@@ -87,7 +81,8 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
     keysFor: deps.issuerKeys.keysFor,
     clockSkewSeconds: config.CLOCK_SKEW,
   };
-  const acceptedAudiences = [config.ISSUER, `${config.ISSUER}/token`];
+  const subjectDeps = { ...trusted, keyRing, issuer: config.ISSUER };
+  const actorDeps = { ...trusted, pool, configCache: deps.configCache, acceptedAudiences: [config.ISSUER, `${config.ISSUER}/token`] };
   const touchActors = createActorUsageTracker(pool, logger);
   const recorder = createRecorder(pool);
   const rateLimits = createRateLimits({ perClient: config.RATE_LIMIT_CLIENT_PER_SECOND, perActor: config.RATE_LIMIT_ACTOR_PER_SECOND });
@@ -108,9 +103,9 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
       event.scopeRequested = request.scopes ?? [];
       const dpop = await validateDpop(provider, ctx);
 
-      const subject = await verifySubjectToken(request.subjectToken, request.subjectTokenKind, { ...trusted, keyRing, issuer: config.ISSUER }, now);
+      const subject = await verifySubjectToken(request.subjectToken, request.subjectTokenKind, subjectDeps, now);
       event.subjectId = subject.facts.subjectId;
-      const claimedActorId = await resolveActor(request.actorToken, { ...trusted, pool, configCache: deps.configCache, acceptedAudiences }, now);
+      const claimedActorId = await resolveActor(request.actorToken, actorDeps, now);
 
       const facts = await loadLiveFacts(pool, {
         subjectId: subject.facts.subjectId,

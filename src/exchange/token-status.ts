@@ -6,10 +6,11 @@
  * live on every call, so a revocation through any process shows on the next call everywhere.
  */
 import type { KoaContextWithOIDC } from 'oidc-provider';
-import { errors as providerErrors } from 'oidc-provider';
 import type pg from 'pg';
 import { appendAuditEvents, inTransaction } from '../audit/audit-log.js';
 import { isDatabaseUnavailable } from '../db/pool.js';
+import { temporarilyUnavailable } from '../errors.js';
+import { toProviderError } from '../oauth/provider-errors.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import type { Logger } from '../log.js';
 import { checkDeputyToken } from './deputy-token.js';
@@ -33,11 +34,7 @@ export interface TokenStatusDeps {
   logger: Logger;
 }
 
-function unavailable(): Error {
-  const error = new providerErrors.CustomOIDCProviderError('temporarily_unavailable', 'the service is temporarily unavailable; retry later');
-  Object.assign(error, { status: 503, statusCode: 503, expose: true });
-  return error;
-}
+const unavailable = () => toProviderError(temporarilyUnavailable());
 
 export function createTokenStatusHandlers({ pool, keyRing, issuer, logger }: TokenStatusDeps) {
   async function introspection(ctx: KoaContextWithOIDC): Promise<void> {
