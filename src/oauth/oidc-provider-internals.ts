@@ -4,6 +4,7 @@
  *
  * - DPoP proof validation for our own grant (the built-in grants get it from their helpers).
  * - Client secrets are stored as keyed hashes, so the secret comparison compares hashes.
+ * - The size of oidc-provider's cache of Client objects.
  * - Introspection and revocation of Deputy's delegated JWTs, which oidc-provider refuses as
  *   "structured tokens" because it does not store them: the refusal step is replaced by one
  *   that hands JWTs to Deputy (after oidc-provider authenticated the client) and opaque
@@ -20,6 +21,10 @@ import introspectionAction from 'oidc-provider/lib/actions/introspection.js';
 import revocationAction from 'oidc-provider/lib/actions/revocation.js';
 // @ts-expect-error untyped internal module
 import rejectStructuredTokens from 'oidc-provider/lib/shared/reject_structured_tokens.js';
+// @ts-expect-error untyped internal module
+import instance from 'oidc-provider/lib/helpers/weak_cache.js';
+// @ts-expect-error untyped internal module
+import LRU from 'oidc-provider/lib/helpers/lru.js';
 
 export interface DpopProof {
   thumbprint: string;
@@ -54,6 +59,16 @@ export function compareClientSecretsAsHashes(provider: Provider, equalsStoredHas
   prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: string) {
     return typeof this.clientSecret === 'string' && equalsStoredHash(actual, this.clientSecret);
   };
+}
+
+/**
+ * oidc-provider keeps the Client objects it builds from adapter metadata in an LRU of 100; with
+ * more active clients than that, every request rebuilds and re-validates its client (about
+ * 0.5 ms of CPU in the benchmark with 1,000 clients). The metadata itself comes from Deputy's
+ * change-notified cache; this only sizes oidc-provider's derived-object cache.
+ */
+export function sizeClientCache(provider: Provider, maxSize: number): void {
+  (instance(provider) as { dynamicClients: unknown }).dynamicClients = new LRU({ maxSize });
 }
 
 export type StructuredTokenHandler = (ctx: KoaContextWithOIDC) => Promise<void>;

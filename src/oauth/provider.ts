@@ -10,9 +10,11 @@ import type { Config } from '../config.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import { createAdapterClass } from './adapter.js';
 import { clientSecretMatches } from './client-secrets.js';
-import { compareClientSecretsAsHashes, prepareStructuredTokenRouting } from './oidc-provider-internals.js';
+import { compareClientSecretsAsHashes, prepareStructuredTokenRouting, sizeClientCache } from './oidc-provider-internals.js';
 
 export const ADMIN_SCOPE = 'deputy:admin';
+/** Client objects oidc-provider keeps built (its default is 100). */
+const CLIENT_OBJECT_CACHE_SIZE = 5000;
 
 export interface ProviderDeps {
   config: Config;
@@ -70,5 +72,6 @@ export function createProvider({ config, pool, configCache, keyRing, clientSecre
   const provider = new Provider(config.ISSUER, configuration);
   provider.proxy = config.TRUST_PROXY;
   compareClientSecretsAsHashes(provider, (presented, stored) => clientSecretMatches(presented, stored, clientSecretPepper));
+  sizeClientCache(provider, CLIENT_OBJECT_CACHE_SIZE);
   return provider;
 }
