@@ -6,7 +6,7 @@
  * 2. Deputy in a CHILD process (scripts/bench/server.ts), so autocannon does not share its
  *    event loop; the ceilings (a trivial Koa handler, oidc-provider's own client_credentials
  *    with ES256 JWT access tokens) run in child processes the same way.
- * 3. autocannon at 1, 16 and 64 connections (BENCH_CONNECTIONS), BENCH_SECONDS each after
+ * 3. autocannon at 1, 16, 32 (the latency target's level) and 64 connections (BENCH_CONNECTIONS), BENCH_SECONDS each after
  *    BENCH_WARMUP seconds of warm-up, requests pre-generated and rotated by setupRequest.
  * 4. Deputy's RSS before and after a sustained run (BENCH_MEMORY_SECONDS).
  *
@@ -34,10 +34,10 @@ const envNumber = (name: string, fallback: number) => {
   const value = Number(process.env[name]);
   return Number.isFinite(value) && value > 0 ? value : fallback;
 };
-const SECONDS = envNumber('BENCH_SECONDS', 4);
+const SECONDS = envNumber('BENCH_SECONDS', 3);
 const WARMUP = envNumber('BENCH_WARMUP', 1);
 const MEMORY_SECONDS = envNumber('BENCH_MEMORY_SECONDS', 30);
-const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '1,16,64').split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '1,16,32,64').split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
 const WATCHDOG_MS = envNumber('BENCH_WATCHDOG_SECONDS', 300) * 1000;
 const CHAIN_PARENTS = 1000;
 const FEW_CLIENTS_CONNECTIONS = CONNECTIONS.includes(16) ? 16 : CONNECTIONS[0]!;
