@@ -4,12 +4,12 @@
  * a ticket API, an agent with its own key pair that may pass work to a summarizer agent,
  * entitlements, delegation grants, an app client acting as the agent, and an admin client.
  */
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { calculateJwkThumbprint, type JWK } from 'jose';
+import type { JWK } from 'jose';
 import type pg from 'pg';
 import { inTransaction } from '../db/pool.js';
+import { generateKey } from '../keys/key-ring.js';
 import { generateClientSecret, hashClientSecret } from '../oauth/client-secrets.js';
 
 export const DEMO = {
@@ -43,11 +43,8 @@ export async function readDemoSecrets(home: string): Promise<DemoSecrets | null>
 }
 
 async function keyPair(): Promise<{ privateJwk: JWK; publicJwk: JWK }> {
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const jwk = privateKey.export({ format: 'jwk' }) as JWK;
-  const { d: _d, ...publicParts } = jwk;
-  const kid = await calculateJwkThumbprint(publicParts);
-  return { privateJwk: { ...jwk, kid, alg: 'ES256' }, publicJwk: { ...publicParts, kid, alg: 'ES256', use: 'sig' } };
+  const { kid, publicJwk, privateJwk } = await generateKey('ES256');
+  return { privateJwk: { ...(privateJwk as JWK), kid, alg: 'ES256' }, publicJwk };
 }
 
 /** Seeds the demo world when the database has no subjects yet. Returns whether it seeded. */

@@ -42,7 +42,8 @@ function toSigningKey(row: KeyRow): SigningKey {
   };
 }
 
-async function generateKey(alg: SigningAlg): Promise<{ kid: string; publicJwk: JWK; privateJwk: JsonWebKey }> {
+/** A fresh key pair; `kid` is the RFC 7638 thumbprint, `publicJwk` carries kid, alg and use. */
+export async function generateKey(alg: SigningAlg): Promise<{ kid: string; publicJwk: JWK; privateJwk: JsonWebKey }> {
   const { privateKey } =
     alg === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519');
   const privateJwk = privateKey.export({ format: 'jwk' });

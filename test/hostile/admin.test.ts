@@ -12,20 +12,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { GRANT_TYPE, RESOURCE, SECRETS, TT, startExchangeWorld, type HttpResult, type World } from '../support/exchange-world.js';
-import { HOSTILE_STRINGS, basic, check, form, newTally, postToken, report, send, type Tally } from '../support/hostile.js';
+import { HOSTILE_STRINGS, basic, check, form, newTally, postToken, percentEncode as pct, refusedByFetch, report, runCases, send, type Tally } from '../support/hostile.js';
 
 const ADMIN_TOKEN = `hostile-admin-${'k'.repeat(40)}`;
 const JSON_TYPE = 'application/json';
-
-/** Percent-encodes every UTF-8 byte (encodeURIComponent throws on lone surrogates). */
-const pct = (value: string) => [...Buffer.from(value, 'utf8')].map((byte) => `%${byte.toString(16).padStart(2, '0')}`).join('');
-
-function refusedByFetch(error: unknown): boolean {
-  if (!(error instanceof TypeError)) return false;
-  if (!/fetch failed/.test(error.message)) return true;
-  const cause = (error as { cause?: { code?: string; name?: string } }).cause;
-  return cause?.code === 'UND_ERR_INVALID_ARG' || cause?.name === 'InvalidArgumentError';
-}
 
 describe('hostile input: /admin/v1', () => {
   let w: World;
@@ -64,26 +54,7 @@ describe('hostile input: /admin/v1', () => {
     return problems;
   }
 
-  async function runAll(cases: Array<[string, () => Promise<HttpResult>, boolean]>): Promise<string[]> {
-    const bad: string[] = [];
-    for (let i = 0; i < cases.length; i += 8) {
-      await Promise.all(
-        cases.slice(i, i + 8).map(async ([label, run, authorized]) => {
-          let result: HttpResult;
-          try {
-            result = await run();
-          } catch (error) {
-            if (refusedByFetch(error)) return;
-            bad.push(`${label}: request failed: ${(error as Error).message}`);
-            return;
-          }
-          const problems = judge(label, result, authorized);
-          if (problems.length > 0) bad.push(`${label}: ${problems.join('; ')}`);
-        }),
-      );
-    }
-    return bad;
-  }
+  const runAll = (cases: Array<[string, () => Promise<HttpResult>, boolean]>) => runCases(cases, judge);
 
   /** Representative routes, each with a body that would succeed if the caller were an admin. */
   function routes(): Array<[string, string, unknown?]> {

@@ -38,6 +38,9 @@ import {
   send,
   signCompactEs256,
   signCompactHs256,
+  percentEncode,
+  refusedByFetch,
+  runCases,
   type Tally,
 } from '../support/hostile.js';
 
@@ -80,27 +83,9 @@ describe('hostile input: /token (other grants, methods, content types, client au
     return problems;
   }
 
-  async function runAll(cases: Array<[string, () => Promise<HttpResult>, { valid?: boolean; mayBeActive?: boolean; unknownMethod?: boolean }?]>): Promise<string[]> {
-    const bad: string[] = [];
-    for (let i = 0; i < cases.length; i += 8) {
-      await Promise.all(
-        cases.slice(i, i + 8).map(async ([label, run, options]) => {
-          let result: HttpResult;
-          try {
-            result = await run();
-          } catch (error) {
-            // fetch refusing to build a request is not a server response; anything else (a hang, a reset) is a finding.
-            if (refusedByFetch(error)) return;
-            bad.push(`${label}: request failed: ${(error as Error).message}`);
-            return;
-          }
-          const problems = judge(label, result, options);
-          if (problems.length > 0) bad.push(`${label}: ${problems.join('; ')}`);
-        }),
-      );
-    }
-    return bad;
-  }
+  type CaseOptions = { valid?: boolean; mayBeActive?: boolean; unknownMethod?: boolean } | undefined;
+  const runAll = (cases: Array<[string, () => Promise<HttpResult>, CaseOptions?]>) =>
+    runCases(cases.map(([label, run, options]) => [label, run, options] as const), judge);
 
   const url = (path: string) => `${w.deputy.url}${path}`;
   const exchangeParams = async () => ({
@@ -492,17 +477,5 @@ function safeJson(text: string): Record<string, unknown> {
 }
 
 
-/** Percent-encodes every UTF-8 byte (encodeURIComponent throws on lone surrogates). */
-function percentEncode(value: string): string {
-  return [...Buffer.from(value, 'utf8')].map((byte) => `%${byte.toString(16).padStart(2, '0')}`).join('');
-}
-
-/** fetch (undici) refusing to build a request — an invalid header value — is not a server answer. */
-function refusedByFetch(error: unknown): boolean {
-  if (!(error instanceof TypeError)) return false;
-  if (!/fetch failed/.test(error.message)) return true;
-  const cause = (error as { cause?: { code?: string; name?: string } }).cause;
-  return cause?.code === 'UND_ERR_INVALID_ARG' || cause?.name === 'InvalidArgumentError';
-}
 
 void leaksIn;

@@ -9,16 +9,11 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/db/embedded.js';
 import { migrate } from '../../src/db/migrate.js';
+import { withDatabase } from './database.js';
 
 declare global {
   // eslint-disable-next-line no-var
   var __deputyTestDatabase: { embedded: EmbeddedDatabase | null; adminUrl: string; template: string } | undefined;
-}
-
-function withDatabase(url: string, database: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${database}`;
-  return parsed.toString();
 }
 
 export default async function globalSetup(): Promise<void> {

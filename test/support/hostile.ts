@@ -249,3 +249,43 @@ export const HOSTILE_STRINGS: readonly string[] = [
   'x'.repeat(4096),
   'é'.repeat(3000),
 ];
+
+/** fetch refusing to build a request (a header it cannot send): not a server response. */
+export function refusedByFetch(error: unknown): boolean {
+  if (!(error instanceof TypeError)) return false;
+  if (!/fetch failed/.test(error.message)) return true;
+  const cause = (error as { cause?: { code?: string; name?: string } }).cause;
+  return cause?.code === 'UND_ERR_INVALID_ARG' || cause?.name === 'InvalidArgumentError';
+}
+
+/**
+ * Runs labelled requests eight at a time and returns every finding: `judge`'s problems with a
+ * response, or a request that failed other than by fetch refusing it (a hang, a reset).
+ */
+export async function runCases<Options>(
+  cases: ReadonlyArray<readonly [string, () => Promise<HttpResult>, Options]>,
+  judge: (label: string, result: HttpResult, options: Options) => string[],
+): Promise<string[]> {
+  const bad: string[] = [];
+  for (let i = 0; i < cases.length; i += 8) {
+    await Promise.all(
+      cases.slice(i, i + 8).map(async ([label, run, options]) => {
+        let result: HttpResult;
+        try {
+          result = await run();
+        } catch (error) {
+          if (refusedByFetch(error)) return;
+          bad.push(`${label}: request failed: ${(error as Error).message}`);
+          return;
+        }
+        const problems = judge(label, result, options);
+        if (problems.length > 0) bad.push(`${label}: ${problems.join('; ')}`);
+      }),
+    );
+  }
+  return bad;
+}
+
+/** Percent-encodes every UTF-8 byte (encodeURIComponent throws on lone surrogates). */
+export const percentEncode = (value: string): string =>
+  [...Buffer.from(value, 'utf8')].map((byte) => `%${byte.toString(16).padStart(2, '0')}`).join('');
