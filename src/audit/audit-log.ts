@@ -5,8 +5,9 @@
  * There are several independent chains (rows of audit_chain_heads). A batch of events locks one
  * chain's head row inside the caller's transaction, so concurrent writers serialize per chain
  * only, and every chain stays linear and verifiable on its own. Hashing happens in PostgreSQL
- * (migrations/0003_record_functions): the canonical content is jsonb's deterministic text form,
- * computed by the same SQL function when writing and when verifying.
+ * (migrations/0003_record_functions, 0005_set_based_recording): the canonical content is
+ * jsonb's deterministic text form, computed by the same SQL function when writing and when
+ * verifying.
  */
 import type pg from 'pg';
 

@@ -1,7 +1,7 @@
 /**
  * Records exchange outcomes with group commit. Outcomes that arrive while a batch is being
  * written wait and go together in the next one; a batch is ONE statement
- * (deputy_record_exchanges, migrations/0003) and so one transaction: every token row and audit
+ * (deputy_record_exchanges, migrations/0005) and so one transaction: every token row and audit
  * event in it is durable before any of its callers is answered. An idle recorder writes at once,
  * so a lone request waits for nobody.
  */
@@ -68,8 +68,9 @@ function tokenRow(token: IssuedTokenRecord) {
   };
 }
 
-async function writeBatch(pool: pg.Pool, batch: readonly Pending[]): Promise<RecordStatus[]> {
-  const items = batch.map(({ outcome }) => ({ token: outcome.token ? tokenRow(outcome.token) : null, event: auditRow(outcome.event) }));
+/** Records outcomes in one statement, so one transaction; one status per outcome, in order. */
+export async function recordOutcomes(pool: pg.Pool, outcomes: readonly ExchangeOutcome[]): Promise<RecordStatus[]> {
+  const items = outcomes.map((outcome) => ({ token: outcome.token ? tokenRow(outcome.token) : null, event: auditRow(outcome.event) }));
   const { rows } = await pool.query<{ statuses: RecordStatus[] }>({
     name: 'deputy_record_exchanges',
     text: 'SELECT deputy_record_exchanges($1::jsonb) AS statuses',
@@ -88,7 +89,7 @@ export function createRecorder(pool: pg.Pool): Recorder {
 
   async function settle(batch: Pending[]): Promise<void> {
     try {
-      const statuses = await writeBatch(pool, batch);
+      const statuses = await recordOutcomes(pool, batch.map((pending) => pending.outcome));
       batch.forEach((pending, i) => pending.resolve(statuses[i]!));
     } catch (error) {
       if (batch.length === 1 || isDatabaseUnavailable(error)) {

@@ -5,10 +5,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
 import pg from 'pg';
 import { verifyAuditChains } from '../../src/audit/audit-log.js';
 import { createPool } from '../../src/db/pool.js';
-import { createRecorder, type ExchangeOutcome } from '../../src/exchange/record.js';
+import { createRecorder, recordOutcomes, type ExchangeOutcome, type RecordStatus } from '../../src/exchange/record.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 describe('recording exchange outcomes', () => {
@@ -207,6 +208,67 @@ describe('recording exchange outcomes', () => {
     const results = await Promise.allSettled([duplicate, ...fresh].map((item) => recorder.record(item)));
     expect(results[0]!.status).toBe('rejected');
     expect(results.slice(1).map((r) => r.status)).toEqual(Array(5).fill('fulfilled'));
+  });
+
+  describe('a batch of mixed outcomes (property)', () => {
+    // Each kind of outcome, and the status the recording statement must give it whatever else
+    // shares its batch. None of them changes the world, so batches can be drawn freely.
+    const kinds: Record<string, { expected: RecordStatus; build(): ExchangeOutcome }> = {
+      live: { expected: 'recorded', build: () => outcome() },
+      refusal: {
+        expected: 'denied',
+        build: () => ({ token: null, event: { type: 'token.exchange_denied', at: new Date(), requestId: randomUUID(), error: 'invalid_scope' } }),
+      },
+      staleKey: { expected: 'stale_key', build: () => outcome({ kid: 'retired' }) },
+      unknownGrant: { expected: 'revoked', build: () => outcome({ grantIds: [grantId, randomUUID()] }) },
+      notEntitled: { expected: 'revoked', build: () => outcome({ scope: 'read write' }) },
+      disabledSubject: { expected: 'revoked', build: () => outcome({ subjectId: 'carol' }) },
+      revokedAncestor: { expected: 'revoked', build: () => outcome({ parentJti: revokedParentJti }) },
+    };
+    let revokedParentJti: string;
+    beforeAll(async () => {
+      await pool.query(`INSERT INTO subjects (id, status) VALUES ('carol', 'disabled')`);
+      await pool.query(`INSERT INTO entitlements (subject_id, resource_uri, scope) VALUES ('carol', 'https://api.test', 'read')`);
+      const parent = outcome();
+      expect(await createRecorder(pool).record(parent)).toBe('recorded');
+      revokedParentJti = parent.token!.jti;
+      await pool.query(`UPDATE issued_tokens SET revoked_at = now() WHERE jti = $1`, [revokedParentJti]);
+    });
+
+    it('gives every outcome its own status, in order, and writes exactly what each status says', async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.constantFrom(...Object.keys(kinds)), { minLength: 1, maxLength: 12 }), async (drawn) => {
+          const outcomes = drawn.map((kind) => {
+            const item = kinds[kind]!.build();
+            item.event.requestId = randomUUID();
+            return item;
+          });
+          const statuses = await recordOutcomes(pool, outcomes);
+          expect(statuses).toEqual(drawn.map((kind) => kinds[kind]!.expected));
+
+          const jtis = outcomes.flatMap((item) => (item.token ? [item.token.jti] : []));
+          const stored = await pool.query<{ jti: string }>('SELECT jti FROM issued_tokens WHERE jti = ANY($1)', [jtis]);
+          const recordedJtis = outcomes.filter((_, i) => statuses[i] === 'recorded').map((item) => item.token!.jti);
+          expect(stored.rows.map((row) => row.jti).sort()).toEqual(recordedJtis.sort());
+
+          // One event per outcome except a stale key's: the recorded as exchanges, the rest as denials.
+          const keys = outcomes.map((item) => item.event.requestId!);
+          const events = await pool.query<{ key: string; type: string; jti: string | null; reason: string | null }>(
+            `SELECT request_id AS key, type, jti, details ->> 'reason' AS reason FROM audit_events WHERE request_id = ANY($1)`,
+            [keys],
+          );
+          const expectedEvents = outcomes.flatMap((item, i) => {
+            if (statuses[i] === 'stale_key') return [];
+            if (statuses[i] === 'recorded') return [{ key: keys[i], type: 'token.exchanged', jti: item.token!.jti, reason: null }];
+            return [{ key: keys[i], type: 'token.exchange_denied', jti: null, reason: statuses[i] === 'revoked' ? 'revoked_while_minting' : null }];
+          });
+          const byKey = (a: { key: string }, b: { key: string }) => a.key.localeCompare(b.key);
+          expect(events.rows.sort(byKey)).toEqual(expectedEvents.sort(byKey));
+        }),
+        { numRuns: 40 },
+      );
+      expect(await verifyAuditChains(pool)).toMatchObject({ ok: true, first_broken_link: null });
+    });
   });
 
   it('reports an edited event as the first broken link', async () => {
