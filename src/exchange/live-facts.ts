@@ -60,7 +60,7 @@ SELECT
   (SELECT actor_id FROM target) AS actor_id,
   (SELECT json_build_object('id', s.id, 'status', s.status) FROM subjects s WHERE s.id = $1) AS subject,
   (SELECT coalesce(json_agg(${actorJson}), '[]') FROM actors a
-     WHERE a.id = (SELECT actor_id FROM target) OR a.id = ANY(coalesce((SELECT actor_ids FROM parent), '{}'))) AS actors,
+     WHERE a.id = ANY(array_append(coalesce((SELECT actor_ids FROM parent), '{}'), (SELECT actor_id FROM target)))) AS actors,
   (SELECT json_build_object('uri', r.uri, 'scopes', r.scopes) FROM resources r WHERE r.uri = $3) AS resource,
   (SELECT coalesce(json_agg(json_build_object('scope', e.scope, 'expiresAt', ${epoch('e.expires_at')})), '[]')
      FROM entitlements e WHERE e.subject_id = $1 AND e.resource_uri = $3) AS entitlements,
