@@ -257,10 +257,10 @@ describe('recording exchange outcomes', () => {
             `SELECT request_id AS key, type, jti, details ->> 'reason' AS reason FROM audit_events WHERE request_id = ANY($1)`,
             [keys],
           );
-          const expectedEvents = outcomes.flatMap((item, i) => {
+          const expectedEvents = outcomes.flatMap((item, i): Array<{ key: string; type: string; jti: string | null; reason: string | null }> => {
             if (statuses[i] === 'stale_key') return [];
-            if (statuses[i] === 'recorded') return [{ key: keys[i], type: 'token.exchanged', jti: item.token!.jti, reason: null }];
-            return [{ key: keys[i], type: 'token.exchange_denied', jti: null, reason: statuses[i] === 'revoked' ? 'revoked_while_minting' : null }];
+            if (statuses[i] === 'recorded') return [{ key: keys[i]!, type: 'token.exchanged', jti: item.token!.jti, reason: null }];
+            return [{ key: keys[i]!, type: 'token.exchange_denied', jti: null, reason: statuses[i] === 'revoked' ? 'revoked_while_minting' : null }];
           });
           const byKey = (a: { key: string }, b: { key: string }) => a.key.localeCompare(b.key);
           expect(events.rows.sort(byKey)).toEqual(expectedEvents.sort(byKey));
