@@ -3,10 +3,10 @@
  * (RFC 7523 style, single use), or a workload token from a trusted workload issuer bound to an
  * actor. No database access here: lookups and the jti store are ports.
  */
-import { jwtVerify } from 'jose';
 import { invalidRequest } from '../errors.js';
 import { localKeySet } from './issuer-keys.js';
 import { assertIssuedInPast, epochSeconds, guardJwt, verificationError } from './jwt-guard.js';
+import { verifyJwt } from './jwt-verify.js';
 import { verifyTrustedIssuerToken, type TrustedIssuerDeps } from './trusted-issuer-token.js';
 
 export const ACTOR_ASSERTION_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'EdDSA', 'RS256', 'PS256'] as const;
@@ -63,7 +63,7 @@ export async function verifyActorAssertion(token: string, deps: ActorAssertionDe
 
   let claims: Record<string, unknown>;
   try {
-    ({ payload: claims } = await jwtVerify(token, keys, {
+    ({ payload: claims } = await verifyJwt(token, keys, {
       issuer: actor.id,
       subject: actor.id,
       audience: deps.acceptedAudiences,

@@ -1,7 +1,7 @@
 /**
  * Signs and verifies Deputy's own compact JWTs with node:crypto directly: jose's WebCrypto path
  * costs 2-3x more per signature, and these are the hottest operations of an exchange. Only the
- * algorithms Deputy itself uses (ES256, EdDSA) are handled here; foreign tokens go through jose.
+ * algorithms Deputy itself uses (ES256, EdDSA) are handled here; foreign tokens: jwt-verify.ts.
  */
 import { sign, verify, type KeyObject } from 'node:crypto';
 import type { SigningAlg, SigningKey } from '../keys/key-ring.js';

@@ -2,8 +2,9 @@
  * Verifies a JWT from a trusted issuer (a subject token from an identity provider, or a
  * workload token). No database access here: the issuer lookup and key source are ports.
  */
-import { jwtVerify, type JWTVerifyGetKey } from 'jose';
+import type { JWTVerifyGetKey } from 'jose';
 import { invalidRequest } from '../errors.js';
+import { verifyJwt } from './jwt-verify.js';
 import { assertAlgorithmAllowed, assertIssuedInPast, epochSeconds, inspectJwt, isForbiddenAlgorithm, verificationError } from './jwt-guard.js';
 
 export type IssuerKind = 'user' | 'workload';
@@ -56,7 +57,7 @@ export async function verifyTrustedIssuerToken(
 
   let claims: Record<string, unknown>;
   try {
-    ({ payload: claims } = await jwtVerify(token, deps.keysFor(record), {
+    ({ payload: claims } = await verifyJwt(token, deps.keysFor(record), {
       issuer: record.issuer,
       audience: record.audience,
       algorithms,
