@@ -2,10 +2,13 @@
  * Verifies a token Deputy itself minted (signature, header, issuer, expiry). Whether it is
  * still live (unrevoked, grant active, chain active) is a database question, asked elsewhere.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { invalidRequest } from '../errors.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import { MAX_JWT_LENGTH } from './jwt-guard.js';
-import { decodeJwt, signatureValid } from './jwt-signer.js';
+import { decodeJwt, signatureValid, type DecodedJwt } from './jwt-signer.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export interface DeputyTokenClaims {
   jti: string;
@@ -20,7 +23,16 @@ export interface DeputyTokenClaims {
 
 export type DeputyTokenCheck = { valid: true; claims: DeputyTokenClaims } | { valid: false; reason: string };
 
-export async function checkDeputyToken(token: string, keyRing: KeyRing, issuer: string, nowSeconds: number): Promise<DeputyTokenCheck> {
+/** A Deputy token's claims and header checked, its signature NOT: see {@link checkDeputyToken}. */
+export type DeputyTokenReading = { valid: true; claims: DeputyTokenClaims; decoded: DecodedJwt } | { valid: false; reason: string };
+
+/** The digest Deputy records for every token it issues (issued_tokens.token_sha256). */
+export function deputyTokenDigest(token: string): Buffer {
+  return createHash('sha256').update(token).digest();
+}
+
+/** The header and claims of a token that claims to be Deputy's, signature unchecked. */
+export function readDeputyToken(token: string, issuer: string, nowSeconds: number): DeputyTokenReading {
   if (token.length > MAX_JWT_LENGTH) return { valid: false, reason: 'oversized' };
   const decoded = decodeJwt(token);
   if (!decoded) return { valid: false, reason: 'malformed' };
@@ -28,8 +40,6 @@ export async function checkDeputyToken(token: string, keyRing: KeyRing, issuer: 
   if (header.typ !== 'at+jwt' || typeof header.kid !== 'string' || header.crit !== undefined) {
     return { valid: false, reason: 'not a Deputy access token' };
   }
-  const key = await keyRing.verificationKey(header.kid, nowSeconds);
-  if (!key || !signatureValid(key, decoded)) return { valid: false, reason: 'bad signature or unknown key' };
   if (claims.iss !== issuer) return { valid: false, reason: 'foreign issuer' };
   const { jti, sub, exp, iat, aud, scope, client_id: clientId } = claims;
   if (typeof jti !== 'string' || typeof sub !== 'string' || typeof exp !== 'number' || typeof iat !== 'number') {
@@ -38,8 +48,38 @@ export async function checkDeputyToken(token: string, keyRing: KeyRing, issuer: 
   if (typeof aud !== 'string' || typeof scope !== 'string' || typeof clientId !== 'string') {
     return { valid: false, reason: 'missing claims' };
   }
+  // Deputy's jtis are UUIDs: anything else is not its token, and is never looked up.
+  if (!UUID.test(jti)) return { valid: false, reason: 'not a Deputy jti' };
   if (exp <= nowSeconds) return { valid: false, reason: 'expired' };
-  return { valid: true, claims: { jti, sub, exp, iat, aud, scope, client_id: clientId, act: claims.act } };
+  return { valid: true, claims: { jti, sub, exp, iat, aud, scope, client_id: clientId, act: claims.act }, decoded };
+}
+
+/**
+ * Whether a read token was signed by a key of Deputy's ring that is still published. With a
+ * `recordedDigest` (the token's issued-token record), a digest match proves the signature was
+ * Deputy's without verifying it again; without one, the signature is verified.
+ */
+export async function deputyTokenAuthentic(
+  token: string,
+  reading: Extract<DeputyTokenReading, { valid: true }>,
+  keyRing: KeyRing,
+  nowSeconds: number,
+  recordedDigest: Buffer | null = null,
+): Promise<boolean> {
+  const key = await keyRing.verificationKey(reading.decoded.header.kid as string, nowSeconds);
+  if (!key) return false;
+  if (recordedDigest) {
+    const digest = deputyTokenDigest(token);
+    return recordedDigest.length === digest.length && timingSafeEqual(recordedDigest, digest);
+  }
+  return signatureValid(key, reading.decoded);
+}
+
+export async function checkDeputyToken(token: string, keyRing: KeyRing, issuer: string, nowSeconds: number): Promise<DeputyTokenCheck> {
+  const reading = readDeputyToken(token, issuer, nowSeconds);
+  if (!reading.valid) return reading;
+  if (!(await deputyTokenAuthentic(token, reading, keyRing, nowSeconds))) return { valid: false, reason: 'bad signature or unknown key' };
+  return { valid: true, claims: reading.claims };
 }
 
 /** For the token endpoint: a Deputy subject token that does not verify is invalid_request. */

@@ -20,6 +20,7 @@ import { toProviderError } from '../oauth/provider-errors.js';
 import { assertClientMayPresent, resolveActor } from './actor-identity.js';
 import { createActorUsageTracker } from './actor-usage.js';
 import { decide } from './decide.js';
+import { deputyTokenDigest } from './deputy-token.js';
 import type { SubjectTokenFacts } from './decision-types.js';
 import type { IssuerKeys } from './issuer-keys.js';
 import { loadLiveFacts, type LiveFacts } from './live-facts.js';
@@ -172,6 +173,7 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
             dpopJkt: dpop?.thumbprint ?? null,
             issuedAt: now,
             expiresAt: new Date(decision.exp * 1000),
+            digest: deputyTokenDigest(token),
           },
           event,
         });

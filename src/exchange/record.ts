@@ -26,6 +26,8 @@ export interface IssuedTokenRecord {
   dpopJkt: string | null;
   issuedAt: Date;
   expiresAt: Date;
+  /** SHA-256 of the signed token (deputyTokenDigest): introspection authenticates by it. */
+  digest: Buffer;
 }
 
 export interface ExchangeOutcome {
@@ -65,6 +67,7 @@ function tokenRow(token: IssuedTokenRecord) {
     dpop_jkt: token.dpopJkt,
     issued_at: token.issuedAt.toISOString(),
     expires_at: token.expiresAt.toISOString(),
+    sha256: token.digest.toString('hex'),
   };
 }
 

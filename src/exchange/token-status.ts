@@ -1,6 +1,7 @@
 /**
  * Introspection (RFC 7662) and revocation (RFC 7009) of Deputy's delegated tokens. A token is
- * active only while its signature is valid, it is unexpired, it, every token it was derived from
+ * active only while it is authentic (its digest is the one recorded when it was issued, or, for
+ * tokens recorded without one, its signature is valid), it is unexpired, it, every token it was derived from
  * and every grant of its chain are unrevoked and unexpired, and its subject and every actor of
  * its chain are active — read
  * live on every call, so a revocation through any process shows on the next call everywhere.
@@ -13,10 +14,10 @@ import { temporarilyUnavailable } from '../errors.js';
 import { toProviderError } from '../oauth/provider-errors.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import type { Logger } from '../log.js';
-import { checkDeputyToken } from './deputy-token.js';
+import { checkDeputyToken, deputyTokenAuthentic, readDeputyToken } from './deputy-token.js';
 
 const TOKEN_ACTIVE_SQL = `
-SELECT t.dpop_jkt,
+SELECT t.dpop_jkt, t.token_sha256,
   (t.revoked_at IS NULL AND t.expires_at > now()
    AND (SELECT count(*) FROM delegation_grants g
          WHERE g.id = ANY(t.grant_ids) AND g.revoked_at IS NULL AND (g.expires_at IS NULL OR g.expires_at > now())) = cardinality(t.grant_ids)
@@ -34,22 +35,30 @@ export interface TokenStatusDeps {
   logger: Logger;
 }
 
+interface TokenRow {
+  active: boolean;
+  dpop_jkt: string | null;
+  token_sha256: Buffer | null;
+}
+
 const unavailable = () => toProviderError(temporarilyUnavailable());
 
 export function createTokenStatusHandlers({ pool, keyRing, issuer, logger }: TokenStatusDeps) {
   async function introspection(ctx: KoaContextWithOIDC): Promise<void> {
     ctx.body = { active: false };
     const token = String(ctx.oidc.params!.token);
-    const check = await checkDeputyToken(token, keyRing, issuer, Math.floor(Date.now() / 1000));
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    const check = readDeputyToken(token, issuer, nowSeconds);
     if (!check.valid) return;
-    let row: { active: boolean; dpop_jkt: string | null } | undefined;
+    let row: TokenRow | undefined;
     try {
-      ({ rows: [row] } = await pool.query<{ active: boolean; dpop_jkt: string | null }>({ name: 'deputy_token_active', text: TOKEN_ACTIVE_SQL, values: [check.claims.jti] }));
+      ({ rows: [row] } = await pool.query<TokenRow>({ name: 'deputy_token_active', text: TOKEN_ACTIVE_SQL, values: [check.claims.jti] }));
     } catch (error) {
       if (isDatabaseUnavailable(error)) throw unavailable();
       throw error;
     }
-    if (!row?.active) return;
+    // The record's digest authenticates the token (a forged one with a known jti does not match).
+    if (!row?.active || !(await deputyTokenAuthentic(token, check, keyRing, nowSeconds, row.token_sha256))) return;
     const { claims } = check;
     ctx.body = {
       active: true,

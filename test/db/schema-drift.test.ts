@@ -42,6 +42,7 @@ const SCALAR_TO_PG: Record<string, string> = {
   Boolean: 'boolean',
   DateTime: 'timestamp with time zone',
   Json: 'jsonb',
+  Bytes: 'bytea',
 };
 const NATIVE_TO_PG: Record<string, string> = { Uuid: 'uuid', Timestamptz: 'timestamp with time zone' };
 

@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import pg from 'pg';
 import { verifyAuditChains } from '../../src/audit/audit-log.js';
 import { createPool } from '../../src/db/pool.js';
+import { deputyTokenDigest } from '../../src/exchange/deputy-token.js';
 import { createRecorder, recordOutcomes, type ExchangeOutcome, type RecordStatus } from '../../src/exchange/record.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
@@ -54,6 +55,7 @@ describe('recording exchange outcomes', () => {
         dpopJkt: null,
         issuedAt: now,
         expiresAt: new Date(now.getTime() + 60_000),
+        digest: deputyTokenDigest(jti),
       },
       event: { type: 'token.exchanged', at: now, clientId: 'app', subjectId: 'alice', actorIds: ['agent:a'], jti, grantId, scopeGranted: ['read'] },
     };

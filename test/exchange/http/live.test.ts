@@ -4,6 +4,7 @@
  * chain is disabled, or the holder revokes the token.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createHash } from 'node:crypto';
 import { PEPPER, RESOURCE, TT, claimsOf, startExchangeWorld, type World } from '../../support/exchange-world.js';
 import { startTestDeputy, type TestDeputy } from '../../support/deputy.js';
 
@@ -146,6 +147,34 @@ describe('live checks', () => {
         () => w.exchange({ subject_token: token, subject_token_type: TT.accessToken, resource: RESOURCE }, { clientId: 'app-k2' }),
         'invalid_request',
       );
+    });
+
+    it('records each token’s digest, and is active:false for a token that reuses a real jti with other content', async () => {
+      await w.addSubject('i-digest', { entitlements: ALL, grants: { 'agent:k1': ALL } });
+      const token = await mint('i-digest');
+      const { jti } = claimsOf(token) as { jti: string };
+      const [row] = await w.sql<{ digest: string }>(`SELECT encode(token_sha256, 'hex') AS digest FROM issued_tokens WHERE jti = $1`, [jti]);
+      expect(row!.digest).toBe(createHash('sha256').update(token).digest('hex'));
+      expect(await active(token)).toBe(true);
+
+      // Same header, same jti, wider scope, the genuine token's signature: not the token recorded.
+      const [header, , signature] = token.split('.');
+      const widened = Buffer.from(JSON.stringify({ ...claimsOf(token), scope: 'read write delete admin' })).toString('base64url');
+      expect(await active(`${header}.${widened}.${signature}`)).toBe(false);
+      // And a byte of the signature changed.
+      const flipped = `${token.slice(0, -2)}${token.at(-2) === 'A' ? 'B' : 'A'}${token.at(-1)}`;
+      expect(await active(flipped)).toBe(false);
+    });
+
+    it('verifies the signature of a token recorded without a digest (issued before migration 0006)', async () => {
+      await w.addSubject('i-legacy', { entitlements: ALL, grants: { 'agent:k1': ALL } });
+      const token = await mint('i-legacy');
+      const { jti } = claimsOf(token) as { jti: string };
+      await w.sql('UPDATE issued_tokens SET token_sha256 = NULL WHERE jti = $1', [jti]);
+      expect(await active(token)).toBe(true);
+      const [header, , signature] = token.split('.');
+      const widened = Buffer.from(JSON.stringify({ ...claimsOf(token), scope: 'read write delete admin' })).toString('base64url');
+      expect(await active(`${header}.${widened}.${signature}`)).toBe(false);
     });
 
     it('answers active:false for a token it did not mint', async () => {
