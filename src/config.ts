@@ -18,7 +18,9 @@ export const configSchema = z.object({
   ISSUER: optionalUrl,
   /** PostgreSQL to use; when absent an embedded PostgreSQL under DEPUTY_HOME is started. */
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL').optional(),
-  /** Size of the connection pool. */
+  /** Processes serving requests on the shared port (node:cluster); 1 serves in the started process itself. */
+  WORKERS: z.coerce.number().int().min(1).max(64).default(1),
+  /** Size of the connection pool (per worker). */
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   /** How long a request waits for a pooled connection before failing closed (503). */
   DATABASE_POOL_TIMEOUT_MS: z.coerce.number().int().positive().default(2000),

@@ -9,7 +9,7 @@ export type { Logger };
 export function createLogger(level: string): Logger {
   return pino({
     level,
-    base: { service: 'deputy' },
+    base: { service: 'deputy', pid: process.pid },
     redact: {
       paths: [
         'authorization',

@@ -1,16 +1,51 @@
 /**
  * `npm start`: configuration from the environment (and .env), the embedded PostgreSQL unless
- * DATABASE_URL is set, migrations, the demo world on an empty database, then the server.
- * SIGINT/SIGTERM stop accepting, finish in-flight requests, and stop the embedded database.
+ * DATABASE_URL is set, migrations, the demo world on an empty database, then the server — in
+ * this process, or with WORKERS > 1 in that many worker processes sharing the port
+ * (src/cluster.ts). SIGINT/SIGTERM stop accepting, finish in-flight requests, and stop the
+ * embedded database.
  */
 import 'dotenv/config';
-import { ConfigError, loadConfig } from './config.js';
+import cluster from 'node:cluster';
+import { startWorkers, type WorkerListening } from './cluster.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
 import { AlreadyRunningError, startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
+import { migrate } from './db/migrate.js';
+import { createPool } from './db/pool.js';
+import { loadOrCreateSecret } from './db/server-settings.js';
 import { seedDemoWorld, readDemoSecrets } from './demo/seed.js';
 import { quickstart } from './demo/quickstart.js';
-import { createLogger } from './log.js';
-import { loadOrCreateSecret } from './db/server-settings.js';
+import { createLogger, type Logger } from './log.js';
 import { startDeputy } from './server.js';
+
+/** Seeds the demo world on an empty database, when DEMO_SEED asks for it. */
+async function seedIfAsked(config: Config, databaseUrl: string, logger: Logger): Promise<void> {
+  if (!config.DEMO_SEED) return;
+  const pool = createPool({ url: databaseUrl, size: 2, acquireTimeoutMs: config.DATABASE_POOL_TIMEOUT_MS });
+  try {
+    const pepper = config.CLIENT_SECRET_PEPPER ?? (await loadOrCreateSecret(pool, 'client_secret_pepper'));
+    if (await seedDemoWorld(pool, config.DEPUTY_HOME, pepper)) logger.info('seeded the demo world');
+  } finally {
+    await pool.end();
+  }
+}
+
+async function printQuickstart(config: Config): Promise<void> {
+  if (!config.DEMO_SEED) return;
+  const secrets = await readDemoSecrets(config.DEPUTY_HOME);
+  process.stdout.write(`${quickstart(config.ISSUER, secrets?.appClientSecret ?? null, config.DEPUTY_ADMIN_TOKEN ?? null)}\n`);
+}
+
+function onSignals(shutdown: (signal: string) => Promise<void>): void {
+  let stopping = false;
+  const once = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    void shutdown(signal);
+  };
+  process.on('SIGINT', () => once('SIGINT'));
+  process.on('SIGTERM', () => once('SIGTERM'));
+}
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
@@ -21,41 +56,71 @@ async function main(): Promise<void> {
     logger.info({ home: config.DEPUTY_HOME }, 'starting embedded PostgreSQL');
     embedded = await startEmbeddedPostgres(config.DEPUTY_HOME);
   }
+  const databaseUrl = config.DATABASE_URL ?? embedded!.url;
   const stopDatabase = async () => embedded?.stop();
 
   try {
-    const deputy = await startDeputy(config, config.DATABASE_URL ?? embedded!.url, logger);
-    let seededNow = false;
-    if (config.DEMO_SEED) {
-      const pepper = config.CLIENT_SECRET_PEPPER ?? (await loadOrCreateSecret(deputy.pool, 'client_secret_pepper'));
-      seededNow = await seedDemoWorld(deputy.pool, config.DEPUTY_HOME, pepper);
-      if (seededNow) logger.info('seeded the demo world');
-    }
-    logger.info({ url: deputy.url, issuer: config.ISSUER }, 'deputy is listening');
-    if (config.DEMO_SEED) {
-      const secrets = await readDemoSecrets(config.DEPUTY_HOME);
-      process.stdout.write(`${quickstart(config.ISSUER, secrets?.appClientSecret ?? null, config.DEPUTY_ADMIN_TOKEN ?? null)}\n`);
+    const applied = await migrate(databaseUrl);
+    if (applied.applied.length > 0) logger.info({ applied: applied.applied }, 'migrations applied');
+    await seedIfAsked(config, databaseUrl, logger);
+
+    if (config.WORKERS === 1) {
+      const deputy = await startDeputy(config, databaseUrl, logger);
+      logger.info({ url: deputy.url, issuer: config.ISSUER }, 'deputy is listening');
+      await printQuickstart(config);
+      onSignals(async (signal) => {
+        logger.info({ signal }, 'shutting down');
+        await deputy.close();
+        await stopDatabase();
+        logger.info('stopped');
+        process.exit(0);
+      });
+      return;
     }
 
-    let stopping = false;
-    const shutdown = async (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, 'shutting down');
-      await deputy.close();
+    const workers = startWorkers({ count: config.WORKERS, env: { DATABASE_URL: databaseUrl, DEMO_SEED: 'false' }, logger });
+    const url = await workers.ready;
+    logger.info({ url, issuer: config.ISSUER, workers: config.WORKERS }, 'deputy is listening');
+    await printQuickstart(config);
+    const stopAll = async (exitCode: number) => {
+      await workers.stop(config.SHUTDOWN_GRACE_MS + 5000);
       await stopDatabase();
       logger.info('stopped');
-      process.exit(0);
+      process.exit(exitCode);
     };
-    process.on('SIGINT', () => void shutdown('SIGINT'));
-    process.on('SIGTERM', () => void shutdown('SIGTERM'));
+    onSignals(async (signal) => {
+      logger.info({ signal }, 'shutting down');
+      await stopAll(0);
+    });
+    void workers.failed.then(async (error) => {
+      logger.fatal({ detail: error.message }, 'workers keep dying; stopping');
+      await stopAll(1);
+    });
   } catch (error) {
     await stopDatabase();
     throw error;
   }
 }
 
-main().catch((error: unknown) => {
+/** A worker of WORKERS > 1: serves on the primary's database until told to stop. */
+async function worker(): Promise<void> {
+  const config = loadConfig(process.env);
+  const logger = createLogger(config.LOG_LEVEL);
+  const deputy = await startDeputy(config, config.DATABASE_URL!, logger);
+  process.send!({ type: 'deputy:listening', url: deputy.url } satisfies WorkerListening);
+  let closing: Promise<void> | null = null;
+  const shutdown = async () => {
+    closing ??= deputy.close();
+    await closing;
+    process.exit(0);
+  };
+  onSignals(shutdown);
+  // The supervisor is gone (killed): stop rather than serve unsupervised.
+  process.on('disconnect', () => void shutdown());
+}
+
+const run = cluster.isWorker ? worker : main;
+run().catch((error: unknown) => {
   if (error instanceof ConfigError || error instanceof AlreadyRunningError) {
     process.stderr.write(`deputy: ${error.message}\n`);
   } else {
