@@ -9,6 +9,8 @@
  * 3. autocannon at 1, 16, 32 (the latency target's level) and 64 connections (BENCH_CONNECTIONS), BENCH_SECONDS each after
  *    BENCH_WARMUP seconds of warm-up, requests pre-generated and rotated by setupRequest.
  * 4. Deputy's RSS before and after a sustained run (BENCH_MEMORY_SECONDS).
+ * 5. With BENCH_WORKERS=N: the user-JWT exchange and introspection again with N Deputy processes
+ *    on one port (WORKERS=N npm start), at 32 connections.
  *
  * Prints a table and writes bench/results.json. Everything started here is stopped here, also
  * on error, on SIGINT/SIGTERM, and by a watchdog if the run overstays.
@@ -41,6 +43,10 @@ const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '1,16,32,64').split(',').m
 const WATCHDOG_MS = envNumber('BENCH_WATCHDOG_SECONDS', 300) * 1000;
 const CHAIN_PARENTS = 1000;
 const FEW_CLIENTS_CONNECTIONS = CONNECTIONS.includes(16) ? 16 : CONNECTIONS[0]!;
+/** BENCH_WORKERS=N (N > 1): also measure N Deputy processes on one port, at one level. Off by default (time budget). */
+const WORKERS = envNumber('BENCH_WORKERS', 1);
+const WORKERS_CONNECTIONS = CONNECTIONS.includes(32) ? 32 : CONNECTIONS.at(-1)!;
+const WORKERS_WARMUP = Math.max(WARMUP, 5);
 
 const FORM = 'application/x-www-form-urlencoded';
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -191,6 +197,7 @@ async function runScenario(
   nextFor: (connections: number) => { next: () => PreparedRequest; onTheFly?: () => number },
   check?: (body: string) => boolean,
   connectionLevels: readonly number[] = CONNECTIONS,
+  warmupSeconds = WARMUP,
 ): Promise<ScenarioResult> {
   const probeRequest = nextFor(1).next();
   const url = server.url;
@@ -201,7 +208,7 @@ async function runScenario(
   const levels: ScenarioResult['levels'] = [];
   for (const connections of connectionLevels) {
     const source = nextFor(connections);
-    const result = await runLoad({ url, connections, seconds: SECONDS, warmupSeconds: WARMUP, next: source.next, serverPid: server.pid, ...(dbPid === undefined ? {} : { dbPid }), ...(check ? { check } : {}) });
+    const result = await runLoad({ url, connections, seconds: SECONDS, warmupSeconds, next: source.next, serverPid: server.pid, ...(dbPid === undefined ? {} : { dbPid }), ...(check ? { check } : {}) });
     const onTheFly = source.onTheFly?.() ?? 0;
     levels.push({ ...result, ...(source.onTheFly ? { generatedOnTheFly: onTheFly } : {}) });
     log(
@@ -224,6 +231,8 @@ interface DeputyScenarios {
   scenarios: ScenarioResult[];
   memory: MemoryCheck;
   chainParents: { requested: number; obtained: number; failures: Record<string, number> };
+  /** Reused against Deputy with several workers. */
+  requests: { userExchange: PreparedRequest[]; introspections: PreparedRequest[] };
 }
 
 interface MemoryCheck {
@@ -417,7 +426,50 @@ async function benchDeputy(world: World, deputy: ServerChild): Promise<DeputySce
     sustained,
   };
   log(`memory: RSS ${memory.rssAfterWarmupMiB} → ${memory.rssAfterSustainedMiB} MiB (${memory.driftPercent}%), ${sustained.requests} requests at ${sustained.rps} req/s`);
-  return { scenarios, memory, chainParents: { requested: CHAIN_PARENTS, obtained: parents.length, failures: parentFailures } };
+  return {
+    scenarios,
+    memory,
+    chainParents: { requested: CHAIN_PARENTS, obtained: parents.length, failures: parentFailures },
+    requests: { userExchange, introspections },
+  };
+}
+
+/**
+ * Deputy as `WORKERS=2 npm start` runs it (src/cluster.ts): the user-JWT exchange and
+ * introspection again, at the latency target's level only, to show what a second core buys when
+ * PostgreSQL and the load generator share the machine.
+ */
+async function benchDeputyWorkers(requests: DeputyScenarios['requests'], env: Record<string, string>, issuer: string): Promise<ScenarioResult[]> {
+  // Same database and issuer as the single-process Deputy, so its step-one tokens introspect.
+  const deputy = await startChild('deputy', { ...env, BENCH_WORKERS: String(WORKERS), BENCH_ISSUER: issuer });
+  log(`Deputy with ${WORKERS} workers (supervisor pid ${deputy.pid}) at ${deputy.url}`);
+  try {
+    const levels = [WORKERS_CONNECTIONS];
+    const nextUser = rotate(requests.userExchange);
+    const nextIntrospection = rotate(requests.introspections);
+    return [
+      await runScenario(
+        `exchange: user JWT, client as actor, WORKERS=${WORKERS}`,
+        `as the first scenario, served by ${WORKERS} Deputy processes on one port (node:cluster); CPU summed over them; ` +
+          `${WORKERS_WARMUP} s warm-up, as fresh processes each fill their client cache`,
+        deputy,
+        () => ({ next: nextUser }),
+        undefined,
+        levels,
+        WORKERS_WARMUP,
+      ),
+      await runScenario(
+        `introspection, WORKERS=${WORKERS}`,
+        `as the introspection scenario, served by ${WORKERS} Deputy processes on one port; CPU summed over them`,
+        deputy,
+        () => ({ next: nextIntrospection }),
+        (body) => body.includes('"active":true'),
+        levels,
+      ),
+    ];
+  } finally {
+    await stopChild(deputy);
+  }
 }
 
 // ---------------------------------------------------------------- ceilings
@@ -514,7 +566,8 @@ async function main(): Promise<void> {
   const world = await seedWorld(database.url, pepper);
   log(`seeded in ${(world.seedMs / 1000).toFixed(2)} s: ${JSON.stringify(world.rowCounts)}`);
 
-  const deputy = await startChild('deputy', { BENCH_DATABASE_URL: database.url, BENCH_PEPPER: pepper });
+  const deputyEnv = { BENCH_DATABASE_URL: database.url, BENCH_PEPPER: pepper, BENCH_WORKERS: '1' };
+  const deputy = await startChild('deputy', deputyEnv);
   log(`Deputy (child process, pid ${deputy.pid}) at ${deputy.url}`);
   let deputyResults: DeputyScenarios;
   try {
@@ -522,9 +575,10 @@ async function main(): Promise<void> {
   } finally {
     await stopChild(deputy);
   }
+  const workerScenarios = WORKERS > 1 ? await benchDeputyWorkers(deputyResults.requests, deputyEnv, deputy.url) : [];
 
   const ceilings = await benchCeilings();
-  const all = [...deputyResults.scenarios, ceilings.koa, ceilings.clientCredentials];
+  const all = [...deputyResults.scenarios, ...workerScenarios, ceilings.koa, ceilings.clientCredentials];
   const printed = table(all, ceilings.clientCredentials);
 
   const results = {
@@ -544,6 +598,7 @@ async function main(): Promise<void> {
     database: database.kind.replace(/ in \/.*$/, '').replace(/, fresh database .*$/, ', fresh database'),
     deputy: {
       process: 'child process (node --import tsx scripts/bench/server.ts deputy); load generator in the parent',
+      workers: WORKERS > 1 ? `1, and ${WORKERS} in the scenarios marked WORKERS=${WORKERS} (node:cluster, src/cluster.ts)` : 1,
       config: { DATABASE_POOL_SIZE: 20, LOG_LEVEL: 'silent', DEMO_SEED: false, NODE_ENV: 'production', other: 'defaults of src/config.ts (TOKEN_TTL 300, ES256, rate limits)' },
     },
     method: {
@@ -554,7 +609,7 @@ async function main(): Promise<void> {
       requests: 'pre-generated, rotated by setupRequest; actor assertions signed per level with a fresh jti each',
     },
     world: { counts: world.rowCounts, seedSeconds: Math.round(world.seedMs) / 1000, chainParents: deputyResults.chainParents },
-    scenarios: deputyResults.scenarios,
+    scenarios: [...deputyResults.scenarios, ...workerScenarios],
     ceilings,
     memory: deputyResults.memory,
     problems,

@@ -80,18 +80,10 @@ export function rssOf(pid: number): number {
   return Number(match[1]) * 1024;
 }
 
-/** CPU time (user + system) a process has used so far, milliseconds (Linux /proc, 100 Hz ticks). */
-export function cpuMsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
 /**
- * CPU time used so far by a PostgreSQL postmaster and its live children (backends, walwriter,
- * ...), milliseconds. Backends that exit in between take their CPU time with them; Deputy's
- * pool keeps its connections, so over a measured window this is close.
+ * CPU time used so far by a process and its live children (a PostgreSQL postmaster's backends
+ * and walwriter, Deputy's workers), milliseconds. Children that exit in between take their CPU
+ * time with them; Deputy's pool keeps its connections, so over a measured window this is close.
  */
 export function treeCpuMsOf(rootPid: number): number {
   let total = 0;

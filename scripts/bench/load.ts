@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import os from 'node:os';
-import { cpuMsOf, treeCpuMsOf } from './common.js';
+import { treeCpuMsOf } from './common.js';
 
 interface AutocannonRequest {
   method?: string;
@@ -89,7 +89,7 @@ export interface LoadOptions {
   next(): PreparedRequest;
   /** Checks a 2xx body; a false result counts as a bad body (and is sampled). */
   check?: (body: string) => boolean;
-  /** The server's pid, to account its CPU time. */
+  /** The server's pid, to account its CPU time (and its worker processes', if any). */
   serverPid?: number;
   /** The PostgreSQL postmaster's pid, to account the database's CPU time. */
   dbPid?: number;
@@ -119,10 +119,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     await autocannon({ ...common, connections: options.connections, duration: options.warmupSeconds });
   }
   counting = true;
-  const cpuBefore = options.serverPid === undefined ? 0 : cpuMsOf(options.serverPid);
+  const cpuBefore = options.serverPid === undefined ? 0 : treeCpuMsOf(options.serverPid);
   const dbBefore = options.dbPid === undefined ? 0 : treeCpuMsOf(options.dbPid);
   const result = await autocannon({ ...common, connections: options.connections, duration: options.seconds });
-  const cpuMs = options.serverPid === undefined ? undefined : cpuMsOf(options.serverPid) - cpuBefore;
+  const cpuMs = options.serverPid === undefined ? undefined : treeCpuMsOf(options.serverPid) - cpuBefore;
   const dbMs = options.dbPid === undefined ? undefined : treeCpuMsOf(options.dbPid) - dbBefore;
   counting = false;
   const total = result.requests.total;

@@ -2,7 +2,8 @@
  * A server for the benchmark, run in a child process so the load generator does not share its
  * event loop: `node --import tsx scripts/bench/server.ts <deputy|koa|oidc>`.
  *
- * - deputy: Deputy itself (startDeputy) on BENCH_DATABASE_URL with BENCH_PEPPER.
+ * - deputy: Deputy itself (startDeputy) on BENCH_DATABASE_URL with BENCH_PEPPER; with
+ *           BENCH_WORKERS=N, N such processes on one port under src/cluster.ts's supervisor.
  * - koa:    a trivial Koa 3 handler (the HTTP-stack ceiling).
  * - oidc:   a bare oidc-provider 9 with a static client, in-memory store and ES256 JWT access
  *           tokens for client_credentials (the OAuth-server ceiling).
@@ -10,11 +11,13 @@
  * Prints one line `BENCH_READY {"url":...}` on stdout when listening. Stops on SIGTERM/SIGINT,
  * and when its stdin closes (the parent died), so it never outlives the benchmark.
  */
+import cluster from 'node:cluster';
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import Provider from 'oidc-provider';
+import { startWorkers, type WorkerListening } from '../../src/cluster.js';
 import { loadConfig } from '../../src/config.js';
 import { freePort } from '../../src/db/embedded.js';
 import { createLogger } from '../../src/log.js';
@@ -38,8 +41,8 @@ function closeServer(server: Server): Promise<void> {
   });
 }
 
-async function start(mode: Mode): Promise<{ url: string; close(): Promise<void> }> {
-  const port = await freePort();
+async function start(mode: Mode, fixedPort?: number): Promise<{ url: string; close(): Promise<void> }> {
+  const port = fixedPort ?? (await freePort());
   if (mode === 'deputy') {
     const databaseUrl = process.env.BENCH_DATABASE_URL;
     const pepper = process.env.BENCH_PEPPER;
@@ -48,7 +51,8 @@ async function start(mode: Mode): Promise<{ url: string; close(): Promise<void> 
       NODE_ENV: 'production',
       PORT: String(port),
       HOST: '127.0.0.1',
-      ISSUER: `http://127.0.0.1:${port}`,
+      // BENCH_ISSUER: another Deputy on the same database whose tokens this one must accept.
+      ISSUER: process.env.BENCH_ISSUER ?? `http://127.0.0.1:${port}`,
       DEMO_SEED: 'false',
       LOG_LEVEL: 'silent',
       DATABASE_POOL_SIZE: '20',
@@ -102,15 +106,34 @@ async function start(mode: Mode): Promise<{ url: string; close(): Promise<void> 
   return { url: `http://127.0.0.1:${bound}`, close: () => closeServer(server) };
 }
 
+/** BENCH_WORKERS > 1: Deputy as `WORKERS=N npm start` runs it, N processes on one port (src/cluster.ts). */
+async function startDeputyWorkers(count: number): Promise<{ url: string; close(): Promise<void> }> {
+  const port = await freePort();
+  const workers = startWorkers({ count, env: { BENCH_PORT: String(port) }, logger: createLogger('silent') });
+  const url = await workers.ready;
+  return { url, close: () => workers.stop(5000) };
+}
+
+/** One of those workers: Deputy in this process, reported to the supervisor over IPC. */
+async function serveAsWorker(): Promise<void> {
+  const running = await start('deputy', Number(process.env.BENCH_PORT));
+  process.send!({ type: 'deputy:listening', url: running.url } satisfies WorkerListening);
+  const stop = () => void running.close().finally(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('disconnect', stop);
+}
+
 async function main(): Promise<void> {
   const mode = process.argv[2] as Mode;
   if (mode !== 'deputy' && mode !== 'koa' && mode !== 'oidc') throw new Error(`unknown mode ${String(mode)}`);
-  const running = await start(mode);
+  if (cluster.isWorker) return serveAsWorker();
+  const workers = Number(process.env.BENCH_WORKERS ?? 1);
+  const running = mode === 'deputy' && workers > 1 ? await startDeputyWorkers(workers) : await start(mode);
   let stopping = false;
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
-    const force = setTimeout(() => process.exit(code), 5000);
+    const force = setTimeout(() => process.exit(code), 8000);
     force.unref();
     await running.close().catch(() => {});
     process.exit(code);
