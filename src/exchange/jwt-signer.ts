@@ -25,10 +25,14 @@ export interface DecodedJwt {
   signature: Buffer;
 }
 
+// Node's base64url decoder also takes '+', '/' and '=' (and skips other characters), so one
+// token could be spelled several ways; only the base64url alphabet is accepted (RFC 7515 §2).
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
 /** Splits and decodes a compact JWS; null when it is not one. Does not verify anything. */
 export function decodeJwt(token: string): DecodedJwt | null {
   const parts = token.split('.');
-  if (parts.length !== 3) return null;
+  if (parts.length !== 3 || !parts.every((part) => BASE64URL.test(part))) return null;
   try {
     const header = JSON.parse(Buffer.from(parts[0]!, 'base64url').toString('utf8')) as unknown;
     const claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as unknown;

@@ -7,6 +7,7 @@ import { describe, expect, it, jest } from '@jest/globals';
 import { generateKeyPairSync, sign, type webcrypto } from 'node:crypto';
 import fc from 'fast-check';
 import { SignJWT, createLocalJWKSet, errors, exportJWK, generateKeyPair, jwtVerify, type JWK, type JWTVerifyGetKey } from 'jose';
+import { decodeJwt } from '../../src/exchange/jwt-signer.js';
 import { verifyJwt, type JwtVerifyOptions } from '../../src/exchange/jwt-verify.js';
 
 const ALGORITHMS = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA'] as const;
@@ -72,6 +73,17 @@ describe('verifyJwt', () => {
     const [h, , s] = jwt.split('.');
     const forged = Buffer.from(JSON.stringify({ iss: 'https://idp.test', aud: 'deputy', sub: 'mallory', iat: NOW_S, exp: NOW_S + 300 })).toString('base64url');
     expect(await refusal(verifyJwt(`${h}.${forged}.${s}`, keys, OPTIONS))).toBeInstanceOf(errors.JWSSignatureVerificationFailed);
+  });
+
+  it('refuses a token spelled outside the base64url alphabet, which Node’s decoder would read the same', async () => {
+    const { jwt, keys } = await token('ES256');
+    const [h, p, s] = jwt.split('.') as [string, string, string];
+    // '-' and '_' have base64 twins; make sure the signature has one to respell.
+    const respelled = s.includes('-') ? s.replace('-', '+') : s.includes('_') ? s.replace('_', '/') : `${s}=`;
+    expect(Buffer.from(respelled, 'base64url').equals(Buffer.from(s, 'base64url'))).toBe(true);
+    expect(decodeJwt(`${h}.${p}.${respelled}`)).toBeNull();
+    expect(await refusal(verifyJwt(`${h}.${p}.${respelled}`, keys, OPTIONS))).toBeInstanceOf(errors.JWSInvalid);
+    expect(await refusal(jwtVerify(`${h}.${p}.${respelled}`, keys, OPTIONS))).toBeInstanceOf(errors.JOSEError);
   });
 
   it('refuses a signature of the wrong length', async () => {
@@ -187,7 +199,7 @@ describe('verifyJwt', () => {
           expect(ours).toEqual(reference);
         },
       ),
-      { numRuns: 400 },
+      { numRuns: 1000 },
     );
   });
 });
