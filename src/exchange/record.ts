@@ -49,7 +49,11 @@ interface Pending {
 }
 
 const MAX_BATCH = 256;
-const MAX_CONCURRENT_BATCHES = 2;
+// One batch in flight: outcomes arriving meanwhile form the next, larger batch. A batch has a
+// fixed cost (~0.3 ms of PostgreSQL time) besides ~0.1 ms per outcome; against two in flight,
+// one gave 13-44% more exchanges/s and 18-36% less PostgreSQL CPU per exchange at 16 and 32
+// connections, with a lower p99.
+const MAX_CONCURRENT_BATCHES = 1;
 
 function tokenRow(token: IssuedTokenRecord) {
   return {
