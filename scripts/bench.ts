@@ -46,6 +46,8 @@ const FEW_CLIENTS_CONNECTIONS = CONNECTIONS.includes(16) ? 16 : CONNECTIONS[0]!;
 /** BENCH_WORKERS=N (N > 1): also measure N Deputy processes on one port, at one level. Off by default (time budget). */
 const WORKERS = envNumber('BENCH_WORKERS', 1);
 const WORKERS_CONNECTIONS = CONNECTIONS.includes(32) ? 32 : CONNECTIONS.at(-1)!;
+/** The level the latency and ratio targets name. */
+const TARGET_CONNECTIONS = WORKERS_CONNECTIONS;
 const WORKERS_WARMUP = Math.max(WARMUP, 5);
 
 const FORM = 'application/x-www-form-urlencoded';
@@ -537,6 +539,50 @@ function table(rows: ScenarioResult[], ceiling: ScenarioResult): string {
   return lines.map((line) => line.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ')).join('\n');
 }
 
+// ---------------------------------------------------------------- targets
+
+interface TargetCheck {
+  target: string;
+  measured: string;
+  met: boolean;
+}
+
+/** The issue's targets, each checked against this run (at 32 connections where it names a level). */
+function checkTargets(scenarios: ScenarioResult[], ceiling: ScenarioResult, memory: MemoryCheck): TargetCheck[] {
+  const level = (name: string, connections: number) => scenarios.find((s) => s.name === name)?.levels.find((l) => l.connections === connections);
+  const at = TARGET_CONNECTIONS;
+  const ceilingRps = ceiling.levels.find((l) => l.connections === at)?.rps;
+  const exchange = level('exchange: user JWT, client as actor', at);
+  const assertion = level('exchange: actor assertion', at);
+  const introspection = scenarios.find((s) => s.name === 'introspection');
+  const checks: TargetCheck[] = [];
+  if (exchange && ceilingRps) {
+    checks.push({
+      target: `exchange (client as actor) >= client_credentials ceiling, c=${at}`,
+      measured: `${exchange.rps} vs ${ceilingRps} req/s (${Math.round((exchange.rps / ceilingRps) * 100)}%)`,
+      met: exchange.rps >= ceilingRps,
+    });
+  }
+  for (const [label, result] of [['exchange (client as actor)', exchange], ['exchange (actor assertion)', assertion]] as const) {
+    if (result) checks.push({ target: `${label} p99 <= 100 ms, c=${at}`, measured: `${result.latencyMs.p99} ms`, met: result.latencyMs.p99 <= 100 });
+  }
+  if (assertion && ceilingRps) {
+    checks.push({
+      target: `exchange (actor assertion) >= 70% of the ceiling, c=${at}`,
+      measured: `${assertion.rps} req/s (${Math.round((assertion.rps / ceilingRps) * 100)}%)`,
+      met: assertion.rps >= 0.7 * ceilingRps,
+    });
+  }
+  if (introspection) {
+    const best = introspection.levels.reduce((a, b) => (b.rps > a.rps ? b : a));
+    checks.push({ target: 'introspection >= 3,000 req/s', measured: `${best.rps} req/s at c=${best.connections}`, met: best.rps >= 3000 });
+  }
+  const failures = scenarios.flatMap((s) => s.levels).reduce((sum, l) => sum + l.errors + l.timeouts + l.non2xx + l.badBodies, 0);
+  checks.push({ target: 'zero errors, timeouts, non-2xx or bad bodies', measured: String(failures), met: failures === 0 });
+  checks.push({ target: 'RSS after the sustained run within 10% of after warm-up', measured: `${memory.driftPercent}%`, met: Math.abs(memory.driftPercent) <= 10 });
+  return checks;
+}
+
 // ---------------------------------------------------------------- main
 
 /** Which code was measured: the commit, and whether src/ or migrations/ differed from it. */
@@ -580,6 +626,7 @@ async function main(): Promise<void> {
   const ceilings = await benchCeilings();
   const all = [...deputyResults.scenarios, ...workerScenarios, ceilings.koa, ceilings.clientCredentials];
   const printed = table(all, ceilings.clientCredentials);
+  const targets = checkTargets(deputyResults.scenarios, ceilings.clientCredentials, deputyResults.memory);
 
   const results = {
     date: new Date().toISOString(),
@@ -612,10 +659,12 @@ async function main(): Promise<void> {
     scenarios: [...deputyResults.scenarios, ...workerScenarios],
     ceilings,
     memory: deputyResults.memory,
+    targets,
     problems,
   };
 
   process.stdout.write(`\n${printed}\n\n`);
+  process.stdout.write(`targets:\n${targets.map((t) => `  ${t.met ? 'met    ' : 'NOT MET'}  ${t.target}: ${t.measured}`).join('\n')}\n\n`);
   process.stdout.write(
     `jose ES256 (one process): sign ${ceilings.jose.signPerSecond}/s, verify ${ceilings.jose.verifyPerSecond}/s\n` +
       `seeding: ${results.world.seedSeconds} s for ${JSON.stringify(world.rowCounts)}\n` +
