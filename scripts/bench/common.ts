@@ -34,7 +34,9 @@ const SERVER_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 's
 export function startServerChild(mode: 'deputy' | 'koa' | 'oidc', env: Record<string, string> = {}, timeoutMs = 60_000): Promise<ServerChild> {
   // BENCH_CPU_PROF_DIR=<dir>: write a V8 CPU profile of the Deputy process there (--cpu-prof).
   const profile = mode === 'deputy' && process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF_DIR] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', SERVER_SCRIPT, mode], {
+  // --expose-gc: the memory check reads Deputy's RSS after a full collection (SIGUSR2).
+  const gc = mode === 'deputy' ? ['--expose-gc'] : [];
+  const child = spawn(process.execPath, [...profile, ...gc, '--import', 'tsx', SERVER_SCRIPT, mode], {
     env: { ...process.env, ...env, NODE_ENV: 'production' },
     stdio: ['pipe', 'pipe', 'pipe'],
   });

@@ -140,6 +140,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void stop(0));
   process.on('SIGINT', () => void stop(0));
+  // The memory check: a full collection before RSS is read (node --expose-gc).
+  process.on('SIGUSR2', () => (globalThis as { gc?: () => void }).gc?.());
   process.stdin.on('end', () => void stop(0));
   process.stdin.on('close', () => void stop(0));
   process.stdin.resume();
