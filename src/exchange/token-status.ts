@@ -1,10 +1,10 @@
 /**
  * Introspection (RFC 7662) and revocation (RFC 7009) of Deputy's delegated tokens. A token is
- * active only while it is authentic (its digest is the one recorded when it was issued, or, for
- * tokens recorded without one, its signature is valid), it is unexpired, it, every token it was derived from
- * and every grant of its chain are unrevoked and unexpired, and its subject and every actor of
- * its chain are active — read
- * live on every call, so a revocation through any process shows on the next call everywhere.
+ * active only while it is authentic (its digest is the one recorded when it was issued or, for
+ * tokens recorded without one, its signature is valid), it is unexpired, it, every token it was
+ * derived from and every grant of its chain are unrevoked and unexpired, and its subject and
+ * every actor of its chain are active — read live on every call, so a revocation through any
+ * process shows on the next call everywhere.
  */
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type pg from 'pg';
