@@ -20,8 +20,6 @@ export function isWorkerListening(message: unknown): message is WorkerListening 
 export interface WorkerPool {
   /** The URL the workers listen on, once every worker is listening; rejects if one fails to start. */
   ready: Promise<string>;
-  /** Workers currently alive. */
-  pids(): number[];
   /** Asks every worker to finish and exit (SIGTERM); SIGKILL for any still alive after `timeoutMs`. */
   stop(timeoutMs: number): Promise<void>;
   /** Resolves when the pool gives up: workers kept dying (a crash loop). */
@@ -86,7 +84,6 @@ export function startWorkers({ count, env, logger, maxRestarts = count * 5, rest
   return {
     ready,
     failed,
-    pids: () => [...workers].flatMap((worker) => (worker.process.pid === undefined ? [] : [worker.process.pid])),
     async stop(timeoutMs) {
       stopping = true;
       const exits = [...workers].map((worker) => new Promise<void>((resolve) => (worker.isDead() ? resolve() : worker.once('exit', () => resolve()))));

@@ -7,27 +7,22 @@
  */
 import 'dotenv/config';
 import cluster from 'node:cluster';
+import type pg from 'pg';
 import { startWorkers, type WorkerListening } from './cluster.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { AlreadyRunningError, startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
-import { migrate } from './db/migrate.js';
 import { createPool } from './db/pool.js';
 import { loadOrCreateSecret } from './db/server-settings.js';
 import { seedDemoWorld, readDemoSecrets } from './demo/seed.js';
 import { quickstart } from './demo/quickstart.js';
 import { createLogger, type Logger } from './log.js';
-import { startDeputy } from './server.js';
+import { applyMigrations, startDeputy } from './server.js';
 
 /** Seeds the demo world on an empty database, when DEMO_SEED asks for it. */
-async function seedIfAsked(config: Config, databaseUrl: string, logger: Logger): Promise<void> {
+async function seedIfAsked(config: Config, pool: pg.Pool, logger: Logger): Promise<void> {
   if (!config.DEMO_SEED) return;
-  const pool = createPool({ url: databaseUrl, size: 2, acquireTimeoutMs: config.DATABASE_POOL_TIMEOUT_MS });
-  try {
-    const pepper = config.CLIENT_SECRET_PEPPER ?? (await loadOrCreateSecret(pool, 'client_secret_pepper'));
-    if (await seedDemoWorld(pool, config.DEPUTY_HOME, pepper)) logger.info('seeded the demo world');
-  } finally {
-    await pool.end();
-  }
+  const pepper = config.CLIENT_SECRET_PEPPER ?? (await loadOrCreateSecret(pool, 'client_secret_pepper'));
+  if (await seedDemoWorld(pool, config.DEPUTY_HOME, pepper)) logger.info('seeded the demo world');
 }
 
 async function printQuickstart(config: Config): Promise<void> {
@@ -60,12 +55,9 @@ async function main(): Promise<void> {
   const stopDatabase = async () => embedded?.stop();
 
   try {
-    const applied = await migrate(databaseUrl);
-    if (applied.applied.length > 0) logger.info({ applied: applied.applied }, 'migrations applied');
-    await seedIfAsked(config, databaseUrl, logger);
-
     if (config.WORKERS === 1) {
       const deputy = await startDeputy(config, databaseUrl, logger);
+      await seedIfAsked(config, deputy.pool, logger);
       logger.info({ url: deputy.url, issuer: config.ISSUER }, 'deputy is listening');
       await printQuickstart(config);
       onSignals(async (signal) => {
@@ -78,6 +70,14 @@ async function main(): Promise<void> {
       return;
     }
 
+    // The workers find the database migrated and seeded: done once, here.
+    await applyMigrations(databaseUrl, logger);
+    const pool = createPool({ url: databaseUrl, size: 2, acquireTimeoutMs: config.DATABASE_POOL_TIMEOUT_MS });
+    try {
+      await seedIfAsked(config, pool, logger);
+    } finally {
+      await pool.end();
+    }
     const workers = startWorkers({ count: config.WORKERS, env: { DATABASE_URL: databaseUrl, DEMO_SEED: 'false' }, logger });
     const url = await workers.ready;
     logger.info({ url, issuer: config.ISSUER, workers: config.WORKERS }, 'deputy is listening');

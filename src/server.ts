@@ -23,9 +23,14 @@ export interface RunningDeputy {
   close(): Promise<void>;
 }
 
-export async function startDeputy(config: Config, databaseUrl: string, logger: Logger): Promise<RunningDeputy> {
+/** Applies pending migrations (a no-op on an up-to-date database) and logs what it applied. */
+export async function applyMigrations(databaseUrl: string, logger: Logger): Promise<void> {
   const migrations = await migrate(databaseUrl);
   if (migrations.applied.length > 0) logger.info({ applied: migrations.applied }, 'migrations applied');
+}
+
+export async function startDeputy(config: Config, databaseUrl: string, logger: Logger): Promise<RunningDeputy> {
+  await applyMigrations(databaseUrl, logger);
 
   const pool = createPool({
     url: databaseUrl,
