@@ -6,6 +6,7 @@
  */
 import { errors as joseErrors } from 'jose';
 import { OAuthError, invalidRequest, temporarilyUnavailable } from '../errors.js';
+import { BASE64URL } from './jwt-signer.js';
 
 /** Longest compact JWT we look at; anything longer is refused before it is parsed. */
 export const MAX_JWT_LENGTH = 8 * 1024;
@@ -14,7 +15,6 @@ export const MAX_KID_LENGTH = 256;
 /** Header parameters that would let the token choose its own verification key. */
 const KEY_CARRYING_HEADERS = ['jwk', 'jku', 'x5u', 'x5c'] as const;
 
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
 // Visible ASCII only: a kid is an opaque label, never whitespace or control characters.
 const KID_CHARS = /^[\x21-\x7e]+$/;
 

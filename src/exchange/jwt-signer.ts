@@ -25,9 +25,12 @@ export interface DecodedJwt {
   signature: Buffer;
 }
 
-// Node's base64url decoder also takes '+', '/' and '=' (and skips other characters), so one
-// token could be spelled several ways; only the base64url alphabet is accepted (RFC 7515 §2).
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
+/**
+ * One non-empty JWS segment in the base64url alphabet, unpadded (RFC 7515 §2). Node's decoder
+ * also takes '+', '/' and '=' (and skips other characters), so a token could otherwise be
+ * spelled several ways.
+ */
+export const BASE64URL = /^[A-Za-z0-9_-]+$/;
 
 /** Splits and decodes a compact JWS; null when it is not one. Does not verify anything. */
 export function decodeJwt(token: string): DecodedJwt | null {
