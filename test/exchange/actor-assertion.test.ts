@@ -18,6 +18,7 @@ import {
   hs256WithPublicKey,
   jwksOf,
   makeKey,
+  oauthRejection,
   rawJwt,
   signJwt,
   withRawHeader,
@@ -94,16 +95,6 @@ const claims = (overrides: Claims = {}): Claims =>
     }).filter(([, v]) => v !== undefined),
   );
 
-async function rejection(promise: Promise<unknown>): Promise<OAuthError> {
-  const error = await promise.then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(OAuthError);
-  return error as OAuthError;
-}
 
 describe('verifyActorAssertion: accepted assertions', () => {
   it('verifies an assertion and consumes its jti after verification', async () => {
@@ -231,7 +222,7 @@ describe('verifyActorAssertion: refused assertions (each differs from a valid on
   it.each(cases.map((c) => [c.name, c] as const))('refuses %s', async (_name, c) => {
     const h = harness();
     const token = await c.build();
-    const error = await rejection(verifyActorAssertion(token, h.deps, NOW));
+    const error = await oauthRejection(verifyActorAssertion(token, h.deps, NOW));
     expect(error.code).toBe('invalid_request');
     expect(error.description).toMatch(c.description);
     if (token.length > 20) expect(error.description).not.toContain(token.slice(0, 20));
@@ -245,7 +236,7 @@ describe('verifyActorAssertion: single use', () => {
     const h = harness();
     const token = await signJwt(actorKey, claims());
     await verifyActorAssertion(token, h.deps, NOW);
-    const error = await rejection(verifyActorAssertion(token, h.deps, NOW));
+    const error = await oauthRejection(verifyActorAssertion(token, h.deps, NOW));
     expect(error.code).toBe('invalid_request');
     expect(error.description).toBe('actor assertion was already used');
   });
@@ -274,7 +265,7 @@ describe('verifyActorAssertion: single use', () => {
   it('does not burn the jti of a forged assertion', async () => {
     const h = harness();
     const c = claims();
-    await rejection(verifyActorAssertion(await signJwt(otherActorKey, c, { kid: actorKey.kid }), h.deps, NOW));
+    await oauthRejection(verifyActorAssertion(await signJwt(otherActorKey, c, { kid: actorKey.kid }), h.deps, NOW));
     expect((await verifyActorAssertion(await signJwt(actorKey, c), h.deps, NOW)).jti).toBe(c.jti);
   });
 
@@ -283,7 +274,7 @@ describe('verifyActorAssertion: single use', () => {
     h.deps.markJtiUsed = async () => {
       throw new OAuthError('temporarily_unavailable', 'db down');
     };
-    const error = await rejection(verifyActorAssertion(await signJwt(actorKey, claims()), h.deps, NOW));
+    const error = await oauthRejection(verifyActorAssertion(await signJwt(actorKey, claims()), h.deps, NOW));
     expect(error.code).toBe('temporarily_unavailable');
   });
 });
@@ -331,21 +322,21 @@ describe('verifyWorkloadToken', () => {
 
   it('refuses a workload bound to no actor', async () => {
     const { deps } = workloadDeps({});
-    const error = await rejection(verifyWorkloadToken(await signJwt(workloadKey, workloadClaims()), deps, NOW));
+    const error = await oauthRejection(verifyWorkloadToken(await signJwt(workloadKey, workloadClaims()), deps, NOW));
     expect(error.code).toBe('invalid_request');
   });
 
   it('refuses a token from an issuer trusted only for users', async () => {
     const { deps, lookups } = workloadDeps();
     const token = await signJwt(workloadKey, workloadClaims({ iss: 'https://idp.example.com' }));
-    const error = await rejection(verifyWorkloadToken(token, deps, NOW));
+    const error = await oauthRejection(verifyWorkloadToken(token, deps, NOW));
     expect(error.description).toBe('untrusted issuer');
     expect(lookups).toHaveLength(0);
   });
 
   it('refuses an expired workload token before looking up a binding', async () => {
     const { deps, lookups } = workloadDeps();
-    const error = await rejection(verifyWorkloadToken(await signJwt(workloadKey, workloadClaims({ exp: NOW_S - 60 })), deps, NOW));
+    const error = await oauthRejection(verifyWorkloadToken(await signJwt(workloadKey, workloadClaims({ exp: NOW_S - 60 })), deps, NOW));
     expect(error.description).toBe('actor token is expired');
     expect(lookups).toHaveLength(0);
   });

@@ -5,7 +5,7 @@ import { errors as joseErrors, jwtVerify } from 'jose';
 import { OAuthError } from '../../src/errors.js';
 import { createIssuerKeys, localKeySet, type IssuerKeySource } from '../../src/exchange/issuer-keys.js';
 import { verifyTrustedIssuerToken, type TrustedIssuerDeps, type TrustedIssuerRecord } from '../../src/exchange/trusted-issuer-token.js';
-import { NOW, NOW_S, jwksOf, makeKey, signJwt, type TestKey } from '../support/jwt-fixtures.js';
+import { NOW, NOW_S, jwksOf, makeKey, oauthRejection, signJwt, type TestKey } from '../support/jwt-fixtures.js';
 
 const ISSUER = 'https://idp.example.com';
 const AUDIENCE = 'https://deputy.example.com';
@@ -70,16 +70,6 @@ async function verifyWith(source: IssuerKeySource, token: string, keys = createI
   return jwtVerify(token, keys.keysFor(source), { currentDate: NOW });
 }
 
-async function oauthRejection(promise: Promise<unknown>): Promise<OAuthError> {
-  const error = await promise.then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(OAuthError);
-  return error as OAuthError;
-}
 
 describe('issuer keys: inline jwks', () => {
   it('verifies with an inline key set', async () => {

@@ -4,53 +4,33 @@
  * arbitrarily altered tokens.
  */
 import { describe, expect, it, jest } from '@jest/globals';
-import { generateKeyPairSync, sign, type webcrypto } from 'node:crypto';
+import { generateKeyPairSync, sign } from 'node:crypto';
 import fc from 'fast-check';
-import { SignJWT, createLocalJWKSet, errors, exportJWK, generateKeyPair, jwtVerify, type JWK, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, errors, jwtVerify, type JWK, type JWTVerifyGetKey } from 'jose';
 import { decodeJwt } from '../../src/exchange/jwt-signer.js';
 import { verifyJwt, type JwtVerifyOptions } from '../../src/exchange/jwt-verify.js';
+import { NOW, NOW_S, b64url, flipSignatureBit, jwksOf, makeKey, rejectionOf, signJwt, withRawHeader, type TestKey } from '../support/jwt-fixtures.js';
 
 const ALGORITHMS = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA'] as const;
 type Alg = (typeof ALGORITHMS)[number];
 
-const NOW = new Date('2026-11-23T12:00:00Z');
-const NOW_S = Math.floor(NOW.getTime() / 1000);
 const OPTIONS = { issuer: 'https://idp.test', audience: 'deputy', algorithms: [...ALGORITHMS], currentDate: NOW, requiredClaims: ['exp', 'iat'] } satisfies JwtVerifyOptions;
 
-interface Signer {
-  alg: Alg;
-  privateKey: webcrypto.CryptoKey;
-  jwk: JWK;
-}
-
-const signers = new Map<Alg, Promise<Signer>>();
-function signer(alg: Alg): Promise<Signer> {
-  let pending = signers.get(alg);
-  if (!pending) {
-    pending = (async () => {
-      const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
-      return { alg, privateKey, jwk: { ...(await exportJWK(publicKey)), kid: `key-${alg}`, alg } };
-    })();
-    signers.set(alg, pending);
+// One key per algorithm for the whole file (RSA key generation is slow).
+const keysByAlg = new Map<Alg, Promise<TestKey>>();
+function keyFor(alg: Alg): Promise<TestKey> {
+  let key = keysByAlg.get(alg);
+  if (!key) {
+    key = makeKey(alg, `key-${alg}`);
+    keysByAlg.set(alg, key);
   }
-  return pending;
+  return key;
 }
 
 async function token(alg: Alg, claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}): Promise<{ jwt: string; keys: JWTVerifyGetKey }> {
-  const { privateKey, jwk } = await signer(alg);
-  const jwt = await new SignJWT({ iss: 'https://idp.test', aud: 'deputy', sub: 'alice', iat: NOW_S - 10, exp: NOW_S + 300, ...claims })
-    .setProtectedHeader({ alg, kid: jwk.kid!, ...header })
-    .sign(privateKey);
-  return { jwt, keys: createLocalJWKSet({ keys: [jwk] }) };
-}
-
-async function refusal(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a refusal');
+  const key = await keyFor(alg);
+  const jwt = await signJwt(key, { iss: 'https://idp.test', aud: 'deputy', sub: 'alice', iat: NOW_S - 10, exp: NOW_S + 300, ...claims }, header);
+  return { jwt, keys: createLocalJWKSet(jwksOf(key)) };
 }
 
 describe('verifyJwt', () => {
@@ -62,17 +42,14 @@ describe('verifyJwt', () => {
 
   it.each(ALGORITHMS)('refuses a %s token whose signature was altered', async (alg) => {
     const { jwt, keys } = await token(alg);
-    const [h, p, s] = jwt.split('.') as [string, string, string];
-    const flipped = Buffer.from(s, 'base64url');
-    flipped[flipped.length >> 1]! ^= 0x01;
-    expect(await refusal(verifyJwt(`${h}.${p}.${flipped.toString('base64url')}`, keys, OPTIONS))).toBeInstanceOf(errors.JWSSignatureVerificationFailed);
+    expect(await rejectionOf(verifyJwt(flipSignatureBit(jwt), keys, OPTIONS))).toBeInstanceOf(errors.JWSSignatureVerificationFailed);
   });
 
   it('refuses a token whose payload was altered after signing', async () => {
     const { jwt, keys } = await token('ES256');
     const [h, , s] = jwt.split('.');
     const forged = Buffer.from(JSON.stringify({ iss: 'https://idp.test', aud: 'deputy', sub: 'mallory', iat: NOW_S, exp: NOW_S + 300 })).toString('base64url');
-    expect(await refusal(verifyJwt(`${h}.${forged}.${s}`, keys, OPTIONS))).toBeInstanceOf(errors.JWSSignatureVerificationFailed);
+    expect(await rejectionOf(verifyJwt(`${h}.${forged}.${s}`, keys, OPTIONS))).toBeInstanceOf(errors.JWSSignatureVerificationFailed);
   });
 
   it('refuses a token spelled outside the base64url alphabet, which Node’s decoder would read the same', async () => {
@@ -82,60 +59,58 @@ describe('verifyJwt', () => {
     const respelled = s.includes('-') ? s.replace('-', '+') : s.includes('_') ? s.replace('_', '/') : `${s}=`;
     expect(Buffer.from(respelled, 'base64url').equals(Buffer.from(s, 'base64url'))).toBe(true);
     expect(decodeJwt(`${h}.${p}.${respelled}`)).toBeNull();
-    expect(await refusal(verifyJwt(`${h}.${p}.${respelled}`, keys, OPTIONS))).toBeInstanceOf(errors.JWSInvalid);
-    expect(await refusal(jwtVerify(`${h}.${p}.${respelled}`, keys, OPTIONS))).toBeInstanceOf(errors.JOSEError);
+    expect(await rejectionOf(verifyJwt(`${h}.${p}.${respelled}`, keys, OPTIONS))).toBeInstanceOf(errors.JWSInvalid);
+    expect(await rejectionOf(jwtVerify(`${h}.${p}.${respelled}`, keys, OPTIONS))).toBeInstanceOf(errors.JOSEError);
   });
 
   it('refuses a signature of the wrong length', async () => {
     const { jwt, keys } = await token('ES256');
     const [h, p, s] = jwt.split('.') as [string, string, string];
-    expect(await refusal(verifyJwt(`${h}.${p}.${s.slice(0, 40)}`, keys, OPTIONS))).toBeInstanceOf(errors.JWSSignatureVerificationFailed);
+    expect(await rejectionOf(verifyJwt(`${h}.${p}.${s.slice(0, 40)}`, keys, OPTIONS))).toBeInstanceOf(errors.JWSSignatureVerificationFailed);
   });
 
   it('refuses an algorithm outside the allow-list, before resolving any key', async () => {
     const { jwt } = await token('RS256');
     const keys = jest.fn<JWTVerifyGetKey>();
-    expect(await refusal(verifyJwt(jwt, keys, { ...OPTIONS, algorithms: ['ES256'] }))).toBeInstanceOf(errors.JOSEAlgNotAllowed);
+    expect(await rejectionOf(verifyJwt(jwt, keys, { ...OPTIONS, algorithms: ['ES256'] }))).toBeInstanceOf(errors.JOSEAlgNotAllowed);
     expect(keys).not.toHaveBeenCalled();
   });
 
   it.each(['none', 'HS256', 'RSA-OAEP', 'ES256K'])('refuses alg %s even when a caller lists it', async (alg) => {
     const { jwt, keys } = await token('ES256');
-    const [, p, s] = jwt.split('.');
-    const header = Buffer.from(JSON.stringify({ alg, kid: 'key-ES256' })).toString('base64url');
-    expect(await refusal(verifyJwt(`${header}.${p}.${s}`, keys, { ...OPTIONS, algorithms: [alg] }))).toBeInstanceOf(errors.JOSEAlgNotAllowed);
+    const relabelled = withRawHeader(jwt, JSON.stringify({ alg, kid: 'key-ES256' }));
+    expect(await rejectionOf(verifyJwt(relabelled, keys, { ...OPTIONS, algorithms: [alg] }))).toBeInstanceOf(errors.JOSEAlgNotAllowed);
   });
 
   it('refuses a key of another algorithm than the header names (no algorithm confusion)', async () => {
     const { jwt } = await token('ES256');
-    const es384 = await signer('ES384');
+    const es384 = await keyFor('ES384');
     // A resolver that hands back whatever key it has, whatever the token's alg.
-    const [keyFor384] = [await createLocalJWKSet({ keys: [es384.jwk] })({ alg: 'ES384', kid: es384.jwk.kid }, { payload: '', signature: '' })];
-    const careless: JWTVerifyGetKey = async () => keyFor384!;
-    expect(await refusal(verifyJwt(jwt, careless, OPTIONS))).toBeInstanceOf(errors.JOSENotSupported);
+    const careless: JWTVerifyGetKey = async () => es384.publicKey;
+    expect(await rejectionOf(verifyJwt(jwt, careless, OPTIONS))).toBeInstanceOf(errors.JOSENotSupported);
   });
 
   it('refuses a private or symmetric key handed back by a resolver', async () => {
     const { jwt } = await token('ES256');
-    const { privateKey } = await signer('ES256');
-    expect(await refusal(verifyJwt(jwt, async () => privateKey, OPTIONS))).toBeInstanceOf(errors.JOSENotSupported);
-    expect(await refusal(verifyJwt(jwt, async () => new Uint8Array(32), OPTIONS))).toBeInstanceOf(errors.JOSENotSupported);
+    const { privateKey } = await keyFor('ES256');
+    expect(await rejectionOf(verifyJwt(jwt, async () => privateKey, OPTIONS))).toBeInstanceOf(errors.JOSENotSupported);
+    expect(await rejectionOf(verifyJwt(jwt, async () => new Uint8Array(32), OPTIONS))).toBeInstanceOf(errors.JOSENotSupported);
   });
 
   it('refuses an RSA key shorter than 2048 bits', async () => {
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
     const jwk = { ...(publicKey.export({ format: 'jwk' }) as JWK), kid: 'small', alg: 'RS256' };
     // jose will not sign with it either: sign with node:crypto.
-    const input = `${Buffer.from(JSON.stringify({ alg: 'RS256', kid: 'small' })).toString('base64url')}.${Buffer.from(JSON.stringify({ iss: 'https://idp.test', aud: 'deputy', iat: NOW_S, exp: NOW_S + 60 })).toString('base64url')}`;
+    const input = `${b64url(JSON.stringify({ alg: 'RS256', kid: 'small' }))}.${b64url(JSON.stringify({ iss: 'https://idp.test', aud: 'deputy', iat: NOW_S, exp: NOW_S + 60 }))}`;
     const jwt = `${input}.${sign('sha256', Buffer.from(input), privateKey).toString('base64url')}`;
     const imported = await crypto.subtle.importKey('jwk', jwk, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, true, ['verify']);
-    expect(await refusal(verifyJwt(jwt, async () => imported, OPTIONS))).toBeInstanceOf(errors.JOSENotSupported);
+    expect(await rejectionOf(verifyJwt(jwt, async () => imported, OPTIONS))).toBeInstanceOf(errors.JOSENotSupported);
   });
 
   it('passes on the key set’s own refusals (unknown kid)', async () => {
     const { jwt } = await token('ES256', {}, { kid: 'nobody' });
-    const { jwk } = await signer('ES256');
-    expect(await refusal(verifyJwt(jwt, createLocalJWKSet({ keys: [jwk] }), OPTIONS))).toBeInstanceOf(errors.JWKSNoMatchingKey);
+    const keys = createLocalJWKSet(jwksOf(await keyFor('ES256')));
+    expect(await rejectionOf(verifyJwt(jwt, keys, OPTIONS))).toBeInstanceOf(errors.JWKSNoMatchingKey);
   });
 
   it.each([
@@ -147,8 +122,8 @@ describe('verifyJwt', () => {
     ['with a non-numeric exp', { exp: 'tomorrow' }, errors.JWTClaimValidationFailed],
   ])('refuses a correctly signed token that is %s, as jwtVerify does', async (_label, claims, expected) => {
     const { jwt, keys } = await token('ES256', claims);
-    const ours = await refusal(verifyJwt(jwt, keys, OPTIONS));
-    const jose = await refusal(jwtVerify(jwt, keys, OPTIONS));
+    const ours = await rejectionOf(verifyJwt(jwt, keys, OPTIONS));
+    const jose = await rejectionOf(jwtVerify(jwt, keys, OPTIONS));
     expect(ours).toBeInstanceOf(expected);
     expect(ours).toBeInstanceOf((jose as object).constructor as typeof Error);
     expect((ours as errors.JOSEError).code).toBe((jose as errors.JOSEError).code);
@@ -157,13 +132,13 @@ describe('verifyJwt', () => {
   it('honours clock tolerance like jwtVerify', async () => {
     const { jwt, keys } = await token('ES256', { exp: NOW_S - 30 });
     await expect(verifyJwt(jwt, keys, { ...OPTIONS, clockTolerance: 60 })).resolves.toBeDefined();
-    expect(await refusal(verifyJwt(jwt, keys, { ...OPTIONS, clockTolerance: 10 }))).toBeInstanceOf(errors.JWTExpired);
+    expect(await rejectionOf(verifyJwt(jwt, keys, { ...OPTIONS, clockTolerance: 10 }))).toBeInstanceOf(errors.JWTExpired);
   });
 
   it('refuses what is not a compact JWS', async () => {
     const { keys } = await token('ES256');
     for (const bad of ['', 'a.b', 'a.b.c.d', 'bm90IGpzb24.e30.c2ln', 'e30.e30.c2ln']) {
-      const error = await refusal(verifyJwt(bad, keys, OPTIONS));
+      const error = await rejectionOf(verifyJwt(bad, keys, OPTIONS));
       expect(error).toBeInstanceOf(errors.JOSEError);
     }
   });
@@ -184,9 +159,9 @@ describe('verifyJwt', () => {
           } else if (alteration === 'truncate') {
             altered = jwt.slice(0, position % jwt.length);
           } else {
-            const [, p, s] = jwt.split('.');
             const alg = ALGORITHMS[position % ALGORITHMS.length]!;
-            altered = `${Buffer.from(JSON.stringify({ alg, kid: JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString()).kid })).toString('base64url')}.${p}.${s}`;
+            const { kid } = JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString()) as { kid: string };
+            altered = withRawHeader(jwt, JSON.stringify({ alg, kid }));
           }
           const ours = await verifyJwt(altered, keys, OPTIONS).then(
             ({ payload }) => ({ ok: true as const, sub: payload.sub }),

@@ -17,6 +17,7 @@ import {
   hs256WithPublicKey,
   jwksOf,
   makeKey,
+  oauthRejection,
   rawJwt,
   signJwt,
   withRawHeader,
@@ -90,16 +91,6 @@ const claims = (overrides: Claims = {}): Claims =>
     ),
   );
 
-async function rejection(promise: Promise<unknown>): Promise<OAuthError> {
-  const error = await promise.then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(OAuthError);
-  return error as OAuthError;
-}
 
 describe('verifyTrustedIssuerToken: accepted tokens', () => {
   it('verifies a subject token and maps its subject', async () => {
@@ -263,7 +254,7 @@ describe('verifyTrustedIssuerToken: refused tokens (each differs from a valid on
   it.each(cases.map((c) => [c.name, c] as const))('refuses %s', async (_name, c) => {
     const h = harness(c.records?.() ?? [record()]);
     const token = await c.build();
-    const error = await rejection(verifyTrustedIssuerToken(token, h.deps, NOW));
+    const error = await oauthRejection(verifyTrustedIssuerToken(token, h.deps, NOW));
     expect(error.code).toBe('invalid_request');
     expect(error.status).toBe(400);
     expect(error.description).toMatch(c.description);
@@ -282,7 +273,7 @@ describe('verifyTrustedIssuerToken: key source failures', () => {
     const h = harness([record()], async () => {
       throw new OAuthError('temporarily_unavailable', 'down');
     });
-    const error = await rejection(verifyTrustedIssuerToken(await signJwt(issuerKey, claims()), h.deps, NOW));
+    const error = await oauthRejection(verifyTrustedIssuerToken(await signJwt(issuerKey, claims()), h.deps, NOW));
     expect(error.code).toBe('temporarily_unavailable');
     expect(error.status).toBe(503);
   });
@@ -291,7 +282,7 @@ describe('verifyTrustedIssuerToken: key source failures', () => {
     const h = harness([record()], async () => {
       throw new joseErrors.JWKSTimeout();
     });
-    const error = await rejection(verifyTrustedIssuerToken(await signJwt(issuerKey, claims()), h.deps, NOW));
+    const error = await oauthRejection(verifyTrustedIssuerToken(await signJwt(issuerKey, claims()), h.deps, NOW));
     expect(error.code).toBe('temporarily_unavailable');
   });
 

@@ -2,8 +2,10 @@
  * Keys and tokens for the JWT verification tests: well-formed signed tokens (jose), and
  * hand-built compact strings for the hostile cases jose would refuse to produce.
  */
+import { expect } from '@jest/globals';
 import { createHmac } from 'node:crypto';
 import { CompactSign, exportJWK, exportSPKI, generateKeyPair, type CryptoKey, type JWK } from 'jose';
+import { OAuthError } from '../../src/errors.js';
 
 export const NOW = new Date('2030-01-01T00:00:00Z');
 export const NOW_S = Math.floor(NOW.getTime() / 1000);
@@ -74,4 +76,21 @@ export function withRawHeader(token: string, headerText: string): string {
 
 function dropUndefined(record: Header): Header {
   return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined));
+}
+
+/** What `promise` rejected with; fails the test if it resolved. */
+export async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (error: unknown) => error,
+  );
+}
+
+/** What `promise` rejected with, which must be an OAuthError. */
+export async function oauthRejection(promise: Promise<unknown>): Promise<OAuthError> {
+  const error = await rejectionOf(promise);
+  expect(error).toBeInstanceOf(OAuthError);
+  return error as OAuthError;
 }
