@@ -12,6 +12,8 @@ import { freePort } from '../src/db/embedded.js';
 import { DEMO, readDemoSecrets } from '../src/demo/seed.js';
 import { demoUserToken } from '../src/demo/user-token.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { basic } from './support/hostile.js';
+import { until } from './support/wait.js';
 
 interface LogLine {
   msg?: string;
@@ -28,14 +30,6 @@ const alive = (pid: number) => {
     return false;
   }
 };
-
-async function eventually(condition: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 describe('npm start with WORKERS=2', () => {
   let db: TestDatabase;
@@ -64,7 +58,7 @@ describe('npm start with WORKERS=2', () => {
         if (line.startsWith('{')) lines.push(JSON.parse(line) as LogLine);
       }
     });
-    await eventually(() => lines.some((line) => line.msg === 'deputy is listening'), 60_000);
+    await until(() => lines.some((line) => line.msg === 'deputy is listening'), 'deputy is listening', 60_000, 50);
   }, 90_000);
 
   afterAll(async () => {
@@ -80,7 +74,7 @@ describe('npm start with WORKERS=2', () => {
       method: 'POST',
       headers: {
         'content-type': 'application/x-www-form-urlencoded',
-        authorization: `Basic ${Buffer.from(`${DEMO.appClient}:${secrets.appClientSecret}`).toString('base64')}`,
+        authorization: basic(DEMO.appClient, secrets.appClientSecret),
         connection: 'close',
       },
       body: new URLSearchParams({
@@ -113,7 +107,7 @@ describe('npm start with WORKERS=2', () => {
         method: 'POST',
         headers: {
           'content-type': 'application/x-www-form-urlencoded',
-          authorization: `Basic ${Buffer.from(`${DEMO.appClient}:${secrets.appClientSecret}`).toString('base64')}`,
+          authorization: basic(DEMO.appClient, secrets.appClientSecret),
           connection: 'close',
         },
         body: new URLSearchParams({ token }),
@@ -125,8 +119,8 @@ describe('npm start with WORKERS=2', () => {
   it('replaces a worker that dies', async () => {
     const [victim] = workerPids();
     process.kill(victim!, 'SIGKILL');
-    await eventually(() => lines.some((line) => line.msg === 'worker died; starting a replacement' && line.worker_pid === victim));
-    await eventually(() => workerPids().length === 3);
+    await until(() => lines.some((line) => line.msg === 'worker died; starting a replacement' && line.worker_pid === victim), 'the death to be logged', 30_000, 50);
+    await until(() => workerPids().length === 3, 'a replacement worker', 30_000, 50);
     expect(alive(victim!)).toBe(false);
     for (let i = 0; i < 4; i++) expect((await exchange()).status).toBe(200);
   });

@@ -2,14 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { createConfigCache, type ConfigCache } from '../../src/db/change-feed.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-
-async function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (await condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
+import { until } from '../support/wait.js';
 
 describe('change-notified configuration cache', () => {
   let db: TestDatabase;
