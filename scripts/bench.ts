@@ -45,9 +45,8 @@ const CHAIN_PARENTS = 1000;
 const FEW_CLIENTS_CONNECTIONS = CONNECTIONS.includes(16) ? 16 : CONNECTIONS[0]!;
 /** BENCH_WORKERS=N (N > 1): also measure N Deputy processes on one port, at one level. Off by default (time budget). */
 const WORKERS = envNumber('BENCH_WORKERS', 1);
-const WORKERS_CONNECTIONS = CONNECTIONS.includes(32) ? 32 : CONNECTIONS.at(-1)!;
-/** The level the latency and ratio targets name. */
-const TARGET_CONNECTIONS = WORKERS_CONNECTIONS;
+/** The level the latency and ratio targets name; the one-level measurements run there too. */
+const TARGET_CONNECTIONS = CONNECTIONS.includes(32) ? 32 : CONNECTIONS.at(-1)!;
 const WORKERS_WARMUP = Math.max(WARMUP, 5);
 
 const FORM = 'application/x-www-form-urlencoded';
@@ -460,7 +459,7 @@ async function benchDeputyWorkers(requests: DeputyScenarios['requests'], env: Re
   const deputy = await startChild('deputy', { ...env, BENCH_WORKERS: String(WORKERS), BENCH_ISSUER: issuer });
   log(`Deputy with ${WORKERS} workers (supervisor pid ${deputy.pid}) at ${deputy.url}`);
   try {
-    const levels = [WORKERS_CONNECTIONS];
+    const levels = [TARGET_CONNECTIONS];
     const nextUser = rotate(requests.userExchange);
     const nextIntrospection = rotate(requests.introspections);
     return [
