@@ -10,6 +10,7 @@ import {
   type LiveGrant,
   type SubjectTokenFacts,
 } from '../../src/exchange/decide.js';
+import { mintedFacts } from '../support/decide-fixtures.js';
 
 const NOW = 1_700_000_000;
 const API = 'https://api.example.com';
@@ -333,18 +334,6 @@ const chainScenario = fc.record({
   maxDelegationDepth: calm.mostly(4, fc.integer({ min: 1, max: 4 })),
   hops: fc.tuple(...HOPS.map((id, i) => hopWorld(id, HOPS[i + 1]))),
 });
-
-function mintedFacts(input: DecisionInput, decision: GrantedDecision): SubjectTokenFacts {
-  return {
-    subjectId: input.subjectToken.subjectId,
-    exp: decision.exp,
-    scopes: decision.scopes,
-    chain: decision.actorIds,
-    chainGrantIds: decision.grantIds,
-    audience: input.requestedResource,
-    mayActSub: null,
-  };
-}
 
 describe('decide: chains of its own tokens', () => {
   it('a child never carries a scope its parent lacks, nor outlives it', () => {

@@ -10,8 +10,8 @@ import {
   type LiveGrant,
   type RefusalError,
   type RefusalReason,
-  type SubjectTokenFacts,
 } from '../../src/exchange/decide.js';
+import { mintedFacts } from '../support/decide-fixtures.js';
 
 const NOW = 1_700_000_000;
 const API = 'https://api.example.com';
@@ -100,19 +100,6 @@ function expectRefused(decision: Decision, error: RefusalError, reason: RefusalR
   // The description goes to the client: generic English, no identifiers from the request.
   expect(decision.description).toMatch(/^[A-Z][\w ,.:'-]+\.$/);
   for (const secret of ['alice', 'agent:', 'g-', 'example.com']) expect(decision.description).not.toContain(secret);
-}
-
-/** What the I/O layer would read back from a token minted on `decision`. */
-function mintedFacts(input: DecisionInput, decision: GrantedDecision): SubjectTokenFacts {
-  return {
-    subjectId: input.subjectToken.subjectId,
-    exp: decision.exp,
-    scopes: decision.scopes,
-    chain: decision.actorIds,
-    chainGrantIds: decision.grantIds,
-    audience: input.requestedResource,
-    mayActSub: null,
-  };
 }
 
 describe('decide: baselines', () => {

@@ -1,0 +1,15 @@
+/** Shared by the decide() example and property tests. */
+import type { DecisionInput, GrantedDecision, SubjectTokenFacts } from '../../src/exchange/decide.js';
+
+/** What the I/O layer would read back from a token minted on `decision`. */
+export function mintedFacts(input: DecisionInput, decision: GrantedDecision): SubjectTokenFacts {
+  return {
+    subjectId: input.subjectToken.subjectId,
+    exp: decision.exp,
+    scopes: decision.scopes,
+    chain: decision.actorIds,
+    chainGrantIds: decision.grantIds,
+    audience: input.requestedResource,
+    mayActSub: null,
+  };
+}
