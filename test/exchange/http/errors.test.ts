@@ -3,8 +3,6 @@
  * goes away during operation (fail closed with 503, recover without a restart).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import pg from 'pg';
-import type { TestDatabase } from '../../support/database.js';
 import { startOutageHarness, type OutageHarness } from '../../support/outage.js';
 import {
   RESOURCE,
@@ -142,15 +140,12 @@ describe('token endpoint errors', () => {
  */
 describe('the database goes away during operation', () => {
   let harness: OutageHarness;
-  let database: TestDatabase;
   let w: World;
-  const admin = <T>(databaseName: string | null, work: (client: pg.Client) => Promise<T>) => harness.admin(databaseName, work);
   const cutOff = () => harness.cutOff({ waitForPoolToEmpty: false });
   const restore = () => harness.restore();
 
   beforeAll(async () => {
     harness = await startOutageHarness();
-    database = harness.database;
     w = harness.world;
   });
 
