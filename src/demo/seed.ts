@@ -21,6 +21,8 @@ export const DEMO = {
   helper: 'agent:summarizer',
   appClient: 'triage-app',
   adminClient: 'deputy-admin',
+  /** The only subjects the demo identity provider may speak for. */
+  users: ['alice', 'bob'],
 } as const;
 
 export interface DemoSecrets {
@@ -60,8 +62,9 @@ export async function seedDemoWorld(pool: pg.Pool, home: string, pepper: string)
     const days = (n: number) => new Date(Date.now() + n * 86400_000);
 
     await client.query(
-      `INSERT INTO trusted_issuers (issuer, jwks, audience, kind, subject_claim, algorithms) VALUES ($1, $2, $3, 'user', 'sub', ARRAY['ES256'])`,
-      [DEMO.issuer, { keys: [issuerKeys.publicJwk] }, DEMO.audience],
+      `INSERT INTO trusted_issuers (issuer, jwks, audience, kind, subject_claim, algorithms, allowed_subjects)
+       VALUES ($1, $2, $3, 'user', 'sub', ARRAY['ES256'], $4)`,
+      [DEMO.issuer, { keys: [issuerKeys.publicJwk] }, DEMO.audience, DEMO.users],
     );
     await client.query(
       `INSERT INTO subjects (id, email) VALUES ('alice', 'alice@example.com'), ('bob', 'bob@example.com')`,
