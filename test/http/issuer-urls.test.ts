@@ -5,8 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { SignJWT } from 'jose';
-import { GRANT_TYPE, RESOURCE, TT, startExchangeWorld, type World } from '../support/exchange-world.js';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { GRANT_TYPE, RESOURCE, SECRETS, TT, startExchangeWorld, type World } from '../support/exchange-world.js';
 import { httpRequest } from './support.js';
 
 const FORGED_HOSTS: Array<[string, Record<string, string>]> = [
@@ -81,6 +81,36 @@ describe('URLs come from ISSUER, never from the request', () => {
       const result = await exchangeWithAssertionFor(`${w.issuer}/token`);
       expect(result.status).toBe(200);
       expect(typeof result.json.access_token).toBe('string');
+    });
+
+    async function exchangeWithDpopFor(htu: string) {
+      const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+      const proof = await new SignJWT({ htm: 'POST', htu, jti: randomUUID(), iat: Math.floor(Date.now() / 1000) })
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: await exportJWK(publicKey) })
+        .sign(privateKey);
+      const body = new URLSearchParams({ grant_type: GRANT_TYPE, subject_token: await w.userToken('alice'), subject_token_type: TT.jwt, resource: RESOURCE, scope: 'read' });
+      const response = await httpRequest(`${w.deputy.url}/token`, {
+        method: 'POST',
+        headers: {
+          ...forged,
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`app-a:${SECRETS['app-a']}`).toString('base64')}`,
+          dpop: proof,
+        },
+        body: body.toString(),
+      });
+      return { status: response.status, json: JSON.parse(response.text) as Record<string, unknown> };
+    }
+
+    it('refuses a DPoP proof whose htu is the forged host’s token endpoint, and accepts ISSUER’s', async () => {
+      const forgedHtu = `${forged['x-forwarded-proto'] ?? 'http'}://evil.example/token`;
+      const refused = await exchangeWithDpopFor(forgedHtu);
+      expect(refused.status).toBe(400);
+      expect(refused.json.error).toBe('invalid_dpop_proof');
+      expect(refused.json.access_token).toBeUndefined();
+      const accepted = await exchangeWithDpopFor(`${w.issuer}/token`);
+      expect(accepted.status).toBe(200);
+      expect(accepted.json.token_type).toBe('DPoP');
     });
   });
 });
