@@ -46,18 +46,38 @@ export const configSchema = z.object({
   RATE_LIMIT_CLIENT_PER_SECOND: z.coerce.number().int().min(0).default(2000),
   /** Token-endpoint exchanges per second allowed per actor, in each process; 0 disables. */
   RATE_LIMIT_ACTOR_PER_SECOND: z.coerce.number().int().min(0).default(2000),
-  /** Seed the demo world when the database is empty. */
-  DEMO_SEED: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  /**
+   * Seed the demo world when the database is empty. Unset: on only for the embedded database
+   * outside production (the quickstart); an explicit value always wins.
+   */
+  DEMO_SEED: z.enum(['true', 'false']).optional(),
   /** trace, debug, info, warn, error, fatal or silent. */
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   /** On SIGTERM/SIGINT, how long in-flight requests may take before connections are closed, ms. */
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(300_000).default(10_000),
-  /** Trust X-Forwarded-* headers (behind a reverse proxy). */
+  /** Trust X-Forwarded-* headers (behind a reverse proxy). They never change the URLs Deputy publishes. */
   TRUST_PROXY: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  /**
+   * Browser origins allowed to call the token, introspection, revocation and admin endpoints
+   * (CORS), comma-separated exact origins such as https://app.example.com. Unset: none.
+   */
+  CORS_ORIGINS: z
+    .string()
+    .transform((value) => value.split(',').map((origin) => origin.trim()).filter(Boolean))
+    .pipe(z.array(z.string().refine(isExactOrigin, 'must be comma-separated origins such as https://app.example.com (scheme, host, optional port; no path, no wildcard)')))
+    .default([]),
 });
 
+/** `https://app.example.com` and `http://localhost:8080` are origins; `*`, `null` or a URL with a path are not. */
+function isExactOrigin(value: string): boolean {
+  const url = URL.parse(value);
+  return url !== null && (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === value;
+}
+
+const LOOPBACK_HOSTS = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/;
+
 type Raw = z.infer<typeof configSchema>;
-export type Config = Omit<Raw, 'ISSUER'> & { ISSUER: string };
+export type Config = Omit<Raw, 'ISSUER' | 'DEMO_SEED'> & { ISSUER: string; DEMO_SEED: boolean };
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -73,5 +93,17 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
   }
   const raw = parsed.data;
   const issuer = (raw.ISSUER ?? `http://localhost:${raw.PORT}`).replace(/\/+$/, '');
-  return { ...raw, ISSUER: issuer };
+  const production = raw.NODE_ENV === 'production';
+  if (production && !servesOverTls(issuer)) {
+    throw new ConfigError('invalid configuration: ISSUER: must be an https URL when NODE_ENV=production (http only for localhost or loopback)');
+  }
+  // The demo world (a trusted IdP whose private key sits on disk) only where it was asked for:
+  // the embedded quickstart, never a real database or production unless DEMO_SEED=true.
+  const demoSeed = raw.DEMO_SEED === undefined ? !raw.DATABASE_URL && !production : raw.DEMO_SEED === 'true';
+  return { ...raw, ISSUER: issuer, DEMO_SEED: demoSeed };
+}
+
+function servesOverTls(issuer: string): boolean {
+  const url = new URL(issuer);
+  return url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK_HOSTS.test(url.hostname));
 }

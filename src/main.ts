@@ -13,7 +13,7 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { AlreadyRunningError, startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
 import { createPool } from './db/pool.js';
 import { loadOrCreateSecret } from './db/server-settings.js';
-import { seedDemoWorld, readDemoSecrets } from './demo/seed.js';
+import { demoSecretsFile, readDemoSecrets, seedDemoWorld } from './demo/seed.js';
 import { quickstart } from './demo/quickstart.js';
 import { createLogger, type Logger } from './log.js';
 import { applyMigrations, startDeputy } from './server.js';
@@ -25,10 +25,18 @@ async function seedIfAsked(config: Config, pool: pg.Pool, logger: Logger): Promi
   if (await seedDemoWorld(pool, config.DEPUTY_HOME, pepper)) logger.info('seeded the demo world');
 }
 
+/**
+ * The human banner goes to stderr: stdout carries only the NDJSON log. It names the secrets
+ * file, never a secret.
+ */
 async function printQuickstart(config: Config): Promise<void> {
-  if (!config.DEMO_SEED) return;
-  const secrets = await readDemoSecrets(config.DEPUTY_HOME);
-  process.stdout.write(`${quickstart(config.ISSUER, secrets?.appClientSecret ?? null, config.DEPUTY_ADMIN_TOKEN ?? null)}\n`);
+  if (!config.DEMO_SEED || !(await readDemoSecrets(config.DEPUTY_HOME))) return;
+  const banner = quickstart({
+    baseUrl: config.ISSUER,
+    secretsFile: demoSecretsFile(config.DEPUTY_HOME),
+    bootstrapTokenConfigured: config.DEPUTY_ADMIN_TOKEN !== undefined,
+  });
+  process.stderr.write(`${banner}\n`);
 }
 
 function onSignals(shutdown: (signal: string) => Promise<void>): void {

@@ -1,8 +1,18 @@
 import { DEMO } from './seed.js';
 
-/** What `npm start` prints: a newcomer pastes these lines into a second terminal. */
-export function quickstart(baseUrl: string, appClientSecret: string | null, adminToken: string | null): string {
-  const secret = appClientSecret ?? '<the triage-app secret printed on first start, kept in .deputy/demo.json>';
+export interface QuickstartOptions {
+  baseUrl: string;
+  /** Where the demo world's secrets are kept (readable only by the owner). */
+  secretsFile: string;
+  /** Whether DEPUTY_ADMIN_TOKEN is set: the banner then shows how to use it, never its value. */
+  bootstrapTokenConfigured: boolean;
+}
+
+/**
+ * What `npm start` writes to stderr: a newcomer pastes these lines into a second terminal. It
+ * never contains a secret: the commands read them from the secrets file when they run.
+ */
+export function quickstart({ baseUrl, secretsFile, bootstrapTokenConfigured }: QuickstartOptions): string {
   const lines = [
     '',
     `Deputy is ready at ${baseUrl}`,
@@ -10,13 +20,16 @@ export function quickstart(baseUrl: string, appClientSecret: string | null, admi
     '  Discovery:  curl -s ' + `${baseUrl}/.well-known/oauth-authorization-server`,
     '  Keys:       curl -s ' + `${baseUrl}/jwks`,
     '',
+    `The demo world's secrets are in ${secretsFile} (readable only by you);`,
+    'the commands below read them from there, nothing secret is printed.',
+    '',
     'Try a delegated exchange (in another terminal):',
     '',
     '  # 1. a session token for alice from the demo identity provider',
     '  USER_TOKEN=$(npm run -s demo:token -- alice)',
     '',
     `  # 2. the ${DEMO.appClient} app exchanges it for a token acting as ${DEMO.agent}`,
-    `  curl -s ${baseUrl}/token -u '${DEMO.appClient}:${secret}' \\`,
+    `  curl -s ${baseUrl}/token -u "${DEMO.appClient}:$(npm run -s demo:secret -- app)" \\`,
     `    -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange \\`,
     `    -d subject_token="$USER_TOKEN" -d subject_token_type=urn:ietf:params:oauth:token-type:jwt \\`,
     `    -d resource=${DEMO.resource} -d scope='tickets:read tickets:delete'`,
@@ -24,9 +37,15 @@ export function quickstart(baseUrl: string, appClientSecret: string | null, admi
     '  # tickets:delete is dropped (the grant and the agent\'s ceiling exclude it); the response',
     '  # lists exactly what was granted. Decode the access_token at any JWT viewer or with:',
     `  #   node -e 'const t=process.argv[1].split(".")[1];console.log(JSON.parse(Buffer.from(t,"base64url")))' <access_token>`,
+    '',
+    `Admin API, with an access token of the demo admin client (${DEMO.adminClient}):`,
+    '',
+    `  ADMIN_TOKEN=$(curl -s ${baseUrl}/token -u "${DEMO.adminClient}:$(npm run -s demo:secret -- admin)" \\`,
+    `    -d grant_type=client_credentials -d scope=deputy:admin | node -pe 'JSON.parse(require("fs").readFileSync(0, "utf8")).access_token')`,
+    `  curl -s ${baseUrl}/admin/v1/grants -H "Authorization: Bearer $ADMIN_TOKEN"`,
   ];
-  if (adminToken) {
-    lines.push('', 'Admin API:', `  curl -s ${baseUrl}/admin/v1/grants -H 'Authorization: Bearer ${adminToken}'`);
+  if (bootstrapTokenConfigured) {
+    lines.push('', '  # or with the DEPUTY_ADMIN_TOKEN you configured (export it in that shell first):', `  curl -s ${baseUrl}/admin/v1/grants -H "Authorization: Bearer $DEPUTY_ADMIN_TOKEN"`);
   }
   lines.push('');
   return lines.join('\n');

@@ -4,7 +4,7 @@
  * a ticket API, an agent with its own key pair that may pass work to a summarizer agent,
  * entitlements, delegation grants, an app client acting as the agent, and an admin client.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { JWK } from 'jose';
 import type pg from 'pg';
@@ -21,6 +21,8 @@ export const DEMO = {
   helper: 'agent:summarizer',
   appClient: 'triage-app',
   adminClient: 'deputy-admin',
+  /** The only subjects the demo identity provider may speak for. */
+  users: ['alice', 'bob'],
 } as const;
 
 export interface DemoSecrets {
@@ -42,6 +44,17 @@ export async function readDemoSecrets(home: string): Promise<DemoSecrets | null>
   }
 }
 
+/** The secrets file is readable by its owner only, in a directory only its owner can enter. */
+async function writeDemoSecrets(home: string, secrets: DemoSecrets): Promise<void> {
+  const dir = path.resolve(home);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+  const file = demoSecretsFile(home);
+  await writeFile(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  // writeFile's mode applies only when it creates the file.
+  await chmod(file, 0o600);
+}
+
 async function keyPair(): Promise<{ privateJwk: JWK; publicJwk: JWK }> {
   const { kid, publicJwk, privateJwk } = await generateKey('ES256');
   return { privateJwk: { ...(privateJwk as JWK), kid, alg: 'ES256' }, publicJwk };
@@ -60,8 +73,9 @@ export async function seedDemoWorld(pool: pg.Pool, home: string, pepper: string)
     const days = (n: number) => new Date(Date.now() + n * 86400_000);
 
     await client.query(
-      `INSERT INTO trusted_issuers (issuer, jwks, audience, kind, subject_claim, algorithms) VALUES ($1, $2, $3, 'user', 'sub', ARRAY['ES256'])`,
-      [DEMO.issuer, { keys: [issuerKeys.publicJwk] }, DEMO.audience],
+      `INSERT INTO trusted_issuers (issuer, jwks, audience, kind, subject_claim, algorithms, allowed_subjects)
+       VALUES ($1, $2, $3, 'user', 'sub', ARRAY['ES256'], $4)`,
+      [DEMO.issuer, { keys: [issuerKeys.publicJwk] }, DEMO.audience, DEMO.users],
     );
     await client.query(
       `INSERT INTO subjects (id, email) VALUES ('alice', 'alice@example.com'), ('bob', 'bob@example.com')`,
@@ -98,8 +112,7 @@ export async function seedDemoWorld(pool: pg.Pool, home: string, pepper: string)
       appClientSecret,
       adminClientSecret,
     };
-    await mkdir(path.resolve(home), { recursive: true });
-    await writeFile(demoSecretsFile(home), JSON.stringify(secrets, null, 2), { mode: 0o600 });
+    await writeDemoSecrets(home, secrets);
     return true;
   });
 }

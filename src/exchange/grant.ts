@@ -61,6 +61,11 @@ function chainFacts(subject: SubjectTokenFacts, parentJti: string | null, facts:
 /** PostgreSQL's refusals of a value (NUL bytes, invalid text, out of range): bad input, not a fault. */
 const REJECTED_VALUE_CODES = new Set(['22021', '22P05', '22P02', '22001', '22003', '22007', '22008', '54000']);
 
+/** A refusal's detail goes to the audit event only when it is a machine-readable reason (snake_case), never free text. */
+function auditDetails(error: OAuthError): Record<string, unknown> | null {
+  return error.detail !== undefined && /^[a-z][a-z_]{0,63}$/.test(error.detail) ? { reason: error.detail } : null;
+}
+
 function classify(error: unknown): OAuthError {
   if (error instanceof OAuthError) return error;
   if (isDatabaseUnavailable(error)) return temporarilyUnavailable('database unavailable');
@@ -206,6 +211,7 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
       event.error = error.code;
       event.jti = null;
       event.scopeGranted = [];
+      event.details = auditDetails(error);
       if (error.status >= 500) logger.warn({ request_id: event.requestId, error: error.code, detail: error.detail }, 'token exchange failed');
       if (error instanceof RateLimited) {
         // Not audited: a flood of refusals must not become a flood of writes (see SECURITY.md).

@@ -9,6 +9,22 @@ import { assertAlgorithmAllowed, assertIssuedInPast, epochSeconds, inspectJwt, i
 
 export type IssuerKind = 'user' | 'workload';
 
+/**
+ * Whom an issuer may speak for: a subject passes if it is listed or starts with the prefix.
+ * No list and no prefix: any subject.
+ */
+export interface SubjectLimit {
+  allowed: readonly string[];
+  prefix: string | null;
+}
+
+export const ANY_SUBJECT: SubjectLimit = { allowed: [], prefix: null };
+
+export function issuerMaySpeakFor(limit: SubjectLimit, subjectId: string): boolean {
+  if (limit.allowed.length === 0 && limit.prefix === null) return true;
+  return limit.allowed.includes(subjectId) || (limit.prefix !== null && subjectId.startsWith(limit.prefix));
+}
+
 export interface TrustedIssuerRecord {
   issuer: string;
   jwksUri: string | null;
@@ -17,7 +33,11 @@ export interface TrustedIssuerRecord {
   kind: IssuerKind;
   subjectClaim: string;
   algorithms: string[];
+  subjects: SubjectLimit;
 }
+
+/** The audit reason of a token whose issuer may not speak for the subject it names. */
+export const ISSUER_SUBJECT_NOT_ALLOWED = 'issuer_subject_not_allowed';
 
 export interface TrustedIssuerDeps {
   findIssuer(iss: string, kind: IssuerKind): Promise<TrustedIssuerRecord | null>;
@@ -73,6 +93,9 @@ export async function verifyTrustedIssuerToken(
   const subjectId = claims[record.subjectClaim || 'sub'];
   if (typeof subjectId !== 'string' || subjectId.length === 0) {
     throw invalidRequest(`${label} has no usable subject`, `claim ${record.subjectClaim} missing or not a string`);
+  }
+  if (!issuerMaySpeakFor(record.subjects, subjectId)) {
+    throw invalidRequest(`the ${label}'s issuer may not speak for this subject`, ISSUER_SUBJECT_NOT_ALLOWED);
   }
   const { act: _ignoredAct, ...withoutAct } = claims;
   return {

@@ -10,6 +10,8 @@ interface IssuerRow {
   kind: IssuerKind;
   subject_claim: string;
   algorithms: string[];
+  allowed_subjects: string[];
+  subject_prefix: string | null;
 }
 
 /**
@@ -20,7 +22,7 @@ export async function findTrustedIssuer(pool: pg.Pool, cache: ConfigCache, iss: 
   const rows = await cache.get(`trusted_issuers:${iss}`, async () => {
     const result = await pool.query<IssuerRow>({
       name: 'deputy_trusted_issuer',
-      text: 'SELECT issuer, jwks_uri, jwks, audience, kind, subject_claim, algorithms FROM trusted_issuers WHERE issuer = $1',
+      text: 'SELECT issuer, jwks_uri, jwks, audience, kind, subject_claim, algorithms, allowed_subjects, subject_prefix FROM trusted_issuers WHERE issuer = $1',
       values: [iss],
     });
     return result.rows.length > 0 ? result.rows : null;
@@ -35,5 +37,6 @@ export async function findTrustedIssuer(pool: pg.Pool, cache: ConfigCache, iss: 
     kind: row.kind,
     subjectClaim: row.subject_claim,
     algorithms: row.algorithms,
+    subjects: { allowed: row.allowed_subjects, prefix: row.subject_prefix },
   };
 }

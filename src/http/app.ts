@@ -16,6 +16,7 @@ import { createIssuerKeys } from '../exchange/issuer-keys.js';
 import { createTokenStatusHandlers } from '../exchange/token-status.js';
 import { handleStructuredTokens } from '../oauth/oidc-provider-internals.js';
 import { createProvider } from '../oauth/provider.js';
+import { corsPolicy } from './cors.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { operationalEndpoints, requestContext } from './observability.js';
 
@@ -66,6 +67,7 @@ export function createApp(deps: AppDeps): App {
     if (isDatabaseUnavailable(error)) ctx.state.databaseUnavailable = true;
     else deps.logger.error({ request_id: ctx.state.requestId, detail: error instanceof Error ? error.message : String(error) }, 'server error');
   });
+  provider.use(corsPolicy(deps.config.CORS_ORIGINS));
   provider.use(operationalEndpoints({ pool: deps.pool, keyRing: deps.keyRing, metrics }));
   provider.use(publishedKeys(deps.keyRing));
   provider.use(authorizationServerMetadata);

@@ -5,6 +5,8 @@
  * - DPoP proof validation for our own grant (the built-in grants get it from their helpers).
  * - Client secrets are stored as keyed hashes, so the secret comparison compares hashes.
  * - The size of oidc-provider's cache of Client objects.
+ * - Every URL oidc-provider builds for a request (discovery, the client-assertion `aud` and
+ *   DPoP `htu` it accepts) comes from the issuer, not from the request's Host.
  * - Introspection and revocation of Deputy's delegated JWTs, which oidc-provider refuses as
  *   "structured tokens" because it does not store them: the refusal step is replaced by one
  *   that hands JWTs to Deputy (after oidc-provider authenticated the client) and opaque
@@ -69,6 +71,19 @@ export function compareClientSecretsAsHashes(provider: Provider, equalsStoredHas
  */
 export function sizeClientCache(provider: Provider, maxSize: number): void {
   (instance(provider) as { dynamicClients: unknown }).dynamicClients = new LRU({ maxSize });
+}
+
+/**
+ * oidc-provider builds a request's URLs (`ctx.oidc.urlFor`: discovery's endpoints and
+ * jwks_uri, the audiences a private_key_jwt client assertion may name, a DPoP proof's `htu`)
+ * from the request's Host and protocol, or X-Forwarded-* behind a proxy. Deputy's URLs are its
+ * issuer's: build them as `provider.urlFor` does, from the issuer alone.
+ */
+export function urlsFromIssuer(provider: Provider): void {
+  const prototype = (provider as unknown as { OIDCContext: { prototype: { urlFor: Provider['urlFor'] } } }).OIDCContext.prototype;
+  prototype.urlFor = function urlFor(name, options) {
+    return provider.urlFor(name, options);
+  };
 }
 
 export type StructuredTokenHandler = (ctx: KoaContextWithOIDC) => Promise<void>;

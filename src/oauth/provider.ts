@@ -10,7 +10,7 @@ import type { Config } from '../config.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import { createAdapterClass } from './adapter.js';
 import { clientSecretMatches } from './client-secrets.js';
-import { compareClientSecretsAsHashes, prepareStructuredTokenRouting, sizeClientCache } from './oidc-provider-internals.js';
+import { compareClientSecretsAsHashes, prepareStructuredTokenRouting, sizeClientCache, urlsFromIssuer } from './oidc-provider-internals.js';
 
 export const ADMIN_SCOPE = 'deputy:admin';
 /** Client objects oidc-provider keeps built (its default is 100). */
@@ -62,6 +62,9 @@ export function createProvider({ config, pool, configCache, keyRing, clientSecre
     },
     ttl: { ClientCredentials: config.TOKEN_TTL },
     clockTolerance: config.CLOCK_SKEW,
+    // src/http/cors.ts answers browsers from CORS_ORIGINS before oidc-provider sees them; a
+    // cross-origin request that gets this far comes from an origin that is not allowed.
+    clientBasedCORS: () => false,
     // Deputy is an API: errors are always JSON, never an HTML page.
     renderError: async (ctx: KoaContextWithOIDC, out) => {
       ctx.type = 'json';
@@ -70,7 +73,9 @@ export function createProvider({ config, pool, configCache, keyRing, clientSecre
   };
 
   const provider = new Provider(config.ISSUER, configuration);
+  // Behind a proxy, X-Forwarded-* give the client's address and protocol; never Deputy's URLs.
   provider.proxy = config.TRUST_PROXY;
+  urlsFromIssuer(provider);
   compareClientSecretsAsHashes(provider, (presented, stored) => clientSecretMatches(presented, stored, clientSecretPepper));
   sizeClientCache(provider, CLIENT_OBJECT_CACHE_SIZE);
   return provider;

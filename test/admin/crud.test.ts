@@ -213,6 +213,8 @@ describe('admin API resources', () => {
         kind: 'user',
         subject_claim: 'sub',
         algorithms: ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'],
+        allowed_subjects: null,
+        subject_prefix: null,
         created_at: expect.any(String),
       });
       const id = created.body.id;
@@ -226,6 +228,36 @@ describe('admin API resources', () => {
 
       expect((await admin.delete(`/issuers/${id}`)).status).toBe(204);
       expect((await admin.get(`/issuers/${id}`)).status).toBe(404);
+    });
+
+    it('limits an issuer to listed subjects or a subject prefix, and lifts the limit with null', async () => {
+      const created = await admin.post('/issuers', {
+        issuer: 'https://partner-idp.example.com',
+        jwks: { keys: [publicJwk()] },
+        audience: 'deputy',
+        kind: 'user',
+        allowed_subjects: ['alice', 'bob'],
+        subject_prefix: 'partner:',
+      });
+      expect(created.status).toBe(201);
+      expect(created.body).toMatchObject({ allowed_subjects: ['alice', 'bob'], subject_prefix: 'partner:' });
+      const id = created.body.id;
+      const audited = await admin.get('/audit?type=issuer.created');
+      expect(audited.body.items[0].details).toMatchObject({ allowed_subjects: ['alice', 'bob'], subject_prefix: 'partner:' });
+
+      const narrowed = await admin.patch(`/issuers/${id}`, { subject_prefix: null });
+      expect(narrowed.body).toMatchObject({ allowed_subjects: ['alice', 'bob'], subject_prefix: null });
+      const lifted = await admin.patch(`/issuers/${id}`, { allowed_subjects: null });
+      expect(lifted.body).toMatchObject({ allowed_subjects: null, subject_prefix: null });
+      const updates = await admin.get('/audit?type=issuer.updated');
+      expect(updates.body.items[0].details.changes).toHaveProperty('allowed_subjects');
+
+      for (const bad of [{ allowed_subjects: [] }, { allowed_subjects: ['alice', 'alice'] }, { subject_prefix: '' }, { allowed_subjects: ['a\u0000b'] }]) {
+        const refused = await admin.patch(`/issuers/${id}`, bad);
+        expect(refused.status).toBe(400);
+        expect(refused.body.error).toBe('invalid_request');
+      }
+      await admin.delete(`/issuers/${id}`);
     });
   });
 

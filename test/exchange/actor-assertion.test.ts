@@ -288,8 +288,8 @@ describe('verifyWorkloadToken', () => {
 
   function workloadDeps(bindings: Record<string, string> = { 'system:serviceaccount:ai:agent': ACTOR }) {
     const issuers: TrustedIssuerRecord[] = [
-      { issuer: WORKLOAD_ISSUER, jwksUri: null, jwks: jwksOf(workloadKey), audience: DEPUTY, kind: 'workload', subjectClaim: 'sub', algorithms: ['ES256'] },
-      { issuer: 'https://idp.example.com', jwksUri: null, jwks: jwksOf(workloadKey), audience: DEPUTY, kind: 'user', subjectClaim: 'sub', algorithms: ['ES256'] },
+      { issuer: WORKLOAD_ISSUER, jwksUri: null, jwks: jwksOf(workloadKey), audience: DEPUTY, kind: 'workload', subjectClaim: 'sub', algorithms: ['ES256'], subjects: { allowed: [], prefix: null } },
+      { issuer: 'https://idp.example.com', jwksUri: null, jwks: jwksOf(workloadKey), audience: DEPUTY, kind: 'user', subjectClaim: 'sub', algorithms: ['ES256'], subjects: { allowed: [], prefix: null } },
     ];
     const lookups: Array<[string, string]> = [];
     const deps: WorkloadTokenDeps = {

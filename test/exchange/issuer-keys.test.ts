@@ -59,7 +59,7 @@ afterEach(async () => {
 const claims = () => ({ iss: ISSUER, aud: AUDIENCE, sub: 'alice', iat: NOW_S - 10, exp: NOW_S + 600 });
 
 function record(source: Partial<TrustedIssuerRecord>): TrustedIssuerRecord {
-  return { issuer: ISSUER, jwksUri: null, jwks: null, audience: AUDIENCE, kind: 'user', subjectClaim: 'sub', algorithms: ['ES256'], ...source };
+  return { issuer: ISSUER, jwksUri: null, jwks: null, audience: AUDIENCE, kind: 'user', subjectClaim: 'sub', algorithms: ['ES256'], subjects: { allowed: [], prefix: null }, ...source };
 }
 
 function depsWith(keys: ReturnType<typeof createIssuerKeys>, rec: TrustedIssuerRecord): TrustedIssuerDeps {

@@ -49,6 +49,7 @@ function record(overrides: Partial<TrustedIssuerRecord> = {}): TrustedIssuerReco
     subjectClaim: 'sub',
     // HS256 listed on purpose: it must be ignored whatever the issuer row says.
     algorithms: ['ES256', 'RS256', 'HS256', 'none'],
+    subjects: { allowed: [], prefix: null },
     ...overrides,
   };
 }
@@ -291,5 +292,39 @@ describe('verifyTrustedIssuerToken: key source failures', () => {
       throw new RangeError('bug');
     });
     await expect(verifyTrustedIssuerToken(await signJwt(issuerKey, claims()), h.deps, NOW)).rejects.toBeInstanceOf(RangeError);
+  });
+});
+
+describe('verifyTrustedIssuerToken: an issuer limited to some subjects', () => {
+  it.each([
+    ['a listed subject', { allowed: ['alice', 'bob'], prefix: null }, 'alice'],
+    ['a subject with the prefix', { allowed: [], prefix: 'demo-' }, 'demo-carol'],
+    ['a listed subject when a prefix is also set', { allowed: ['alice'], prefix: 'demo-' }, 'alice'],
+  ])('accepts %s', async (_name, subjects, sub) => {
+    const h = harness([record({ subjects })]);
+    const token = await signJwt(issuerKey, claims({ sub }));
+    expect((await verifyTrustedIssuerToken(token, h.deps, NOW)).subjectId).toBe(sub);
+  });
+
+  it.each([
+    ['an unlisted subject', { allowed: ['alice', 'bob'], prefix: null }, 'mallory'],
+    ['a subject that only contains a listed one', { allowed: ['alice'], prefix: null }, 'alice2'],
+    ['a subject without the prefix', { allowed: [], prefix: 'demo-' }, 'ceo'],
+    ['a subject matching neither', { allowed: ['alice'], prefix: 'demo-' }, 'xdemo-eve'],
+  ])('refuses %s with invalid_request and a machine-readable reason', async (_name, subjects, sub) => {
+    const h = harness([record({ subjects })]);
+    const token = await signJwt(issuerKey, claims({ sub }));
+    const error = await oauthRejection(verifyTrustedIssuerToken(token, h.deps, NOW));
+    expect(error.code).toBe('invalid_request');
+    expect(error.detail).toBe('issuer_subject_not_allowed');
+    expect(error.description).not.toContain(sub);
+  });
+
+  it('limits a workload issuer on the workload subject it names', async () => {
+    const h = harness([record({ kind: 'workload', subjects: { allowed: [], prefix: 'spiffe://prod.example/' } })]);
+    const allowed = await signJwt(issuerKey, claims({ sub: 'spiffe://prod.example/ns/a/sa/b' }));
+    expect((await verifyTrustedIssuerToken(allowed, h.deps, NOW, 'workload')).subjectId).toBe('spiffe://prod.example/ns/a/sa/b');
+    const other = await signJwt(issuerKey, claims({ sub: 'spiffe://dev.example/ns/a/sa/b' }));
+    expect((await oauthRejection(verifyTrustedIssuerToken(other, h.deps, NOW, 'workload'))).detail).toBe('issuer_subject_not_allowed');
   });
 });

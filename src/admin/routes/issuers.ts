@@ -1,7 +1,8 @@
 /**
  * Trusted issuers: external IdPs (kind `user`) and workload-identity issuers (kind `workload`)
  * whose JWTs Deputy accepts as subject or actor tokens. Keys come from exactly one of `jwks_uri`
- * (HTTPS; plain HTTP only on loopback) or an inline `jwks`.
+ * (HTTPS; plain HTTP only on loopback) or an inline `jwks`. An issuer may be limited to the
+ * subjects it names (`allowed_subjects`, `subject_prefix`): a token naming anyone else is refused.
  */
 import type pg from 'pg';
 import { z } from 'zod';
@@ -29,6 +30,17 @@ const Algorithms = z
   .min(1)
   .refine((algs) => new Set(algs).size === algs.length, 'must not repeat an algorithm');
 const SubjectClaim = z.string().min(1).max(256).regex(/^[\x21-\x7e]+$/);
+const SubjectValue = z.string().min(1).max(2048).regex(/^[^\u0000-\u001f\u007f]+$/, 'must not contain control characters');
+const AllowedSubjects = z
+  .array(SubjectValue)
+  .min(1)
+  .max(10_000)
+  .refine((subjects) => new Set(subjects).size === subjects.length, 'must not repeat a subject')
+  .meta({
+    description: 'The only subjects (or, for a workload issuer, workload subjects) its tokens may name. null: no list. With subject_prefix, a subject passes if it is listed or has the prefix; both null: any subject.',
+    example: ['alice', 'bob'],
+  });
+const SubjectPrefix = SubjectValue.meta({ description: 'A prefix every subject its tokens name must start with (unless listed in allowed_subjects). null: no prefix.', example: 'partner-a:' });
 
 export const Issuer = z
   .object({
@@ -40,6 +52,8 @@ export const Issuer = z
     kind: Kind,
     subject_claim: z.string(),
     algorithms: z.array(z.string()),
+    allowed_subjects: z.array(z.string()).nullable(),
+    subject_prefix: z.string().nullable(),
     created_at: TimestampOut,
   })
   .meta({ id: 'Issuer' });
@@ -58,6 +72,8 @@ const IssuerCreate = z
     kind: Kind,
     subject_claim: SubjectClaim.default('sub').meta({ description: 'The claim holding the subject or actor id' }),
     algorithms: Algorithms.default(['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA']),
+    allowed_subjects: AllowedSubjects.nullable().default(null),
+    subject_prefix: SubjectPrefix.nullable().default(null),
   })
   .refine(exactlyOneKeySource, { message: KEY_SOURCE_MESSAGE, path: ['jwks_uri'] })
   .meta({ id: 'IssuerCreate' });
@@ -69,6 +85,8 @@ const IssuerPatch = nonEmptyPatch(
     audience: z.string().min(1).max(2048).optional(),
     subject_claim: SubjectClaim.optional(),
     algorithms: Algorithms.optional(),
+    allowed_subjects: AllowedSubjects.nullable().optional(),
+    subject_prefix: SubjectPrefix.nullable().optional(),
   }),
 ).meta({ id: 'IssuerPatch', description: '`issuer` and `kind` identify the trust and cannot change; to switch key source, set the other to null.' });
 
@@ -83,10 +101,12 @@ interface IssuerRow extends Record<string, unknown> {
   kind: IssuerOut['kind'];
   subject_claim: string;
   algorithms: string[];
+  allowed_subjects: string[];
+  subject_prefix: string | null;
   created_at: Date;
 }
 
-const COLUMNS = 'id, issuer, jwks_uri, jwks, audience, kind, subject_claim, algorithms, created_at';
+const COLUMNS = 'id, issuer, jwks_uri, jwks, audience, kind, subject_claim, algorithms, allowed_subjects, subject_prefix, created_at';
 const KEY: KeyColumn[] = [
   { column: 'created_at', type: 'timestamptz', field: 'created_at' },
   { column: 'id', type: 'uuid', field: 'id' },
@@ -101,6 +121,9 @@ const toIssuer = (row: IssuerRow): IssuerOut => ({
   kind: row.kind,
   subject_claim: row.subject_claim,
   algorithms: row.algorithms,
+  // Stored as an empty array when there is no list.
+  allowed_subjects: row.allowed_subjects.length > 0 ? row.allowed_subjects : null,
+  subject_prefix: row.subject_prefix,
   created_at: row.created_at.toISOString(),
 });
 
@@ -108,7 +131,7 @@ const auditView = (issuer: IssuerOut) => {
   const { jwks, created_at: _created, ...rest } = issuer;
   return { ...rest, jwks: keyIds(jwks) };
 };
-const AUDITED = ['jwks_uri', 'jwks', 'audience', 'subject_claim', 'algorithms'] as const;
+const AUDITED = ['jwks_uri', 'jwks', 'audience', 'subject_claim', 'algorithms', 'allowed_subjects', 'subject_prefix'] as const;
 
 async function findForUpdate(db: pg.ClientBase, id: string): Promise<IssuerRow> {
   if (!isUuid(id)) throw notFound('issuer');
@@ -153,9 +176,9 @@ export function issuerRoutes(api: AdminApi, { pool }: AdminDeps): void {
     handler: ({ body, admin, requestId }) =>
       changeWithAudit(pool, { admin, requestId }, async (db, record) => {
         const { rows } = await db.query<IssuerRow>(
-          `INSERT INTO trusted_issuers (issuer, jwks_uri, jwks, audience, kind, subject_claim, algorithms)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${COLUMNS}`,
-          [body.issuer, body.jwks_uri ?? null, body.jwks ?? null, body.audience, body.kind, body.subject_claim, body.algorithms],
+          `INSERT INTO trusted_issuers (issuer, jwks_uri, jwks, audience, kind, subject_claim, algorithms, allowed_subjects, subject_prefix)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${COLUMNS}`,
+          [body.issuer, body.jwks_uri ?? null, body.jwks ?? null, body.audience, body.kind, body.subject_claim, body.algorithms, body.allowed_subjects ?? [], body.subject_prefix],
         );
         const issuer = toIssuer(rows[0]!);
         await record({ type: 'issuer.created', details: auditView(issuer) });
@@ -186,7 +209,7 @@ export function issuerRoutes(api: AdminApi, { pool }: AdminDeps): void {
     path: '/issuers/:id',
     operationId: 'updateIssuer',
     tag: 'issuers',
-    summary: 'Update a trusted issuer’s keys, audience, subject claim or algorithms',
+    summary: 'Update a trusted issuer’s keys, audience, subject claim, algorithms or subject limits',
     params: IdParam,
     body: IssuerPatch,
     status: 200,
@@ -199,6 +222,7 @@ export function issuerRoutes(api: AdminApi, { pool }: AdminDeps): void {
         if (!exactlyOneKeySource(merged)) throw invalidRequest([{ in: 'body', path: ['jwks_uri'], code: 'custom', message: KEY_SOURCE_MESSAGE }]);
         // The body's keys are exactly the column names (strict schema).
         const columns = Object.fromEntries(Object.entries(body).filter(([, value]) => value !== undefined));
+        if (columns.allowed_subjects === null) columns.allowed_subjects = [];
         const set = assignments(columns, 1);
         const { rows } = await db.query<IssuerRow>(`UPDATE trusted_issuers SET ${set.sql} WHERE id = $1 RETURNING ${COLUMNS}`, [params.id, ...set.values]);
         const after = toIssuer(rows[0]!);

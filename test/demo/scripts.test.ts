@@ -1,0 +1,67 @@
+/**
+ * The demo command-line helpers the quickstart pastes: each prints exactly one value on stdout
+ * (nothing else a terminal log could keep), so the banner never needs to print a secret.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { exportJWK, generateKeyPair } from 'jose';
+import { DEMO, demoSecretsFile, type DemoSecrets } from '../../src/demo/seed.js';
+
+const run = promisify(execFile);
+
+function script(name: string, args: string[], home: string) {
+  return run(process.execPath, ['--import', 'tsx', `scripts/${name}.ts`, ...args], { env: { ...process.env, DEPUTY_HOME: home, DATABASE_URL: '' } });
+}
+
+describe('demo scripts', () => {
+  let home: string;
+  let secrets: DemoSecrets;
+
+  beforeAll(async () => {
+    home = await mkdtemp(path.join(os.tmpdir(), 'deputy-demo-scripts-'));
+    const privateJwk = async (kid: string) => ({ ...(await exportJWK((await generateKeyPair('ES256', { extractable: true })).privateKey)), kid, alg: 'ES256' });
+    secrets = {
+      issuer: DEMO.issuer,
+      audience: DEMO.audience,
+      issuerPrivateJwk: await privateJwk('idp'),
+      agentPrivateJwk: await privateJwk('agent'),
+      appClientSecret: 'app-secret-0123456789abcdefghijklmnop',
+      adminClientSecret: 'admin-secret-0123456789abcdefghijklmnop',
+    };
+    await writeFile(demoSecretsFile(home), JSON.stringify(secrets), { mode: 0o600 });
+  });
+
+  it('demo:secret prints exactly the named client secret', async () => {
+    expect((await script('demo-secret', ['app'], home)).stdout).toBe(`${secrets.appClientSecret}\n`);
+    expect((await script('demo-secret', ['admin'], home)).stdout).toBe(`${secrets.adminClientSecret}\n`);
+  });
+
+  it('demo:secret refuses anything else, printing no secret', async () => {
+    for (const args of [[], ['issuer'], ['appClientSecret']]) {
+      const failed = await script('demo-secret', args, home).then(
+        () => null,
+        (error: { code: number; stdout: string; stderr: string }) => error,
+      );
+      expect(failed).not.toBeNull();
+      expect(failed!.code).not.toBe(0);
+      expect(failed!.stdout).toBe('');
+      for (const secret of [secrets.appClientSecret, secrets.adminClientSecret, secrets.issuerPrivateJwk.d!]) expect(failed!.stderr).not.toContain(secret);
+    }
+  });
+
+  it('demo:token prints only the demo user token (its purpose), no other secret', async () => {
+    const { stdout, stderr } = await script('demo-token', ['alice'], home);
+    const lines = stdout.split('\n').filter(Boolean);
+    expect(lines).toHaveLength(1);
+    const payload = JSON.parse(Buffer.from(lines[0]!.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+    expect(payload).toMatchObject({ iss: DEMO.issuer, sub: 'alice', aud: DEMO.audience });
+    for (const secret of [secrets.appClientSecret, secrets.adminClientSecret, secrets.issuerPrivateJwk.d!]) {
+      expect(stdout).not.toContain(secret);
+      expect(stderr).not.toContain(secret);
+    }
+  });
+});
