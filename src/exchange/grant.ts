@@ -11,6 +11,7 @@ import type { ConfigCache } from '../db/change-feed.js';
 import type { AuditEventInput } from '../audit/audit-log.js';
 import type { Config } from '../config.js';
 import { isDatabaseUnavailable } from '../db/pool.js';
+import { createSingleUseJtis } from '../db/single-use-jtis.js';
 import { OAuthError, invalidRequest, temporarilyUnavailable, type OAuthErrorCode } from '../errors.js';
 import type { Metrics } from '../http/metrics.js';
 import type { KeyRing } from '../keys/key-ring.js';
@@ -83,7 +84,13 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
     clockSkewSeconds: config.CLOCK_SKEW,
   };
   const subjectDeps = { ...trusted, keyRing, issuer: config.ISSUER };
-  const actorDeps = { ...trusted, pool, configCache: deps.configCache, acceptedAudiences: [config.ISSUER, `${config.ISSUER}/token`] };
+  const actorDeps = {
+    ...trusted,
+    pool,
+    configCache: deps.configCache,
+    acceptedAudiences: [config.ISSUER, `${config.ISSUER}/token`],
+    markJtiUsed: createSingleUseJtis(pool),
+  };
   const touchActors = createActorUsageTracker(pool, logger);
   const recorder = createRecorder(pool);
   const rateLimits = createRateLimits({ perClient: config.RATE_LIMIT_CLIENT_PER_SECOND, perActor: config.RATE_LIMIT_ACTOR_PER_SECOND });
