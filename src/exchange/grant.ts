@@ -56,6 +56,8 @@ function chainFacts(subject: SubjectTokenFacts, parentJti: string | null, facts:
     chainGrantIds: parent.grantIds,
     audience: parent.resource,
     exp: Math.min(subject.exp, parent.expiresAt),
+    issuedAt: parent.issuedAt,
+    boundJkt: parent.dpopJkt,
   };
 }
 
@@ -134,11 +136,15 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
         requestedResource: request.resource,
         requestedScopes: request.scopes,
         subjectToken,
+        dpopJkt: dpop?.thumbprint ?? null,
         actorId,
         live: facts,
       });
       event.scopeDenied = decision.dropped;
-      if (!decision.granted) throw new OAuthError(decision.error, decision.description, decision.reason);
+      if (!decision.granted) {
+        event.details = { reason: decision.reason };
+        throw new OAuthError(decision.error, decision.description, decision.reason);
+      }
 
       const jti = randomUUID();
       Object.assign(event, {
