@@ -5,7 +5,7 @@
  */
 import { invalidRequest } from '../errors.js';
 import { localKeySet } from './issuer-keys.js';
-import { assertIssuedInPast, epochSeconds, guardJwt, verificationError } from './jwt-guard.js';
+import { assertIssuedInPast, epochSeconds, guardJwt, isAccessTokenTyp, verificationError } from './jwt-guard.js';
 import { verifyJwt } from './jwt-verify.js';
 import { verifyTrustedIssuerToken, type TrustedIssuerDeps } from './trusted-issuer-token.js';
 
@@ -38,7 +38,7 @@ export interface ActorAssertion {
 
 export async function verifyActorAssertion(token: string, deps: ActorAssertionDeps, now: Date): Promise<ActorAssertion> {
   const { header, payload } = guardJwt(token, ACTOR_ASSERTION_ALGORITHMS, LABEL);
-  if (header.typ !== undefined && normalizeTyp(header.typ) === 'at+jwt') {
+  if (isAccessTokenTyp(header.typ)) {
     throw invalidRequest('an access token is not an actor assertion', 'typ at+jwt');
   }
   const { iss, sub } = payload;
@@ -110,9 +110,4 @@ export async function verifyWorkloadToken(token: string, deps: WorkloadTokenDeps
   const actorId = await deps.findActorByWorkload(verified.issuer, verified.subjectId);
   if (!actorId) throw invalidRequest('no actor is bound to this workload');
   return { actorId, exp: verified.exp, issuer: verified.issuer, workloadSubject: verified.subjectId };
-}
-
-function normalizeTyp(typ: string): string {
-  const lower = typ.toLowerCase();
-  return lower.startsWith('application/') ? lower.slice('application/'.length) : lower;
 }

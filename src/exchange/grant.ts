@@ -84,6 +84,7 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
     findIssuer: (iss: string, kind: 'user' | 'workload') => findTrustedIssuer(pool, deps.configCache, iss, kind),
     keysFor: deps.issuerKeys.keysFor,
     clockSkewSeconds: config.CLOCK_SKEW,
+    ownIssuer: config.ISSUER,
   };
   const subjectDeps = { ...trusted, keyRing, issuer: config.ISSUER };
   const actorDeps = {

@@ -294,6 +294,7 @@ describe('verifyWorkloadToken', () => {
     const lookups: Array<[string, string]> = [];
     const deps: WorkloadTokenDeps = {
       clockSkewSeconds: SKEW,
+      ownIssuer: DEPUTY,
       findIssuer: async (iss, kind) => issuers.find((r) => r.issuer === iss && r.kind === kind) ?? null,
       keysFor: (issuer) => localKeySet(issuer.jwks),
       findActorByWorkload: async (issuer, subject) => {
