@@ -13,6 +13,7 @@ export const ACTOR_ASSERTION_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'EdDSA', '
 /** An assertion may live at most this long (seconds) beyond now, plus clock skew. */
 export const MAX_ASSERTION_LIFETIME_SECONDS = 300;
 export const MAX_JTI_LENGTH = 256;
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 
 const LABEL = 'actor assertion';
 
@@ -83,7 +84,9 @@ export async function verifyActorAssertion(token: string, deps: ActorAssertionDe
     throw invalidRequest(`${LABEL} lives too long`, `exp more than ${MAX_ASSERTION_LIFETIME_SECONDS}s ahead`);
   }
   const { jti } = claims;
-  if (typeof jti !== 'string' || jti.length === 0 || jti.length > MAX_JTI_LENGTH) {
+  // Control characters are refused outright: a jti is an opaque label, and the store keeps
+  // only its digest, so nothing downstream would refuse a NUL for us.
+  if (typeof jti !== 'string' || jti.length === 0 || jti.length > MAX_JTI_LENGTH || CONTROL_CHARS.test(jti)) {
     throw invalidRequest(`${LABEL} has an unusable jti`);
   }
   // Only after the signature: an unauthenticated request must not be able to burn a jti.

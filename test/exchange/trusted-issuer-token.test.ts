@@ -297,7 +297,6 @@ describe('verifyTrustedIssuerToken: key source failures', () => {
 
 describe("verifyTrustedIssuerToken: never Deputy's own tokens (review item 10)", () => {
   // Even when an issuer row names Deputy itself (inserted before the admin API refused it).
-  const own = record({ issuer: AUDIENCE });
 
   it.each([
     ['its exact ISSUER', AUDIENCE],
@@ -305,7 +304,7 @@ describe("verifyTrustedIssuerToken: never Deputy's own tokens (review item 10)",
     ['with another case of scheme and host', 'HTTPS://Deputy.Example.COM'],
     ['with the default port', 'https://deputy.example.com:443'],
   ])('refuses a token whose iss is Deputy (%s), before any lookup or key work', async (_name, iss) => {
-    const h = harness([own, record({ issuer: iss })]);
+    const h = harness([record({ issuer: AUDIENCE }), record({ issuer: iss })]);
     const error = await oauthRejection(verifyTrustedIssuerToken(await signJwt(issuerKey, claims({ iss })), h.deps, NOW));
     expect(error.code).toBe('invalid_request');
     expect(error.description).toBe('a Deputy token is not accepted as subject token');
