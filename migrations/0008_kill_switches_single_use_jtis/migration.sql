@@ -8,8 +8,8 @@ ALTER TABLE "actors" ADD COLUMN "disabled_at" TIMESTAMPTZ(3);
 UPDATE "subjects" SET "disabled_at" = now() WHERE "status" = 'disabled';
 UPDATE "actors" SET "disabled_at" = now() WHERE "status" = 'disabled';
 
--- clock_timestamp(), not now(): the moment of the change, never earlier than a token whose
--- exchange started while the disabling transaction was open.
+-- clock_timestamp(), not now(): the time of the change itself, not the start of its transaction
+-- (an exchange started in between is then caught by the recording re-check below).
 CREATE FUNCTION deputy_stamp_disabled_at() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF NEW.status = 'disabled' AND (TG_OP = 'INSERT' OR OLD.status IS DISTINCT FROM 'disabled') THEN
