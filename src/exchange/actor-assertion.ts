@@ -5,7 +5,7 @@
  */
 import { invalidRequest } from '../errors.js';
 import { localKeySet } from './issuer-keys.js';
-import { assertIssuedInPast, epochSeconds, guardJwt, verificationError } from './jwt-guard.js';
+import { assertIssuedInPast, epochSeconds, guardJwt, isAccessTokenTyp, verificationError } from './jwt-guard.js';
 import { verifyJwt } from './jwt-verify.js';
 import { verifyTrustedIssuerToken, type TrustedIssuerDeps } from './trusted-issuer-token.js';
 
@@ -13,6 +13,7 @@ export const ACTOR_ASSERTION_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'EdDSA', '
 /** An assertion may live at most this long (seconds) beyond now, plus clock skew. */
 export const MAX_ASSERTION_LIFETIME_SECONDS = 300;
 export const MAX_JTI_LENGTH = 256;
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 
 const LABEL = 'actor assertion';
 
@@ -38,7 +39,7 @@ export interface ActorAssertion {
 
 export async function verifyActorAssertion(token: string, deps: ActorAssertionDeps, now: Date): Promise<ActorAssertion> {
   const { header, payload } = guardJwt(token, ACTOR_ASSERTION_ALGORITHMS, LABEL);
-  if (header.typ !== undefined && normalizeTyp(header.typ) === 'at+jwt') {
+  if (isAccessTokenTyp(header.typ)) {
     throw invalidRequest('an access token is not an actor assertion', 'typ at+jwt');
   }
   const { iss, sub } = payload;
@@ -83,7 +84,9 @@ export async function verifyActorAssertion(token: string, deps: ActorAssertionDe
     throw invalidRequest(`${LABEL} lives too long`, `exp more than ${MAX_ASSERTION_LIFETIME_SECONDS}s ahead`);
   }
   const { jti } = claims;
-  if (typeof jti !== 'string' || jti.length === 0 || jti.length > MAX_JTI_LENGTH) {
+  // Control characters are refused outright: a jti is an opaque label, and the store keeps
+  // only its digest, so nothing downstream would refuse a NUL for us.
+  if (typeof jti !== 'string' || jti.length === 0 || jti.length > MAX_JTI_LENGTH || CONTROL_CHARS.test(jti)) {
     throw invalidRequest(`${LABEL} has an unusable jti`);
   }
   // Only after the signature: an unauthenticated request must not be able to burn a jti.
@@ -110,9 +113,4 @@ export async function verifyWorkloadToken(token: string, deps: WorkloadTokenDeps
   const actorId = await deps.findActorByWorkload(verified.issuer, verified.subjectId);
   if (!actorId) throw invalidRequest('no actor is bound to this workload');
   return { actorId, exp: verified.exp, issuer: verified.issuer, workloadSubject: verified.subjectId };
-}
-
-function normalizeTyp(typ: string): string {
-  const lower = typ.toLowerCase();
-  return lower.startsWith('application/') ? lower.slice('application/'.length) : lower;
 }

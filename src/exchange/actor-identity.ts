@@ -5,6 +5,7 @@
  */
 import type pg from 'pg';
 import type { ConfigCache } from '../db/change-feed.js';
+import type { MarkJtiUsed } from '../db/single-use-jtis.js';
 import { invalidRequest } from '../errors.js';
 import { verifyActorAssertion, verifyWorkloadToken } from './actor-assertion.js';
 import type { TrustedIssuerDeps } from './trusted-issuer-token.js';
@@ -13,6 +14,7 @@ export interface ActorIdentityDeps extends TrustedIssuerDeps {
   pool: pg.Pool;
   configCache: ConfigCache;
   acceptedAudiences: string[];
+  markJtiUsed: MarkJtiUsed;
 }
 
 export interface ClientActorBinding {
@@ -30,16 +32,6 @@ function findActorKeys(pool: pg.Pool, cache: ConfigCache, id: string) {
     });
     return rows[0] ?? null;
   });
-}
-
-async function markJtiUsed(pool: pg.Pool, issuer: string, jti: string, expiresAt: number): Promise<boolean> {
-  const { rowCount } = await pool.query({
-    name: 'deputy_mark_jti',
-    text: `INSERT INTO used_assertion_jtis (issuer, jti, expires_at) VALUES ($1, $2, to_timestamp($3))
-           ON CONFLICT (issuer, jti) DO NOTHING`,
-    values: [issuer, jti, expiresAt],
-  });
-  return rowCount === 1;
 }
 
 async function findActorByWorkload(pool: pg.Pool, issuer: string, subject: string): Promise<string | null> {
@@ -76,7 +68,7 @@ export async function resolveActor(actorToken: string | null, deps: ActorIdentit
     actorToken,
     {
       findActor: (id) => findActorKeys(deps.pool, deps.configCache, id),
-      markJtiUsed: (issuer, jti, exp) => markJtiUsed(deps.pool, issuer, jti, exp),
+      markJtiUsed: (issuer, jti, exp) => deps.markJtiUsed('actor_assertion', issuer, jti, exp),
       acceptedAudiences: deps.acceptedAudiences,
       clockSkewSeconds: deps.clockSkewSeconds,
     },

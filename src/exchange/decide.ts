@@ -29,10 +29,25 @@ const REFUSALS: Record<RefusalReason, { error: RefusalError; description: string
     error: 'invalid_target',
     description: 'The actor is not allowed to target the requested resource.',
   },
+  // RFC 8693 §2.2.2: the subject token is unacceptable without proof of its key (as oidc-provider
+  // refuses a DPoP-bound refresh token, RFC 9449 §5, with invalid_grant). Not invalid_dpop_proof:
+  // the proof, when there is one, is valid — it is just not the key the token is bound to.
+  dpop_proof_required: {
+    error: 'invalid_request',
+    description: 'The subject token is DPoP-bound: send a DPoP proof of its key.',
+  },
+  dpop_key_mismatch: {
+    error: 'invalid_request',
+    description: 'The subject token is DPoP-bound to another key.',
+  },
   subject_token_expired: { error: 'invalid_request', description: 'The subject token has expired.' },
   subject_unknown: { error: 'invalid_request', description: 'The subject is unknown.' },
   subject_mismatch: { error: 'invalid_request', description: 'The subject is unknown.' },
   subject_disabled: { error: 'invalid_request', description: 'The subject is not active.' },
+  subject_disabled_since_issued: {
+    error: 'invalid_request',
+    description: 'The subject token is no longer active.',
+  },
   actor_unknown: { error: 'invalid_request', description: 'The actor is unknown.' },
   actor_mismatch: { error: 'invalid_request', description: 'The actor is unknown.' },
   actor_disabled: { error: 'invalid_request', description: 'The actor is not active.' },
@@ -80,6 +95,14 @@ function isActiveActor(actor: LiveActor, now: number): boolean {
   return actor.status === 'active' && unexpired(actor.expiresAt, now);
 }
 
+/**
+ * A kill switch is final for the tokens issued before it: true when the row was disabled at or
+ * after `issuedAt`, even if it is active again. External tokens (`issuedAt` null) are not Deputy's.
+ */
+function disabledSince(disabledAt: number | null, issuedAt: number | null): boolean {
+  return issuedAt !== null && disabledAt !== null && !(disabledAt < issuedAt);
+}
+
 function isActiveGrant(grant: LiveGrant, now: number): boolean {
   return grant.revokedAt === null && unexpired(grant.expiresAt, now);
 }
@@ -109,7 +132,9 @@ function checkChain(input: DecisionInput): RefusalReason | LiveChain {
   const actors: LiveActor[] = [];
   for (const id of chain) {
     const rows = live.chainActors.filter((a) => a.id === id);
-    if (rows.length === 0 || !rows.every((a) => isActiveActor(a, now))) return 'chain_actor_inactive';
+    if (rows.length === 0 || !rows.every((a) => isActiveActor(a, now) && !disabledSince(a.disabledAt, token.issuedAt))) {
+      return 'chain_actor_inactive';
+    }
     actors.push(...rows);
   }
   const grants: LiveGrant[] = [];
@@ -197,6 +222,13 @@ function nestedAct(actorIds: readonly string[]): ActClaim {
 export function decide(input: DecisionInput): Decision {
   const { now, actorId, subjectToken: token, live } = input;
 
+  // 0. Proof of possession: a DPoP-bound subject token is usable only with a proof of its key,
+  // so its child stays bound to that key (RFC 9449; SECURITY.md, review item 2).
+  if (token.boundJkt !== null) {
+    if (input.dpopJkt === null) return refuse('dpop_proof_required');
+    if (input.dpopJkt !== token.boundJkt) return refuse('dpop_key_mismatch');
+  }
+
   // 1. The target.
   const resource = live.resource;
   if (resource === null || resource.uri !== input.requestedResource) return refuse('unknown_resource');
@@ -207,6 +239,7 @@ export function decide(input: DecisionInput): Decision {
   if (live.subject === null) return refuse('subject_unknown');
   if (live.subject.id !== token.subjectId) return refuse('subject_mismatch');
   if (live.subject.status !== 'active') return refuse('subject_disabled');
+  if (disabledSince(live.subject.disabledAt, token.issuedAt)) return refuse('subject_disabled_since_issued');
 
   // 3. The actor.
   const actor = live.actor;

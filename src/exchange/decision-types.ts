@@ -7,11 +7,15 @@
 export interface LiveSubject {
   id: string;
   status: 'active' | 'disabled' | string;
+  /** The last time the status went to disabled (a kill switch is final for older tokens). */
+  disabledAt: number | null;
 }
 
 export interface LiveActor {
   id: string;
   status: string;
+  /** The last time the status went to disabled (a kill switch is final for older tokens). */
+  disabledAt: number | null;
   expiresAt: number | null;
   scopeCeiling: readonly string[];
   /** Resource URIs the actor may target. */
@@ -53,6 +57,10 @@ export interface SubjectTokenFacts {
   audience: string | null;
   /** RFC 8693 §4.4 may_act claim's `sub`, when present. */
   mayActSub: string | null;
+  /** When a Deputy parent token was issued (its record, millisecond precision); null for external tokens. */
+  issuedAt: number | null;
+  /** A Deputy parent token's DPoP binding (`cnf.jkt`); null when it is a Bearer token or external. */
+  boundJkt: string | null;
 }
 
 export interface DecisionInput {
@@ -62,6 +70,8 @@ export interface DecisionInput {
   /** null = the `scope` parameter was absent. */
   requestedScopes: readonly string[] | null;
   subjectToken: SubjectTokenFacts;
+  /** The JWK thumbprint of the request's valid DPoP proof; null without one. */
+  dpopJkt: string | null;
   /** The verified actor. */
   actorId: string;
   live: {
@@ -104,10 +114,13 @@ export type RefusalReason =
   | 'chain_resource_mismatch'
   | 'resource_not_allowed_for_actor'
   // invalid_request
+  | 'dpop_proof_required'
+  | 'dpop_key_mismatch'
   | 'subject_token_expired'
   | 'subject_unknown'
   | 'subject_mismatch'
   | 'subject_disabled'
+  | 'subject_disabled_since_issued'
   | 'actor_unknown'
   | 'actor_mismatch'
   | 'actor_disabled'

@@ -11,6 +11,7 @@ import type { ConfigCache } from '../db/change-feed.js';
 import type { AuditEventInput } from '../audit/audit-log.js';
 import type { Config } from '../config.js';
 import { isDatabaseUnavailable } from '../db/pool.js';
+import { createSingleUseJtis } from '../db/single-use-jtis.js';
 import { OAuthError, invalidRequest, temporarilyUnavailable, type OAuthErrorCode } from '../errors.js';
 import type { Metrics } from '../http/metrics.js';
 import type { KeyRing } from '../keys/key-ring.js';
@@ -55,6 +56,8 @@ function chainFacts(subject: SubjectTokenFacts, parentJti: string | null, facts:
     chainGrantIds: parent.grantIds,
     audience: parent.resource,
     exp: Math.min(subject.exp, parent.expiresAt),
+    issuedAt: parent.issuedAt,
+    boundJkt: parent.dpopJkt,
   };
 }
 
@@ -86,9 +89,16 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
     findIssuer: (iss: string, kind: 'user' | 'workload') => findTrustedIssuer(pool, deps.configCache, iss, kind),
     keysFor: deps.issuerKeys.keysFor,
     clockSkewSeconds: config.CLOCK_SKEW,
+    ownIssuer: config.ISSUER,
   };
   const subjectDeps = { ...trusted, keyRing, issuer: config.ISSUER };
-  const actorDeps = { ...trusted, pool, configCache: deps.configCache, acceptedAudiences: [config.ISSUER, `${config.ISSUER}/token`] };
+  const actorDeps = {
+    ...trusted,
+    pool,
+    configCache: deps.configCache,
+    acceptedAudiences: [config.ISSUER, `${config.ISSUER}/token`],
+    markJtiUsed: createSingleUseJtis(pool),
+  };
   const touchActors = createActorUsageTracker(pool, logger);
   const recorder = createRecorder(pool);
   const rateLimits = createRateLimits({ perClient: config.RATE_LIMIT_CLIENT_PER_SECOND, perActor: config.RATE_LIMIT_ACTOR_PER_SECOND });
@@ -132,11 +142,15 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
         requestedResource: request.resource,
         requestedScopes: request.scopes,
         subjectToken,
+        dpopJkt: dpop?.thumbprint ?? null,
         actorId,
         live: facts,
       });
       event.scopeDenied = decision.dropped;
-      if (!decision.granted) throw new OAuthError(decision.error, decision.description, decision.reason);
+      if (!decision.granted) {
+        event.details = { reason: decision.reason };
+        throw new OAuthError(decision.error, decision.description, decision.reason);
+      }
 
       const jti = randomUUID();
       Object.assign(event, {

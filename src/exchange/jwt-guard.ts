@@ -33,6 +33,13 @@ export interface InspectedJwt {
   payload: UnverifiedClaims;
 }
 
+/** RFC 9068's `typ` for JWT access tokens, with or without `application/`, in any case. */
+export function isAccessTokenTyp(typ: unknown): boolean {
+  if (typeof typ !== 'string') return false;
+  const lower = typ.toLowerCase();
+  return (lower.startsWith('application/') ? lower.slice('application/'.length) : lower) === 'at+jwt';
+}
+
 /** Never acceptable for a token signed by someone else: no signature, or a shared secret. */
 export function isForbiddenAlgorithm(alg: string): boolean {
   return alg.toLowerCase() === 'none' || /^HS/i.test(alg);

@@ -28,6 +28,10 @@ export interface ParentTokenRecord {
   resource: string;
   scope: string;
   expiresAt: number;
+  /** Epoch seconds with milliseconds. */
+  issuedAt: number;
+  /** The parent's DPoP binding (cnf.jkt), if any. */
+  dpopJkt: string | null;
   revoked: boolean;
 }
 
@@ -46,7 +50,9 @@ export interface LiveFacts {
 }
 
 const epoch = (column: string) => `floor(extract(epoch from ${column}))::bigint`;
-const actorJson = `json_build_object('id', a.id, 'status', a.status, 'expiresAt', ${epoch('a.expires_at')},
+/** Kill-switch times are compared with a token's issue time to the millisecond. */
+const preciseEpoch = (column: string) => `extract(epoch from ${column})::float8`;
+const actorJson = `json_build_object('id', a.id, 'status', a.status, 'disabledAt', ${preciseEpoch('a.disabled_at')}, 'expiresAt', ${epoch('a.expires_at')},
   'scopeCeiling', a.scope_ceiling, 'resources', a.resources, 'maxTokenTtl', a.max_token_ttl, 'mayDelegateTo', a.may_delegate_to)`;
 const grantJson = `json_build_object('id', g.id, 'actorId', g.actor_id, 'scopes', g.scopes,
   'expiresAt', ${epoch('g.expires_at')}, 'revokedAt', ${epoch('g.revoked_at')})`;
@@ -58,7 +64,7 @@ WITH target AS (SELECT coalesce($2::text, (SELECT c.actor_id FROM clients c WHER
        SELECT 1 FROM issued_tokens a WHERE a.jti = ANY(coalesce((SELECT ancestor_jtis FROM parent), '{}'::text[])) AND a.revoked_at IS NOT NULL)
 SELECT
   (SELECT actor_id FROM target) AS actor_id,
-  (SELECT json_build_object('id', s.id, 'status', s.status) FROM subjects s WHERE s.id = $1) AS subject,
+  (SELECT json_build_object('id', s.id, 'status', s.status, 'disabledAt', ${preciseEpoch('s.disabled_at')}) FROM subjects s WHERE s.id = $1) AS subject,
   (SELECT coalesce(json_agg(${actorJson}), '[]') FROM actors a
      WHERE a.id = ANY(array_append(coalesce((SELECT actor_ids FROM parent), '{}'), (SELECT actor_id FROM target)))) AS actors,
   (SELECT json_build_object('uri', r.uri, 'scopes', r.scopes) FROM resources r WHERE r.uri = $3) AS resource,
@@ -72,6 +78,7 @@ SELECT
   (SELECT json_build_object('jti', t.jti, 'subjectId', t.subject_id, 'actorIds', t.actor_ids, 'grantIds', t.grant_ids,
       'ancestorJtis', t.ancestor_jtis,
       'resource', t.resource_uri, 'scope', t.scope, 'expiresAt', ${epoch('t.expires_at')},
+      'issuedAt', ${preciseEpoch('t.issued_at')}, 'dpopJkt', t.dpop_jkt,
       'revoked', t.revoked_at IS NOT NULL OR EXISTS (SELECT 1 FROM revoked_ancestors))
      FROM parent t) AS parent`;
 

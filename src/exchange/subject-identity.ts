@@ -25,13 +25,34 @@ export async function verifySubjectToken(token: string, kind: SubjectTokenKind, 
   if (kind === 'external') {
     const verified = await verifyTrustedIssuerToken(token, deps, now, 'user');
     return {
-      facts: { subjectId: verified.subjectId, exp: verified.exp, scopes: null, chain: [], chainGrantIds: [], audience: null, mayActSub: verified.mayActSub },
+      facts: {
+        subjectId: verified.subjectId,
+        exp: verified.exp,
+        scopes: null,
+        chain: [],
+        chainGrantIds: [],
+        audience: null,
+        mayActSub: verified.mayActSub,
+        issuedAt: null,
+        boundJkt: null,
+      },
       parentJti: null,
     };
   }
   const claims = await verifyDeputySubjectToken(token, deps.keyRing, deps.issuer, Math.floor(now.getTime() / 1000));
   return {
-    facts: { subjectId: claims.sub, exp: claims.exp, scopes: claims.scope.split(' ').filter(Boolean), chain: [], chainGrantIds: [], audience: claims.aud, mayActSub: null },
+    facts: {
+      subjectId: claims.sub,
+      exp: claims.exp,
+      scopes: claims.scope.split(' ').filter(Boolean),
+      chain: [],
+      chainGrantIds: [],
+      audience: claims.aud,
+      mayActSub: null,
+      // Its record's issue time and DPoP binding replace these (grant.ts, chainFacts).
+      issuedAt: claims.iat,
+      boundJkt: null,
+    },
     parentJti: claims.jti,
   };
 }

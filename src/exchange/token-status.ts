@@ -3,8 +3,9 @@
  * active only while it is authentic (its digest is the one recorded when it was issued or, for
  * tokens recorded without one, its signature is valid), it is unexpired, it, every token it was
  * derived from and every grant of its chain are unrevoked and unexpired, and its subject and
- * every actor of its chain are active — read live on every call, so a revocation through any
- * process shows on the next call everywhere.
+ * every actor of its chain are active and were not disabled since it was issued (re-enabling does
+ * not revive it) — read live on every call, so a revocation through any process shows on the
+ * next call everywhere.
  */
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type pg from 'pg';
@@ -21,9 +22,11 @@ SELECT t.dpop_jkt, t.token_sha256,
   (t.revoked_at IS NULL AND t.expires_at > now()
    AND (SELECT count(*) FROM delegation_grants g
          WHERE g.id = ANY(t.grant_ids) AND g.revoked_at IS NULL AND (g.expires_at IS NULL OR g.expires_at > now())) = cardinality(t.grant_ids)
-   AND EXISTS (SELECT 1 FROM subjects s WHERE s.id = t.subject_id AND s.status = 'active')
+   AND EXISTS (SELECT 1 FROM subjects s WHERE s.id = t.subject_id AND s.status = 'active'
+                 AND (s.disabled_at IS NULL OR s.disabled_at < t.issued_at))
    AND (SELECT count(*) FROM actors a
-         WHERE a.id = ANY(t.actor_ids) AND a.status = 'active' AND (a.expires_at IS NULL OR a.expires_at > now())) = cardinality(t.actor_ids)
+         WHERE a.id = ANY(t.actor_ids) AND a.status = 'active' AND (a.expires_at IS NULL OR a.expires_at > now())
+           AND (a.disabled_at IS NULL OR a.disabled_at < t.issued_at)) = cardinality(t.actor_ids)
    AND NOT EXISTS (SELECT 1 FROM issued_tokens a WHERE a.jti = ANY(t.ancestor_jtis) AND a.revoked_at IS NOT NULL)
   ) AS active
 FROM issued_tokens t WHERE t.jti = $1`;

@@ -5,7 +5,16 @@
 import type { JWTVerifyGetKey } from 'jose';
 import { invalidRequest } from '../errors.js';
 import { verifyJwt } from './jwt-verify.js';
-import { assertAlgorithmAllowed, assertIssuedInPast, epochSeconds, inspectJwt, isForbiddenAlgorithm, verificationError } from './jwt-guard.js';
+import {
+  assertAlgorithmAllowed,
+  assertIssuedInPast,
+  epochSeconds,
+  inspectJwt,
+  isAccessTokenTyp,
+  isForbiddenAlgorithm,
+  verificationError,
+} from './jwt-guard.js';
+import { isOwnIssuer } from './own-issuer.js';
 
 export type IssuerKind = 'user' | 'workload';
 
@@ -43,6 +52,8 @@ export interface TrustedIssuerDeps {
   findIssuer(iss: string, kind: IssuerKind): Promise<TrustedIssuerRecord | null>;
   keysFor(issuer: TrustedIssuerRecord): JWTVerifyGetKey;
   clockSkewSeconds: number;
+  /** Deputy's ISSUER: its tokens are never accepted on this path, whatever issuer rows exist. */
+  ownIssuer: string;
 }
 
 export interface TrustedIssuerToken {
@@ -68,6 +79,10 @@ export async function verifyTrustedIssuerToken(
 
   const iss = payload.iss;
   if (typeof iss !== 'string' || iss.length === 0) throw invalidRequest(`${label} has no issuer`);
+  // Before any lookup or key work: an access token (Deputy's or anyone's, RFC 9068) is not an
+  // identity assertion, and a Deputy token here would shed its chain and kill switches.
+  if (isAccessTokenTyp(header.typ)) throw invalidRequest(`an access token is not accepted as ${label}`, 'typ at+jwt');
+  if (isOwnIssuer(iss, deps.ownIssuer)) throw invalidRequest(`a Deputy token is not accepted as ${label}`, 'iss is Deputy');
   const record = await deps.findIssuer(iss, kind);
   if (!record || record.kind !== kind || record.issuer !== iss) {
     throw invalidRequest('untrusted issuer', `no trusted ${kind} issuer for the token's iss`);

@@ -3,6 +3,7 @@
  * An upgrade is a diff to this file plus a green suite.
  *
  * - DPoP proof validation for our own grant (the built-in grants get it from their helpers).
+ * - Replay detection (DPoP proof and client assertion jtis) through Deputy's atomic store.
  * - Client secrets are stored as keyed hashes, so the secret comparison compares hashes.
  * - The size of oidc-provider's cache of Client objects.
  * - Every URL oidc-provider builds for a request (discovery, the client-assertion `aud` and
@@ -53,6 +54,20 @@ function dpopNonceIsEmpty(proof: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** `unique(iss, jti, exp)`: true the first time a jti is seen for `iss`, until `exp` (epoch seconds). */
+export type ReplayCheck = (iss: string, jti: string, exp: number) => Promise<boolean>;
+
+/**
+ * oidc-provider's ReplayDetection.unique, used for DPoP proofs (every grant, ours included) and
+ * client assertions, is find-then-save: concurrent requests carrying one proof can all find it
+ * unused and all pass. Every such check goes through `unique` instead.
+ */
+export function replaceReplayDetection(provider: Provider, unique: ReplayCheck): void {
+  const model = (provider as unknown as { ReplayDetection: { unique: ReplayCheck } }).ReplayDetection;
+  if (typeof model?.unique !== 'function') throw new Error('oidc-provider internals changed: ReplayDetection.unique not found');
+  model.unique = unique;
 }
 
 /** Makes every Client compare a presented secret through `hashSecret` against the stored hash. */

@@ -10,7 +10,8 @@ import type { Config } from '../config.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import { createAdapterClass } from './adapter.js';
 import { clientSecretMatches } from './client-secrets.js';
-import { compareClientSecretsAsHashes, prepareStructuredTokenRouting, sizeClientCache, urlsFromIssuer } from './oidc-provider-internals.js';
+import { createSingleUseJtis } from '../db/single-use-jtis.js';
+import { compareClientSecretsAsHashes, prepareStructuredTokenRouting, replaceReplayDetection, sizeClientCache, urlsFromIssuer } from './oidc-provider-internals.js';
 
 export const ADMIN_SCOPE = 'deputy:admin';
 /** Client objects oidc-provider keeps built (its default is 100). */
@@ -78,5 +79,7 @@ export function createProvider({ config, pool, configCache, keyRing, clientSecre
   urlsFromIssuer(provider);
   compareClientSecretsAsHashes(provider, (presented, stored) => clientSecretMatches(presented, stored, clientSecretPepper));
   sizeClientCache(provider, CLIENT_OBJECT_CACHE_SIZE);
+  const markJtiUsed = createSingleUseJtis(pool);
+  replaceReplayDetection(provider, (iss, jti, exp) => markJtiUsed('oauth_client', iss, jti, exp));
   return provider;
 }

@@ -261,6 +261,43 @@ describe('admin API resources', () => {
     });
   });
 
+  describe("issuers: never Deputy's own ISSUER (review item 10)", () => {
+    const issuerBody = (issuer: string) => ({ issuer, jwks: { keys: [publicJwk()] }, audience: 'deputy', kind: 'user' });
+
+    it.each([
+      ['exactly', (own: string) => own],
+      ['with a trailing slash', (own: string) => `${own}/`],
+      ['with the scheme and host in capitals', (own: string) => own.replace(/^http:\/\/([^/]+)/, (_m, host: string) => `HTTP://${host.toUpperCase()}`)],
+    ])('refuses it %s, for users and workloads: 400 invalid_request with issues, nothing stored', async (_name, spell) => {
+      const own = deputy.config.ISSUER;
+      const count = async () => (await deputy.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM trusted_issuers')).rows[0]!.n;
+      const events = async () => (await deputy.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_events WHERE type = 'issuer.created'`)).rows[0]!.n;
+      const before = { issuers: await count(), events: await events() };
+      for (const kind of ['user', 'workload']) {
+        const refused = await admin.post('/issuers', { ...issuerBody(spell(own)), kind });
+        expect(refused.status).toBe(400);
+        expect(refused.body).toMatchObject({
+          error: 'invalid_request',
+          issues: [{ in: 'body', path: ['issuer'], message: "must not be Deputy's own issuer" }],
+        });
+      }
+      expect(await count()).toBe(before.issuers);
+      expect(await events()).toBe(before.events);
+    });
+
+    it('refuses to update a row that names Deputy (inserted by hand); it can still be deleted', async () => {
+      const { rows } = await deputy.pool.query<{ id: string }>(
+        `INSERT INTO trusted_issuers (issuer, jwks, audience, kind) VALUES ($1, $2, 'deputy', 'user') RETURNING id`,
+        [deputy.config.ISSUER, { keys: [publicJwk()] }],
+      );
+      const id = rows[0]!.id;
+      const refused = await admin.patch(`/issuers/${id}`, { audience: 'other' });
+      expect(refused.status).toBe(400);
+      expect(refused.body).toMatchObject({ error: 'invalid_request', issues: [{ in: 'path', path: ['id'] }] });
+      expect((await admin.delete(`/issuers/${id}`)).status).toBe(204);
+    });
+  });
+
   describe('entitlements', () => {
     it('grants, reads, lists by subject and resource, and withdraws', async () => {
       const expires = future(1);

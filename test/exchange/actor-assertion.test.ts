@@ -190,6 +190,10 @@ const cases: Case[] = [
     build: () => signJwt(actorKey, claims({ jti: 42 })) },
   { name: 'a jti longer than 256 characters', stage: 'verify', description: /jti/,
     build: () => signJwt(actorKey, claims({ jti: 'j'.repeat(257) })) },
+  { name: 'a jti with a NUL', stage: 'verify', description: /jti/,
+    build: () => signJwt(actorKey, claims({ jti: 'x\u0000' })) },
+  { name: 'a jti with a line feed', stage: 'verify', description: /jti/,
+    build: () => signJwt(actorKey, claims({ jti: 'x\ny' })) },
   { name: 'no exp', stage: 'verify', description: /missing a required claim/,
     build: () => signJwt(actorKey, claims({ exp: undefined })) },
   { name: 'no iat', stage: 'verify', description: /missing a required claim/,
@@ -294,6 +298,7 @@ describe('verifyWorkloadToken', () => {
     const lookups: Array<[string, string]> = [];
     const deps: WorkloadTokenDeps = {
       clockSkewSeconds: SKEW,
+      ownIssuer: DEPUTY,
       findIssuer: async (iss, kind) => issuers.find((r) => r.issuer === iss && r.kind === kind) ?? null,
       keysFor: (issuer) => localKeySet(issuer.jwks),
       findActorByWorkload: async (issuer, subject) => {

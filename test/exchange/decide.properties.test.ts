@@ -50,6 +50,7 @@ function knobs(odds: number) {
     fc.record({
       id: fc.constant(id),
       status,
+      disabledAt: mostly<number | null>(null, instant),
       expiresAt: expiry,
       scopeCeiling: scopeSet,
       resources: mostly([API], fc.constantFrom<string[]>([OTHER_API], [API, OTHER_API], [])),
@@ -69,7 +70,11 @@ function knobs(odds: number) {
     maxLength: 9,
   });
   const requestedScopes = fc.option(fc.array(fc.constantFrom(...UNIVERSE), { minLength, maxLength: 8 }), { nil: null, freq: 3 });
-  return { mostly, instant, status, actor, grant, grantsFor, entitlements, requestedScopes };
+  // Half the chains are DPoP-bound (to jkt-1); a request carries no proof, a proof of that key,
+  // or one of another key.
+  const boundJkt = fc.constantFrom<string | null>(null, 'jkt-1');
+  const dpopJkt = fc.constantFrom<string | null>(null, 'jkt-1', 'jkt-1', 'jkt-2');
+  return { mostly, instant, status, actor, grant, grantsFor, entitlements, requestedScopes, boundJkt, dpopJkt };
 }
 
 function inputs(odds: number): fc.Arbitrary<DecisionInput> {
@@ -95,10 +100,16 @@ function inputs(odds: number): fc.Arbitrary<DecisionInput> {
           chainGrantIds: fc.constant(chain.map((_, hop) => `cg${hop}`)),
           audience: isChain ? k.mostly<string | null>(API, fc.constant(OTHER_API)) : fc.constant(null),
           mayActSub: k.mostly<string | null>(null, fc.constantFrom(ACTOR, 'agent:other')),
+          issuedAt: isChain ? k.mostly<number | null>(NOW - 30, k.instant) : fc.constant(null),
+          boundJkt: isChain ? k.boundJkt : fc.constant(null),
         }),
+        dpopJkt: k.dpopJkt,
         actorId: fc.constant(ACTOR),
         live: fc.record({
-          subject: k.mostly({ id: 'alice', status: 'active' }, fc.option(fc.record({ id: fc.constant('alice'), status: k.status }), { nil: null })),
+          subject: k.mostly(
+            { id: 'alice', status: 'active', disabledAt: null },
+            fc.option(fc.record({ id: fc.constant('alice'), status: k.status, disabledAt: fc.option(k.instant, { nil: null }) }), { nil: null }),
+          ),
           actor: fc.option(k.actor(ACTOR), { nil: null, freq: odds }),
           resource: k.mostly({ uri: API, scopes: UNIVERSE }, fc.option(fc.record({ uri: fc.constant(API), scopes: scopeSet }), { nil: null })),
           entitlements: k.entitlements,
@@ -282,6 +293,39 @@ describe('decide: properties over random inputs', () => {
     );
   });
 
+  it('never grants on a Deputy token issued before its subject or a chain actor was last disabled', () => {
+    const guard = vacuityGuard();
+    fc.assert(
+      fc.property(anyInput, (input) => {
+        const decision = run(input);
+        const { issuedAt, chain } = input.subjectToken;
+        if (issuedAt === null) return;
+        guard.see(decision);
+        if (!decision.granted) return;
+        const disabledAts = [input.live.subject!.disabledAt, ...input.live.chainActors.filter((a) => chain.includes(a.id)).map((a) => a.disabledAt)];
+        for (const disabledAt of disabledAts) if (disabledAt !== null) expect(disabledAt).toBeLessThan(issuedAt);
+      }),
+      RUNS,
+    );
+    guard.check(10);
+  });
+
+  it('exchanges a DPoP-bound subject token only with a proof of its key', () => {
+    const guard = vacuityGuard();
+    fc.assert(
+      fc.property(anyInput, (input) => {
+        const decision = run(input);
+        const { boundJkt } = input.subjectToken;
+        if (boundJkt === null) return;
+        guard.see(decision);
+        if (decision.granted) expect(input.dpopJkt).toBe(boundJkt);
+        else if (input.dpopJkt !== boundJkt) expect(decision.reason).toBe(input.dpopJkt === null ? 'dpop_proof_required' : 'dpop_key_mismatch');
+      }),
+      RUNS,
+    );
+    guard.check(10);
+  });
+
   it('names the whole chain in actorIds, grantIds and a nested act', () => {
     fc.assert(
       fc.property(anyInput, (input) => {
@@ -313,6 +357,8 @@ interface HopWorld {
   requestedScopes: string[] | null;
   /** Seconds after the previous hop's `now`. */
   delay: number;
+  /** Whether the request carries a DPoP proof (of key jkt-1). */
+  dpop: boolean;
 }
 
 const calm = knobs(100);
@@ -324,6 +370,7 @@ const hopWorld = (id: string, next: string | undefined): fc.Arbitrary<HopWorld> 
     requestedScopes: calm.requestedScopes,
     // Tokens live at most 300 s: mostly come back well before the parent expires.
     delay: fc.oneof({ arbitrary: fc.integer({ min: 0, max: 60 }), weight: 20 }, { arbitrary: fc.integer({ min: 0, max: 400 }), weight: 1 }),
+    dpop: fc.boolean(),
   });
 
 const chainScenario = fc.record({
@@ -344,6 +391,7 @@ describe('decide: chains of its own tokens', () => {
         let now = NOW;
         let subjectToken: SubjectTokenFacts = {
           subjectId: 'alice', exp: scenario.subjectExp, scopes: null, chain: [], chainGrantIds: [], audience: null, mayActSub: null,
+          issuedAt: null, boundJkt: null,
         };
         let parent: GrantedDecision | null = null;
         const chainActors: LiveActor[] = [];
@@ -356,9 +404,11 @@ describe('decide: chains of its own tokens', () => {
             requestedResource: API,
             requestedScopes: hop.requestedScopes,
             subjectToken,
+            // The first hop may be DPoP-bound; later hops prove the same key.
+            dpopJkt: hop.dpop ? 'jkt-1' : subjectToken.boundJkt,
             actorId: hop.actor.id,
             live: {
-              subject: { id: 'alice', status: 'active' },
+              subject: { id: 'alice', status: 'active', disabledAt: null },
               actor: hop.actor,
               resource: { uri: API, scopes: scenario.resourceScopes },
               entitlements: scenario.entitlements,

@@ -24,6 +24,7 @@ function actorRow(id: string): LiveActor {
   return {
     id,
     status: 'active',
+    disabledAt: null,
     expiresAt: null,
     scopeCeiling: ['read', 'write', 'delete'],
     resources: [API, OTHER_API],
@@ -62,10 +63,13 @@ function build(chain: string[], actorId: string, edit?: (input: DecisionInput) =
       chainGrantIds: chain.map((id) => grantRow(id).id),
       audience: isChain ? API : null,
       mayActSub: null,
+      issuedAt: isChain ? NOW - 60 : null,
+      boundJkt: null,
     },
+    dpopJkt: null,
     actorId,
     live: {
-      subject: { id: 'alice', status: 'active' },
+      subject: { id: 'alice', status: 'active', disabledAt: null },
       actor: actorRow(actorId),
       resource: { uri: API, scopes: ['read', 'write', 'delete', 'admin'] },
       entitlements: [
@@ -160,6 +164,70 @@ describe('decide: baselines', () => {
     const imports = [...source.matchAll(/from '([^']+)'/g)].map((m) => m[1]);
     expect(imports).toEqual(['./decision-types.js', './decision-types.js']);
     expect(source).not.toMatch(/Date\.now|new Date|Math\.random|process\./);
+  });
+});
+
+describe('rule 0: proof of possession of a DPoP-bound subject token', () => {
+  const bound = (dpopJkt: string | null, edit?: (input: DecisionInput) => void) =>
+    twoHops((i) => {
+      i.subjectToken.boundJkt = 'jkt-of-the-holder';
+      i.dpopJkt = dpopJkt;
+      edit?.(i);
+    });
+
+  it('refuses a bound subject token without a proof', () => {
+    expectRefused(decide(bound(null)), 'invalid_request', 'dpop_proof_required');
+  });
+
+  it('refuses a bound subject token with a proof of another key', () => {
+    expectRefused(decide(bound('jkt-of-an-attacker')), 'invalid_request', 'dpop_key_mismatch');
+  });
+
+  it('grants a bound subject token with a proof of its key', () => {
+    expect(granted(decide(bound('jkt-of-the-holder'))).actorIds).toEqual(['agent:a', 'agent:b']);
+  });
+
+  it('checks the binding before anything else (no other fact leaks to a non-holder)', () => {
+    const decision = decide(bound(null, (i) => { i.live.resource = null; i.live.subject = null; }));
+    expect(decision).toMatchObject({ granted: false, reason: 'dpop_proof_required' });
+  });
+
+  it('lets a proof bind a Bearer or external subject token', () => {
+    expect(decide(twoHops((i) => { i.dpopJkt = 'any-key'; })).granted).toBe(true);
+    expect(decide(external((i) => { i.dpopJkt = 'any-key'; })).granted).toBe(true);
+  });
+});
+
+describe('kill switches are final for the tokens issued before them', () => {
+  // twoHops' parent token was issued at NOW - 60.
+  it('refuses a parent token whose subject was disabled at or after its issue, even if active again', () => {
+    for (const disabledAt of [NOW - 60, NOW - 30]) {
+      expectRefused(decide(twoHops((i) => { i.live.subject!.disabledAt = disabledAt; })), 'invalid_request', 'subject_disabled_since_issued');
+    }
+  });
+
+  it('refuses a parent token whose chain actor was disabled at or after its issue, even if active again', () => {
+    for (const disabledAt of [NOW - 60, NOW - 59.999]) {
+      const input = threeHops((i) => { i.live.chainActors = [actorRow('agent:a'), { ...actorRow('agent:b'), disabledAt }]; });
+      expectRefused(decide(input), 'invalid_request', 'chain_actor_inactive');
+    }
+  });
+
+  it('grants when every kill switch was pulled before the parent was issued', () => {
+    const input = threeHops((i) => {
+      i.live.subject!.disabledAt = NOW - 60.001;
+      i.live.chainActors = i.live.chainActors.map((a) => ({ ...a, disabledAt: NOW - 3600 }));
+    });
+    expect(decide(input).granted).toBe(true);
+  });
+
+  it('does not apply to an external token, nor to the new actor (they are judged by their status now)', () => {
+    expect(decide(external((i) => { i.live.subject!.disabledAt = NOW - 1; })).granted).toBe(true);
+    expect(decide(twoHops((i) => { i.live.actor!.disabledAt = NOW - 1; })).granted).toBe(true);
+  });
+
+  it('fails closed on an unusable issue time', () => {
+    expectRefused(decide(twoHops((i) => { i.subjectToken.issuedAt = Number.NaN; i.live.subject!.disabledAt = 0; })), 'invalid_request', 'subject_disabled_since_issued');
   });
 });
 
@@ -665,7 +733,9 @@ describe('rule order: the first failure wins', () => {
     ['resource before subject', (i) => { i.live.resource = null; i.live.subject = null; }, 'unknown_resource'],
     ['resource switch before expired token', (i) => { i.requestedResource = OTHER_API; i.live.resource!.uri = OTHER_API; i.subjectToken.exp = NOW; }, 'chain_resource_mismatch'],
     ['expired token before unknown subject', (i) => { i.subjectToken.exp = NOW; i.live.subject = null; }, 'subject_token_expired'],
+    ['DPoP binding before resource', (i) => { i.subjectToken.boundJkt = 'k'; i.live.resource = null; }, 'dpop_proof_required'],
     ['subject before actor', (i) => { i.live.subject!.status = 'disabled'; i.live.actor = null; }, 'subject_disabled'],
+    ['subject kill switch before actor', (i) => { i.live.subject!.disabledAt = NOW - 1; i.live.actor = null; }, 'subject_disabled_since_issued'],
     ['actor before may_act', (i) => { i.live.actor!.status = 'disabled'; i.subjectToken.mayActSub = 'agent:z'; }, 'actor_disabled'],
     ['actor resources before may_act', (i) => { i.live.actor!.resources = []; i.subjectToken.mayActSub = 'agent:z'; }, 'resource_not_allowed_for_actor'],
     ['may_act before chain', (i) => { i.subjectToken.mayActSub = 'agent:z'; i.live.chainActors = []; }, 'may_act_mismatch'],

@@ -63,7 +63,7 @@ function record(source: Partial<TrustedIssuerRecord>): TrustedIssuerRecord {
 }
 
 function depsWith(keys: ReturnType<typeof createIssuerKeys>, rec: TrustedIssuerRecord): TrustedIssuerDeps {
-  return { clockSkewSeconds: 30, findIssuer: async () => rec, keysFor: (r) => keys.keysFor(r) };
+  return { clockSkewSeconds: 30, findIssuer: async () => rec, keysFor: (r) => keys.keysFor(r), ownIssuer: 'https://deputy.example.com' };
 }
 
 async function verifyWith(source: IssuerKeySource, token: string, keys = createIssuerKeys()) {

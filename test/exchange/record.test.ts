@@ -100,6 +100,20 @@ describe('recording exchange outcomes', () => {
     }
   });
 
+  it.each([
+    ['its subject', `UPDATE subjects SET status = $1 WHERE id = 'alice'`],
+    ['its actor', `UPDATE actors SET status = $1 WHERE id = 'agent:a'`],
+  ])('does not record a token when %s was disabled and re-enabled while it was being minted', async (_label, setStatus) => {
+    const recorder = createRecorder(pool);
+    const item = outcome();
+    await pool.query(setStatus, ['disabled']);
+    await pool.query(setStatus, ['active']);
+    expect(await recorder.record(item)).toBe('revoked');
+    expect(await count('SELECT count(*) AS n FROM issued_tokens WHERE jti = $1', [item.token!.jti])).toBe(0);
+    // Issued after the re-enable: recorded.
+    expect(await recorder.record(outcome())).toBe('recorded');
+  });
+
   it('does not record a token whose scope lost its entitlement meanwhile', async () => {
     const recorder = createRecorder(pool);
     await pool.query(`DELETE FROM entitlements WHERE scope = 'read'`);

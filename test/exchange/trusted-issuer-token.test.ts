@@ -68,6 +68,7 @@ function harness(records: TrustedIssuerRecord[] = [record()], resolver?: JWTVeri
     keyResolutions: 0,
     deps: {
       clockSkewSeconds: SKEW,
+      ownIssuer: AUDIENCE,
       findIssuer: async (iss, kind) => {
         h.findIssuerCalls.push([iss, kind]);
         return records.find((r) => r.issuer === iss && r.kind === kind) ?? null;
@@ -326,5 +327,47 @@ describe('verifyTrustedIssuerToken: an issuer limited to some subjects', () => {
     expect((await verifyTrustedIssuerToken(allowed, h.deps, NOW, 'workload')).subjectId).toBe('spiffe://prod.example/ns/a/sa/b');
     const other = await signJwt(issuerKey, claims({ sub: 'spiffe://dev.example/ns/a/sa/b' }));
     expect((await oauthRejection(verifyTrustedIssuerToken(other, h.deps, NOW, 'workload'))).detail).toBe('issuer_subject_not_allowed');
+  });
+});
+
+describe("verifyTrustedIssuerToken: never Deputy's own tokens (review item 10)", () => {
+  // Even when an issuer row names Deputy itself (inserted before the admin API refused it).
+
+  it.each([
+    ['its exact ISSUER', AUDIENCE],
+    ['with a trailing slash', `${AUDIENCE}/`],
+    ['with another case of scheme and host', 'HTTPS://Deputy.Example.COM'],
+    ['with the default port', 'https://deputy.example.com:443'],
+  ])('refuses a token whose iss is Deputy (%s), before any lookup or key work', async (_name, iss) => {
+    const h = harness([record({ issuer: AUDIENCE }), record({ issuer: iss })]);
+    const error = await oauthRejection(verifyTrustedIssuerToken(await signJwt(issuerKey, claims({ iss })), h.deps, NOW));
+    expect(error.code).toBe('invalid_request');
+    expect(error.description).toBe('a Deputy token is not accepted as subject token');
+    expect(h.findIssuerCalls).toEqual([]);
+    expect(h.keysForCalls).toBe(0);
+  });
+
+  it.each(['at+jwt', 'AT+JWT', 'application/at+jwt', 'Application/AT+jwt'])(
+    'refuses a token with typ %s from a trusted issuer, before any lookup or key work',
+    async (typ) => {
+      const h = harness();
+      const error = await oauthRejection(verifyTrustedIssuerToken(await signJwt(issuerKey, claims(), { typ }), h.deps, NOW));
+      expect(error.code).toBe('invalid_request');
+      expect(error.description).toBe('an access token is not accepted as subject token');
+      expect(h.findIssuerCalls).toEqual([]);
+      expect(h.keysForCalls).toBe(0);
+    },
+  );
+
+  it('applies to workload tokens (the actor path) too', async () => {
+    const h = harness([record({ issuer: AUDIENCE, kind: 'workload' })]);
+    const error = await oauthRejection(verifyTrustedIssuerToken(await signJwt(issuerKey, claims({ iss: AUDIENCE })), h.deps, NOW, 'workload'));
+    expect(error.description).toBe('a Deputy token is not accepted as actor token');
+    expect(h.keysForCalls).toBe(0);
+  });
+
+  it('still accepts typ JWT and other issuers', async () => {
+    const h = harness();
+    expect((await verifyTrustedIssuerToken(await signJwt(issuerKey, claims(), { typ: 'JWT' }), h.deps, NOW)).subjectId).toBe('alice');
   });
 });

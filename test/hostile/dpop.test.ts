@@ -224,6 +224,48 @@ describe('hostile input: DPoP proofs at POST /token', () => {
     expect(result.json.access_token).toBeUndefined();
   });
 
+  it('property: a DPoP-bound Deputy token as subject_token yields a child only bound to the same key (review item 2)', async () => {
+    const parentResult = await exchange(proof());
+    expect(judge('bound parent', parentResult, 'either')).toEqual([]);
+    const parent = parentResult.json.access_token as string;
+    sent.push(parent);
+    const chainExchange = (dpop: string | null) =>
+      send(`${w.deputy.url}/token`, {
+        method: 'POST',
+        headers: { 'content-type': FORM, authorization: basic('app-b'), ...(dpop === null ? {} : { dpop }) },
+        body: form({ grant_type: GRANT_TYPE, subject_token: parent, subject_token_type: TT.accessToken, resource: RESOURCE, scope: 'read' }),
+      });
+    const member = fc.tuple(
+      fc.constantFrom('header', 'claims'),
+      fc.constantFrom('typ', 'alg', 'jwk', 'htm', 'htu', 'iat', 'jti', 'cnf', 'x'),
+      fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constant(other.publicJwk), fc.constantFrom(...HOSTILE_STRINGS)),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('none', 'own key', 'other key'),
+        fc.array(member, { maxLength: 2 }),
+        async (signer, members) => {
+          let dpop: string | null = null;
+          if (signer !== 'none') {
+            const h = header(signer === 'other key' ? { jwk: other.publicJwk } : {});
+            const c = claims();
+            for (const [where, name, value] of members) (where === 'header' ? h : c)[name] = value;
+            dpop = signCompactEs256(h, c, signer === 'other key' ? other.privateKey : key.privateKey);
+            sent.push(dpop);
+          }
+          const result = await chainExchange(dpop);
+          // Whoever signed the proof (or none), a child may only be DPoP-bound to the parent's key.
+          return judge(`chain, proof by ${signer}, ${JSON.stringify(members).slice(0, 120)}`, result, 'either', key.jkt).length === 0;
+        },
+      ),
+      { numRuns: 60 },
+    );
+    // Not vacuous: a proof by the parent's key gets a child.
+    const control = await chainExchange(proof());
+    expect(judge('chain control', control, 'either', key.jkt)).toEqual([]);
+    expect(control.status).toBe(200);
+  });
+
   it('totals: no 5xx, no wrongly minted or wrongly bound token, no leak', () => {
     report(tally);
     expect(tally.failures).toEqual([]);

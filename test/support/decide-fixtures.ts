@@ -11,5 +11,8 @@ export function mintedFacts(input: DecisionInput, decision: GrantedDecision): Su
     chainGrantIds: decision.grantIds,
     audience: input.requestedResource,
     mayActSub: null,
+    issuedAt: input.now,
+    // The token is bound to the request's proof key, if any (grant.ts).
+    boundJkt: input.dpopJkt,
   };
 }

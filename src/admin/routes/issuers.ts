@@ -8,7 +8,8 @@ import type pg from 'pg';
 import { z } from 'zod';
 import type { AdminApi } from '../api.js';
 import { assignments, changeWithAudit, fieldChanges } from '../changes.js';
-import { invalidRequest, notFound } from '../errors.js';
+import { invalidRequest, notFound, type Issue } from '../errors.js';
+import { isOwnIssuer } from '../../exchange/own-issuer.js';
 import { Filters, isUuid, listPage, type KeyColumn } from '../pagination.js';
 import type { AdminDeps } from '../router.js';
 import { IdParam, Jwks, TimestampOut, keyIds, nonEmptyPatch, pageOf, pageQuery, type JwksValue } from '../schemas.js';
@@ -62,10 +63,16 @@ const IssuerPage = pageOf(Issuer, 'IssuerPage');
 
 const exactlyOneKeySource = (value: { jwks_uri?: string | null; jwks?: JwksValue | null }) => (value.jwks_uri ? 1 : 0) + (value.jwks ? 1 : 0) === 1;
 const KEY_SOURCE_MESSAGE = 'give exactly one of jwks_uri and jwks';
+const OWN_ISSUER_MESSAGE = "must not be Deputy's own issuer";
+const OWN_ISSUER_ROW_MESSAGE = "names Deputy's own issuer: it can only be deleted";
 
 const IssuerCreate = z
   .strictObject({
-    issuer: z.string().min(1).max(2048).meta({ description: 'Must equal the `iss` of the tokens', example: 'https://idp.example.com' }),
+    issuer: z
+      .string()
+      .min(1)
+      .max(2048)
+      .meta({ description: "Must equal the `iss` of the tokens; never Deputy's own `ISSUER`", example: 'https://idp.example.com' }),
     jwks_uri: JwksUri.nullable().optional(),
     jwks: Jwks.nullable().optional(),
     audience: z.string().min(1).max(2048).meta({ description: 'The `aud` its tokens must carry for Deputy' }),
@@ -140,7 +147,12 @@ async function findForUpdate(db: pg.ClientBase, id: string): Promise<IssuerRow> 
   return rows[0];
 }
 
-export function issuerRoutes(api: AdminApi, { pool }: AdminDeps): void {
+export function issuerRoutes(api: AdminApi, { pool, config }: AdminDeps): void {
+  // Deputy's own tokens must never come back as a trusted issuer's (review item 10).
+  const assertNotOwnIssuer = (issuer: string, issue: Issue) => {
+    if (isOwnIssuer(issuer, config.ISSUER)) throw invalidRequest([issue]);
+  };
+
   api.route({
     method: 'get',
     path: '/issuers',
@@ -175,6 +187,7 @@ export function issuerRoutes(api: AdminApi, { pool }: AdminDeps): void {
     errors: [409],
     handler: ({ body, admin, requestId }) =>
       changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+        assertNotOwnIssuer(body.issuer, { in: 'body', path: ['issuer'], code: 'custom', message: OWN_ISSUER_MESSAGE });
         const { rows } = await db.query<IssuerRow>(
           `INSERT INTO trusted_issuers (issuer, jwks_uri, jwks, audience, kind, subject_claim, algorithms, allowed_subjects, subject_prefix)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${COLUMNS}`,
@@ -218,6 +231,8 @@ export function issuerRoutes(api: AdminApi, { pool }: AdminDeps): void {
     handler: ({ params, body, admin, requestId }) =>
       changeWithAudit(pool, { admin, requestId }, async (db, record) => {
         const row = await findForUpdate(db, params.id);
+        // A row naming Deputy (inserted by hand, or before this check) can only be deleted.
+        assertNotOwnIssuer(row.issuer, { in: 'path', path: ['id'], code: 'custom', message: OWN_ISSUER_ROW_MESSAGE });
         const merged = { jwks_uri: body.jwks_uri === undefined ? row.jwks_uri : body.jwks_uri, jwks: body.jwks === undefined ? row.jwks : body.jwks };
         if (!exactlyOneKeySource(merged)) throw invalidRequest([{ in: 'body', path: ['jwks_uri'], code: 'custom', message: KEY_SOURCE_MESSAGE }]);
         // The body's keys are exactly the column names (strict schema).

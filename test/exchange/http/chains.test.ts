@@ -195,7 +195,11 @@ describe('delegation chains', () => {
       await w.sql(`UPDATE actors SET status = 'disabled' WHERE id = 'agent:p'`);
       await w.expectRefused(() => hop(first, 'app-q'), 'invalid_request');
       await w.sql(`UPDATE actors SET status = 'active' WHERE id = 'agent:p'`);
-      expect((await hop(first, 'app-q')).status).toBe(200);
+      // A kill switch is final for the tokens issued before it (SPEC §4): re-enabling allows new
+      // exchanges, and their tokens chain again.
+      await w.expectRefused(() => hop(first, 'app-q'), 'invalid_request');
+      const fresh = tokenOf(await w.exchangeAs('ch-actor', { scope: 'read' }, { clientId: 'app-p' }));
+      expect((await hop(fresh, 'app-q')).status).toBe(200);
     });
 
     it('the subject disabled refuses the next hop', async () => {
@@ -220,6 +224,52 @@ describe('delegation chains', () => {
         async () => w.exchange({ subject_token: await w.userToken('alice'), subject_token_type: TT.accessToken, resource: RESOURCE }),
         'invalid_request',
       );
+    });
+  });
+
+  describe("Deputy's own tokens never come back as a trusted issuer's (review item 10)", () => {
+    // As if an admin had registered Deputy's ISSUER (the admin API now refuses it): the runtime
+    // check must hold whatever rows exist.
+    beforeAll(async () => {
+      const jwks = (await (await fetch(`${w.deputy.url}/jwks`)).json()) as { keys: unknown[] };
+      await w.sql(
+        `INSERT INTO trusted_issuers (issuer, jwks, audience, kind, subject_claim, algorithms)
+         VALUES ($1, $2, $3, 'user', 'sub', ARRAY['ES256']), ($1, $2, $3, 'workload', 'sub', ARRAY['ES256'])`,
+        [w.issuer, jwks, RESOURCE],
+      );
+      await w.addActor('agent:self-wl', { clientId: 'app-self-wl' });
+      await w.sql(`UPDATE actors SET workload_issuer = $1, workload_subject = 'alice' WHERE id = 'agent:self-wl'`, [w.issuer]);
+      await w.sql(`UPDATE clients SET allowed_actors = array_append(allowed_actors, 'agent:self-wl') WHERE client_id = 'app-a'`);
+      await w.addGrant('alice', 'agent:self-wl', ['read']);
+    });
+
+    it('a narrowed two-hop token presented as a user token (jwt or id_token) is refused, not widened', async () => {
+      const first = tokenOf(await w.exchangeAs('alice', { scope: 'read write delete' }));
+      const narrowed = tokenOf(await hop(first, 'app-b', { scope: 'read' }));
+      for (const type of [TT.jwt, TT.idToken]) {
+        const refused = await w.expectRefused(
+          () => w.exchange({ subject_token: narrowed, subject_token_type: type, resource: RESOURCE, scope: 'read write delete' }),
+          'invalid_request',
+        );
+        expect(refused.json.error_description).toBe('an access token is not accepted as subject token');
+      }
+    });
+
+    it('a Deputy token presented as a workload actor_token is refused', async () => {
+      const token = tokenOf(await w.exchangeAs('alice', { scope: 'read' }));
+      const refused = await w.expectRefused(
+        async () =>
+          w.exchange({ subject_token: await w.userToken('alice'), subject_token_type: TT.jwt, actor_token: token, actor_token_type: TT.jwt, resource: RESOURCE, scope: 'read' }),
+        'invalid_request',
+      );
+      // Refused for what it is: a Deputy access token (typ at+jwt, iss Deputy), before any key work.
+      expect(refused.json.error_description).toBe('an access token is not accepted as actor token');
+    });
+
+    it('a trusted IdP\'s token with typ at+jwt is refused as a subject token', async () => {
+      for (const typ of ['at+jwt', 'application/AT+JWT']) {
+        await w.expectRefused(async () => w.exchangeAs('alice', { subject_token: await w.userToken('alice', { header: { typ } }), scope: 'read' }), 'invalid_request');
+      }
     });
   });
 });

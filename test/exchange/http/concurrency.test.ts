@@ -3,9 +3,11 @@
  * success exactly one issued-token row with a distinct jti, and the hash-chained audit log
  * still verifies.
  */
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { verifyAuditChains } from '../../../src/audit/audit-log.js';
-import { claimsOf, startExchangeWorld, type World } from '../../support/exchange-world.js';
+import { RESOURCE, SECRETS, TT, claimsOf, expectRefusalShape, startExchangeWorld, type World } from '../../support/exchange-world.js';
 
 describe('concurrent exchanges', () => {
   let w: World;
@@ -51,5 +53,55 @@ describe('concurrent exchanges', () => {
     expect(report.ok).toBe(true);
     expect(report.first_broken_link).toBeNull();
     expect(report.events_checked).toBe(await w.auditCount());
+  });
+
+  it('50 at once with one DPoP proof, three rounds: exactly one token each, the rest invalid_dpop_proof, each audited once', async () => {
+    const pair = await generateKeyPair('ES256', { extractable: true });
+    const jwk = await exportJWK(pair.publicKey);
+    const before = {
+      issued: await w.issuedCount(),
+      exchanged: await w.auditCount({ type: 'token.exchanged' }),
+      denied: await w.auditCount({ type: 'token.exchange_denied', error: 'invalid_dpop_proof' }),
+    };
+    // Several rounds: the first requests of a run also open connections, which spreads them out.
+    for (let round = 0; round < 3; round += 1) {
+      const proof = await new SignJWT({ htm: 'POST', htu: `${w.issuer}/token`, jti: randomUUID(), iat: Math.floor(Date.now() / 1000) })
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
+        .sign(pair.privateKey);
+      const body = new URLSearchParams({
+        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+        subject_token: await w.userToken('alice'),
+        subject_token_type: TT.jwt,
+        resource: RESOURCE,
+        scope: 'read',
+      }).toString();
+      const results = await Promise.all(
+        Array.from({ length: 50 }, async () => {
+          const response = await fetch(`${w.deputy.url}/token`, {
+            method: 'POST',
+            headers: {
+              'content-type': 'application/x-www-form-urlencoded',
+              authorization: `Basic ${Buffer.from(`app-a:${SECRETS['app-a']}`).toString('base64')}`,
+              dpop: proof,
+            },
+            body,
+          });
+          const text = await response.text();
+          return { status: response.status, headers: response.headers, text, json: JSON.parse(text) as Record<string, unknown> };
+        }),
+      );
+      // Counts, not the results: a failure must not print the tokens.
+      expect(results.filter((r) => r.status === 200).length).toBe(1);
+      const refused = results.filter((r) => r.status !== 200);
+      expect(refused.length).toBe(49);
+      for (const result of refused) {
+        expect(result.status).toBe(400);
+        expect(result.json.error).toBe('invalid_dpop_proof');
+        expectRefusalShape(result);
+      }
+    }
+    expect(await w.issuedCount()).toBe(before.issued + 3);
+    expect(await w.auditCount({ type: 'token.exchanged' })).toBe(before.exchanged + 3);
+    expect(await w.auditCount({ type: 'token.exchange_denied', error: 'invalid_dpop_proof' })).toBe(before.denied + 3 * 49);
   });
 });

@@ -204,7 +204,11 @@ describe('hostile tokens over HTTP', () => {
       const assertion = await w.actorAssertion('agent:b');
       expect((await withActorToken(assertion)).status).toBe(200);
       await w.expectRefused(() => withActorToken(assertion), 'invalid_request');
-      const [row] = await w.sql<{ n: number }>(`SELECT count(*)::int AS n FROM used_assertion_jtis WHERE issuer = 'agent:b' AND jti = $1`, [claimsOf(assertion).jti]);
+      const [row] = await w.sql<{ n: number }>(
+        `SELECT count(*)::int AS n FROM used_assertion_jtis
+          WHERE namespace = 'actor_assertion' AND issuer = 'agent:b' AND jti_sha256 = sha256(convert_to($1, 'UTF8'))`,
+        [claimsOf(assertion).jti],
+      );
       expect(row?.n).toBe(1);
     });
 

@@ -76,6 +76,61 @@ describe('live checks', () => {
     });
   });
 
+  describe('a kill switch is final for the tokens issued before it', () => {
+    const exchangeChild = (parent: string, clientId = 'app-r2') =>
+      w.exchange({ subject_token: parent, subject_token_type: TT.accessToken, resource: RESOURCE, scope: 'read' }, { clientId });
+
+    it('re-enabling a disabled actor does not revive its tokens; new exchanges work and are active', async () => {
+      await w.addActor('agent:r1', { clientId: 'app-r1', mayDelegateTo: ['agent:r2'] });
+      await w.addActor('agent:r2', { clientId: 'app-r2' });
+      await w.addSubject('k-actor', { entitlements: ALL, grants: { 'agent:r1': ALL, 'agent:r2': ALL } });
+      const old = await mint('k-actor', 'app-r1');
+      expect(await active(old)).toBe(true);
+
+      await w.sql(`UPDATE actors SET status = 'disabled' WHERE id = 'agent:r1'`);
+      await w.sql(`UPDATE actors SET status = 'active' WHERE id = 'agent:r1'`);
+
+      expect(await w.introspect(old)).toMatchObject({ status: 200, json: { active: false } });
+      await w.expectRefused(() => exchangeChild(old), 'invalid_request');
+      expect(await w.lastEvent('token.exchange_denied')).toMatchObject({ error: 'invalid_request', details: { reason: 'chain_actor_inactive' } });
+
+      const fresh = await mint('k-actor', 'app-r1');
+      expect(await active(fresh)).toBe(true);
+      const child = await exchangeChild(fresh);
+      expect(child.status).toBe(200);
+      expect(await active(child.json.access_token as string)).toBe(true);
+    });
+
+    it('re-enabling a disabled subject does not revive its tokens; new exchanges work and are active', async () => {
+      await w.addSubject('k-subj', { entitlements: ALL, grants: { 'agent:k1': ALL, 'agent:k2': ALL } });
+      const old = await mint('k-subj');
+      expect(await active(old)).toBe(true);
+
+      await w.sql(`UPDATE subjects SET status = 'disabled' WHERE id = 'k-subj'`);
+      await w.sql(`UPDATE subjects SET status = 'active' WHERE id = 'k-subj'`);
+
+      expect(await w.introspect(old)).toMatchObject({ status: 200, json: { active: false } });
+      await w.expectRefused(() => exchangeChild(old, 'app-k2'), 'invalid_request');
+      expect(await w.lastEvent('token.exchange_denied')).toMatchObject({ error: 'invalid_request', details: { reason: 'subject_disabled_since_issued' } });
+
+      const fresh = await mint('k-subj');
+      expect(await active(fresh)).toBe(true);
+      const child = await exchangeChild(fresh, 'app-k2');
+      expect(child.status).toBe(200);
+      expect(await active(child.json.access_token as string)).toBe(true);
+    });
+
+    it('is stamped by the database whatever changes the status, and cannot be cleared by hand', async () => {
+      await w.addActor('agent:r3', { clientId: 'app-r3' });
+      await w.sql(`UPDATE actors SET status = 'disabled' WHERE id = 'agent:r3'`);
+      const [stamped] = await w.sql<{ disabled_at: Date | null }>(`SELECT disabled_at FROM actors WHERE id = 'agent:r3'`);
+      expect(stamped!.disabled_at).toBeInstanceOf(Date);
+      await w.sql(`UPDATE actors SET status = 'active', disabled_at = NULL WHERE id = 'agent:r3'`);
+      const [after] = await w.sql<{ disabled_at: Date | null }>(`SELECT disabled_at FROM actors WHERE id = 'agent:r3'`);
+      expect(after!.disabled_at).toEqual(stamped!.disabled_at);
+    });
+  });
+
   describe('introspection', () => {
     it('is active:false right after the grant is revoked', async () => {
       const grants = await w.addSubject('i-grant', { entitlements: ALL, grants: { 'agent:k1': ALL } });
@@ -107,8 +162,7 @@ describe('live checks', () => {
       await w.addActor('agent:c1', { clientId: 'app-c1', mayDelegateTo: ['agent:c2'] });
       await w.addActor('agent:c2', { clientId: 'app-c2' });
       const grants = await w.addSubject('i-chain', { entitlements: ALL, grants: { 'agent:c1': ALL, 'agent:c2': ALL } });
-      const parent = await mint('i-chain', 'app-c1');
-      const chained = async () => {
+      const chained = async (parent: string) => {
         const result = await w.exchange(
           { subject_token: parent, subject_token_type: TT.accessToken, resource: RESOURCE, scope: 'read' },
           { clientId: 'app-c2' },
@@ -117,17 +171,23 @@ describe('live checks', () => {
         return result.json.access_token as string;
       };
 
-      const child = await chained();
+      const parent = await mint('i-chain', 'app-c1');
+      const child = await chained(parent);
       expect(claimsOf(child).act).toEqual({ sub: 'agent:c2', act: { sub: 'agent:c1' } });
       expect(await active(child)).toBe(true);
       await w.sql(`UPDATE actors SET status = 'disabled' WHERE id = 'agent:c1'`);
       expect(await active(child)).toBe(false);
+      // A kill switch is final for the tokens issued before it (SPEC §4): re-enabling revives neither.
       await w.sql(`UPDATE actors SET status = 'active' WHERE id = 'agent:c1'`);
-      expect(await active(child)).toBe(true);
-
-      await w.sql('UPDATE delegation_grants SET revoked_at = now() WHERE id = $1', [grants['agent:c1']]);
       expect(await active(child)).toBe(false);
       expect(await active(parent)).toBe(false);
+
+      const newParent = await mint('i-chain', 'app-c1');
+      const newChild = await chained(newParent);
+      expect(await active(newChild)).toBe(true);
+      await w.sql('UPDATE delegation_grants SET revoked_at = now() WHERE id = $1', [grants['agent:c1']]);
+      expect(await active(newChild)).toBe(false);
+      expect(await active(newParent)).toBe(false);
     });
 
     it('is active:false once the token has expired, and an expired token cannot be exchanged', async () => {
