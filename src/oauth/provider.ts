@@ -10,7 +10,7 @@ import type { Config } from '../config.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import { createAdapterClass } from './adapter.js';
 import { clientSecretMatches } from './client-secrets.js';
-import { compareClientSecretsAsHashes, prepareStructuredTokenRouting, sizeClientCache } from './oidc-provider-internals.js';
+import { compareClientSecretsAsHashes, prepareProviderSteps, sizeClientCache } from './oidc-provider-internals.js';
 
 export const ADMIN_SCOPE = 'deputy:admin';
 /** Client objects oidc-provider keeps built (its default is 100). */
@@ -25,7 +25,7 @@ export interface ProviderDeps {
 }
 
 export function createProvider({ config, pool, configCache, keyRing, clientSecretPepper }: ProviderDeps): Provider {
-  prepareStructuredTokenRouting();
+  prepareProviderSteps();
   const active = keyRing.active;
   const signingJwk = { ...active.privateKey.export({ format: 'jwk' }), kid: active.kid, alg: active.alg, use: 'sig' };
 
