@@ -6,6 +6,7 @@
  * scope syntax) spend the client's rate limit like any other.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import * as oidc from 'openid-client';
 import request from 'supertest';
 import { GRANT_TYPE, RESOURCE, TT, startExchangeWorld, type HttpResult, type World } from '../support/exchange-world.js';
 
@@ -75,6 +76,21 @@ describe('client authentication', () => {
       expect(response.body).toEqual({ error: 'invalid_client', error_description: 'client authentication failed' });
       expect(response.headers['www-authenticate']).toBe(`Basic realm="${w.issuer}"`);
       expect(await count('audit_events')).toBe(before);
+    });
+
+    it('an RFC 8693 client library (openid-client) with no client authentication sees 401 invalid_client and the challenge', async () => {
+      const config = await oidc.discovery(new URL(w.issuer), 'app-a', undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });
+      const refusal = await oidc
+        .genericGrantRequest(config, GRANT_TYPE, { subject_token: await w.userToken('alice'), subject_token_type: TT.jwt, resource: RESOURCE })
+        .then(
+          () => null,
+          (error: unknown) => error,
+        );
+      expect(refusal).toBeInstanceOf(oidc.WWWAuthenticateChallengeError);
+      const challenge = refusal as oidc.WWWAuthenticateChallengeError;
+      expect(challenge.status).toBe(401);
+      expect(challenge.cause).toEqual([expect.objectContaining({ scheme: 'basic', parameters: expect.objectContaining({ realm: w.issuer }) })]);
+      expect(await challenge.response.json()).toEqual({ error: 'invalid_client', error_description: 'client authentication failed' });
     });
 
     it('a wrong secret sent in the body is challenged too', async () => {
