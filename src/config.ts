@@ -42,7 +42,7 @@ export const configSchema = z.object({
   JWKS_TIMEOUT_MS: z.coerce.number().int().positive().default(2000),
   /** Minimum time between two refetches of one issuer's JWKS, milliseconds. */
   JWKS_COOLDOWN_MS: z.coerce.number().int().min(0).default(30000),
-  /** Token-endpoint exchanges per second allowed per client, in each process; 0 disables. */
+  /** Token-endpoint requests per second allowed per authenticated client (any grant), in each process; 0 disables. */
   RATE_LIMIT_CLIENT_PER_SECOND: z.coerce.number().int().min(0).default(2000),
   /** Token-endpoint exchanges per second allowed per actor, in each process; 0 disables. */
   RATE_LIMIT_ACTOR_PER_SECOND: z.coerce.number().int().min(0).default(2000),

@@ -22,12 +22,13 @@ import { assertClientMayPresent, resolveActor } from './actor-identity.js';
 import { createActorUsageTracker } from './actor-usage.js';
 import { decide } from './decide.js';
 import { deputyTokenDigest } from './deputy-token.js';
-import type { SubjectTokenFacts } from './decision-types.js';
+import type { RefusalReason, SubjectTokenFacts } from './decision-types.js';
 import type { IssuerKeys } from './issuer-keys.js';
 import { loadLiveFacts, type LiveFacts } from './live-facts.js';
 import { mintAccessToken } from './mint.js';
-import { createRateLimits, RateLimited } from './rate-limit.js';
+import { RateLimited, type RateLimits } from './rate-limit.js';
 import { createRecorder } from './record.js';
+import { describedAs, refusalReason, type ExchangeStage } from './refusal-reason.js';
 import { EXCHANGE_PARAMETERS, TOKEN_EXCHANGE_GRANT, TOKEN_TYPE, parseExchangeRequest, type ExchangeRequest } from './request.js';
 import { verifySubjectToken } from './subject-identity.js';
 import { findTrustedIssuer } from './trusted-issuers.js';
@@ -40,6 +41,8 @@ export interface TokenExchangeDeps {
   issuerKeys: IssuerKeys;
   logger: Logger;
   metrics: Metrics;
+  /** The per-client limit is spent right after client authentication (src/oauth/client-authentication.ts). */
+  rateLimits: RateLimits;
 }
 
 /** The subject-token facts with a Deputy parent token's chain taken from its live record. */
@@ -65,10 +68,6 @@ function chainFacts(subject: SubjectTokenFacts, parentJti: string | null, facts:
 const REJECTED_VALUE_CODES = new Set(['22021', '22P05', '22P02', '22001', '22003', '22007', '22008', '54000']);
 
 /** A refusal's detail goes to the audit event only when it is a machine-readable reason (snake_case), never free text. */
-function auditDetails(error: OAuthError): Record<string, unknown> | null {
-  return error.detail !== undefined && /^[a-z][a-z_]{0,63}$/.test(error.detail) ? { reason: error.detail } : null;
-}
-
 function classify(error: unknown): OAuthError {
   if (error instanceof OAuthError) return error;
   if (isDatabaseUnavailable(error)) return temporarilyUnavailable('database unavailable');
@@ -84,7 +83,7 @@ function classify(error: unknown): OAuthError {
 }
 
 export function registerTokenExchange(provider: Provider, deps: TokenExchangeDeps): void {
-  const { config, pool, keyRing, logger, metrics } = deps;
+  const { config, pool, keyRing, logger, metrics, rateLimits } = deps;
   const trusted = {
     findIssuer: (iss: string, kind: 'user' | 'workload') => findTrustedIssuer(pool, deps.configCache, iss, kind),
     keysFor: deps.issuerKeys.keysFor,
@@ -101,7 +100,6 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
   };
   const touchActors = createActorUsageTracker(pool, logger);
   const recorder = createRecorder(pool);
-  const rateLimits = createRateLimits({ perClient: config.RATE_LIMIT_CLIENT_PER_SECOND, perActor: config.RATE_LIMIT_ACTOR_PER_SECOND });
 
   async function handler(ctx: KoaContextWithOIDC): Promise<void> {
     const started = process.hrtime.bigint();
@@ -111,18 +109,23 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
     const event: AuditEventInput = { type: 'token.exchange_denied', at: now, requestId: ctx.state.requestId ?? null, clientId };
     let request: ExchangeRequest | null = null;
     let audited = false;
+    let stage: ExchangeStage = 'request';
+    let refusal: RefusalReason | undefined;
     ctx.state.exchangeHandled = true;
     try {
-      await rateLimits.client(clientId);
       request = parseExchangeRequest(ctx.oidc.params as Record<string, unknown>);
       event.resourceUri = request.resource;
       event.scopeRequested = request.scopes ?? [];
+      stage = 'dpop';
       const dpop = await validateDpop(provider, ctx);
 
+      stage = 'subject_token';
       const subject = await verifySubjectToken(request.subjectToken, request.subjectTokenKind, subjectDeps, now);
       event.subjectId = subject.facts.subjectId;
+      stage = 'actor_token';
       const claimedActorId = await resolveActor(request.actorToken, actorDeps, now);
 
+      stage = 'live_facts';
       const facts = await loadLiveFacts(pool, {
         subjectId: subject.facts.subjectId,
         actorId: claimedActorId,
@@ -131,9 +134,11 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
         parentJti: subject.parentJti,
       });
       const actorId = facts.actorId;
+      stage = 'actor';
       assertClientMayPresent(facts.client, actorId);
       await rateLimits.actor(actorId);
       event.actorIds = [...(facts.parent?.actorIds ?? []), actorId];
+      stage = 'live_facts';
       const subjectToken = chainFacts(subject.facts, subject.parentJti, facts);
 
       const decision = decide({
@@ -147,10 +152,12 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
         live: facts,
       });
       event.scopeDenied = decision.dropped;
+      stage = 'decision';
       if (!decision.granted) {
-        event.details = { reason: decision.reason };
+        refusal = decision.reason;
         throw new OAuthError(decision.error, decision.description, decision.reason);
       }
+      stage = 'issue';
 
       const jti = randomUUID();
       Object.assign(event, {
@@ -225,7 +232,8 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
       event.error = error.code;
       event.jti = null;
       event.scopeGranted = [];
-      event.details = auditDetails(error);
+      event.details = { reason: refusalReason(stage, error, refusal) };
+      logger.debug({ request_id: event.requestId, error: error.code, reason: event.details.reason }, 'token exchange refused');
       if (error.status >= 500) logger.warn({ request_id: event.requestId, error: error.code, detail: error.detail }, 'token exchange failed');
       if (error instanceof RateLimited) {
         // Not audited: a flood of refusals must not become a flood of writes (see SECURITY.md).
@@ -247,22 +255,24 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
 
   provider.registerGrantType(TOKEN_EXCHANGE_GRANT, handler, [...EXCHANGE_PARAMETERS]);
 
-  // oidc-provider refuses some exchanges itself, before the handler runs (duplicated
-  // parameters, scope syntax): audit those too, once the client is authenticated. Requests that
-  // fail client authentication are not audited (metrics count them): anyone can send those.
+  // oidc-provider refuses some exchanges itself, after client authentication but before the
+  // handler runs (duplicated parameters, scope syntax): audit those too. Requests whose client
+  // did not authenticate, or that a rate limit refused, write nothing (metrics count them).
   provider.use(async (ctx, next) => {
     await next();
     const oidc = (ctx as unknown as Partial<KoaContextWithOIDC>).oidc;
-    if (oidc?.route !== 'token' || ctx.state.exchangeHandled || ctx.status < 400 || ctx.status >= 500) return;
-    const client = oidc.entities?.Client as { clientId: string } | undefined;
-    if (!client || (oidc.params as Record<string, unknown> | undefined)?.grant_type !== TOKEN_EXCHANGE_GRANT) return;
-    const body = ctx.body as { error?: string } | undefined;
-    metrics.exchanges.inc({ outcome: body?.error ?? 'invalid_request' });
+    if (oidc?.route !== 'token' || !ctx.state.clientAuthenticated || ctx.state.exchangeHandled || ctx.state.rateLimited) return;
+    if (ctx.status < 400 || ctx.status >= 500 || (oidc.params as Record<string, unknown> | undefined)?.grant_type !== TOKEN_EXCHANGE_GRANT) return;
+    const body = ctx.body as { error?: string; error_description?: string } | undefined;
+    const error = body?.error ?? 'invalid_request';
+    const reason = `request.${describedAs('request', body?.error_description ?? error)}`;
+    metrics.exchanges.inc({ outcome: error });
+    logger.debug({ request_id: ctx.state.requestId, error, reason }, 'token exchange refused');
     await recorder
       .record({
         token: null,
-        event: { type: 'token.exchange_denied', at: new Date(), requestId: ctx.state.requestId ?? null, clientId: client.clientId, error: body?.error ?? 'invalid_request' },
+        event: { type: 'token.exchange_denied', at: new Date(), requestId: ctx.state.requestId ?? null, clientId: oidc.client!.clientId, error, details: { reason } },
       })
-      .catch((error: unknown) => logger.error({ request_id: ctx.state.requestId, detail: (error as Error).message }, 'could not write the denial audit event'));
+      .catch((auditError: unknown) => logger.error({ request_id: ctx.state.requestId, detail: (auditError as Error).message }, 'could not write the denial audit event'));
   });
 }

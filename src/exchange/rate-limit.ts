@@ -34,7 +34,13 @@ async function consume(limit: RateLimiterMemory | null, key: string, what: 'clie
   }
 }
 
-export function createRateLimits(config: RateLimitConfig) {
+export interface RateLimits {
+  /** Spends one unit of the client's budget; throws RateLimited when it is spent. */
+  client(clientId: string): Promise<void>;
+  actor(actorId: string): Promise<void>;
+}
+
+export function createRateLimits(config: RateLimitConfig): RateLimits {
   const clients = limiter(config.perClient);
   const actors = limiter(config.perActor);
   return {

@@ -12,6 +12,7 @@ import type pg from 'pg';
 import { appendAuditEvents, inTransaction } from '../audit/audit-log.js';
 import { isDatabaseUnavailable } from '../db/pool.js';
 import { temporarilyUnavailable } from '../errors.js';
+import { allowedToIntrospect } from '../oauth/introspection-policy.js';
 import { toProviderError } from '../oauth/provider-errors.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import type { Logger } from '../log.js';
@@ -55,6 +56,9 @@ export function createTokenStatusHandlers({ pool, keyRing, issuer, logger }: Tok
     if (!check.valid) return;
     let row: TokenRow | undefined;
     try {
+      // RFC 7662 §4: only the token's client, its audience's resource servers and admins learn more.
+      const about = { clientId: check.claims.client_id, audience: check.claims.aud };
+      if (!(await allowedToIntrospect(pool, ctx.oidc.client!.clientId, about))) return;
       ({ rows: [row] } = await pool.query<TokenRow>({ name: 'deputy_token_active', text: TOKEN_ACTIVE_SQL, values: [check.claims.jti] }));
     } catch (error) {
       if (isDatabaseUnavailable(error)) throw unavailable();

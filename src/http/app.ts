@@ -13,8 +13,10 @@ import type { Logger } from '../log.js';
 import { createAdminRouter } from '../admin/router.js';
 import { registerTokenExchange } from '../exchange/grant.js';
 import { createIssuerKeys } from '../exchange/issuer-keys.js';
+import { createRateLimits } from '../exchange/rate-limit.js';
 import { createTokenStatusHandlers } from '../exchange/token-status.js';
 import { handleStructuredTokens } from '../oauth/oidc-provider-internals.js';
+import { guardClientAuthentication } from '../oauth/client-authentication.js';
 import { createProvider } from '../oauth/provider.js';
 import { corsPolicy } from './cors.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -76,7 +78,9 @@ export function createApp(deps: AppDeps): App {
   provider.use(admin.allowedMethods());
 
   const issuerKeys = createIssuerKeys({ timeoutMs: deps.config.JWKS_TIMEOUT_MS, cooldownMs: deps.config.JWKS_COOLDOWN_MS });
-  registerTokenExchange(provider, { ...deps, issuerKeys, metrics });
+  const rateLimits = createRateLimits({ perClient: deps.config.RATE_LIMIT_CLIENT_PER_SECOND, perActor: deps.config.RATE_LIMIT_ACTOR_PER_SECOND });
+  guardClientAuthentication(provider, { metrics, rateLimits });
+  registerTokenExchange(provider, { ...deps, issuerKeys, metrics, rateLimits });
   handleStructuredTokens(provider, createTokenStatusHandlers({ ...deps, issuer: deps.config.ISSUER }));
   return { provider, metrics, callback: provider.callback() };
 }

@@ -5,6 +5,7 @@ export interface Metrics {
   exchanges: Counter<'outcome'>;
   exchangeSeconds: Histogram<'outcome'>;
   httpSeconds: Histogram<'route' | 'method' | 'status'>;
+  clientAuthenticationFailures: Counter<'reason'>;
 }
 
 /** One registry per app instance, so several apps in one process (tests) do not collide. */
@@ -31,6 +32,12 @@ export function createMetrics(): Metrics {
       help: 'HTTP request latency',
       labelNames: ['route', 'method', 'status'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    clientAuthenticationFailures: new Counter({
+      name: 'deputy_client_authentication_failures_total',
+      help: 'Requests to /token, introspection and revocation whose client did not authenticate, by reason (nothing of them is stored)',
+      labelNames: ['reason'],
       registers: [registry],
     }),
   };

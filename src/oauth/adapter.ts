@@ -2,12 +2,20 @@
  * oidc-provider's storage in PostgreSQL. Its own models (grants, opaque tokens, replay
  * detection, ...) live as JSON in `oidc_payloads`; clients come from Deputy's `clients` table,
  * through the change-notified configuration cache.
+ *
+ * A client-credentials token (an admin token) is stored in one transaction with its audit
+ * event, so none exists without its event; the event names the token by its SHA-256 only.
  */
+import { createHash } from 'node:crypto';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type pg from 'pg';
+import { appendAuditEvents, inTransaction, type AuditEventInput } from '../audit/audit-log.js';
 import type { ConfigCache } from '../db/change-feed.js';
+import { currentRequestId } from './oidc-provider-internals.js';
+import { ADMIN_SCOPE } from './scopes.js';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const CLIENT_CREDENTIALS = 'ClientCredentials';
 
 interface ClientRow {
   client_id: string;
@@ -36,18 +44,51 @@ export function clientMetadata(row: ClientRow): AdapterPayload {
   } as AdapterPayload;
 }
 
+const UPSERT_SQL = `
+INSERT INTO oidc_payloads (id, type, payload, grant_id, user_code, uid, expires_at)
+VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7::int IS NULL THEN NULL ELSE now() + make_interval(secs => $7::int) END)
+ON CONFLICT (id, type) DO UPDATE SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id,
+  user_code = EXCLUDED.user_code, uid = EXCLUDED.uid, expires_at = EXCLUDED.expires_at`;
+
+/** The audit event of a newly stored client-credentials token: its digest, never the token. */
+export function clientCredentialsIssued(token: string, payload: AdapterPayload, at: Date, requestId: string | null): AuditEventInput {
+  const scopes = typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [];
+  return {
+    type: scopes.includes(ADMIN_SCOPE) ? 'admin_token.issued' : 'client_token.issued',
+    at,
+    requestId,
+    clientId: typeof payload.clientId === 'string' ? payload.clientId : null,
+    scopeGranted: scopes,
+    details: {
+      token_sha256: createHash('sha256').update(token, 'utf8').digest('hex'),
+      expires_at: typeof payload.exp === 'number' ? new Date(payload.exp * 1000).toISOString() : null,
+    },
+  };
+}
+
+/**
+ * Deletes a client's outstanding client-credentials (admin) tokens; run it in the transaction
+ * that changes the client's credentials, so they stop working when the change commits.
+ */
+export async function revokeClientCredentialsTokens(db: pg.ClientBase, clientId: string): Promise<number> {
+  const { rowCount } = await db.query(`DELETE FROM oidc_payloads WHERE type = $1 AND payload->>'clientId' = $2`, [CLIENT_CREDENTIALS, clientId]);
+  return rowCount ?? 0;
+}
+
 export function createAdapterClass(pool: pg.Pool, cache: ConfigCache): new (name: string) => Adapter {
   return class PostgresAdapter implements Adapter {
     constructor(readonly name: string) {}
 
     async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
-      await pool.query(
-        `INSERT INTO oidc_payloads (id, type, payload, grant_id, user_code, uid, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7::int IS NULL THEN NULL ELSE now() + make_interval(secs => $7::int) END)
-         ON CONFLICT (id, type) DO UPDATE SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id,
-           user_code = EXCLUDED.user_code, uid = EXCLUDED.uid, expires_at = EXCLUDED.expires_at`,
-        [id, this.name, payload, payload.grantId ?? null, payload.userCode ?? null, payload.uid ?? null, expiresIn ?? null],
-      );
+      const values = [id, this.name, payload, payload.grantId ?? null, payload.userCode ?? null, payload.uid ?? null, expiresIn ?? null];
+      if (this.name !== CLIENT_CREDENTIALS) {
+        await pool.query(UPSERT_SQL, values);
+        return;
+      }
+      await inTransaction(pool, async (db) => {
+        await db.query(UPSERT_SQL, values);
+        await appendAuditEvents(db, [clientCredentialsIssued(id, payload, new Date(), currentRequestId())]);
+      });
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {

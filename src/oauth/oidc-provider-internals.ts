@@ -12,6 +12,10 @@
  *   "structured tokens" because it does not store them: the refusal step is replaced by one
  *   that hands JWTs to Deputy (after oidc-provider authenticated the client) and opaque
  *   tokens back to oidc-provider.
+ * - Client authentication on /token, introspection and revocation is wrapped, so Deputy learns
+ *   whether it succeeded (oidc-provider sets the client entity before checking the secret) and
+ *   can act right after it, before oidc-provider's own parameter checks.
+ * - The request being served, for the adapter (oidc-provider keeps it in an AsyncLocalStorage).
  */
 import type Provider from 'oidc-provider';
 import { errors } from 'oidc-provider';
@@ -28,6 +32,12 @@ import rejectStructuredTokens from 'oidc-provider/lib/shared/reject_structured_t
 import instance from 'oidc-provider/lib/helpers/weak_cache.js';
 // @ts-expect-error untyped internal module
 import LRU from 'oidc-provider/lib/helpers/lru.js';
+// @ts-expect-error untyped internal module
+import clientAuthSteps from 'oidc-provider/lib/shared/client_auth.js';
+// @ts-expect-error untyped internal module
+import tokenAction from 'oidc-provider/lib/actions/token.js';
+// @ts-expect-error untyped internal module
+import requestStorage from 'oidc-provider/lib/helpers/als.js';
 
 export interface DpopProof {
   thumbprint: string;
@@ -133,11 +143,85 @@ function replaceStep(action: unknown[], step: unknown, replacement: unknown): vo
 }
 
 /** Must run before the Provider is constructed (its router composes these arrays then). */
-export function prepareStructuredTokenRouting(): void {
+export function prepareProviderSteps(): void {
   replaceStep(introspectionAction as unknown[], rejectStructuredTokens, routeStructuredTokens);
   replaceStep(revocationAction as unknown[], rejectStructuredTokens, routeStructuredTokens);
+  for (const action of [tokenAction, introspectionAction, revocationAction] as unknown[][]) {
+    replaceStep(action, authenticateClient, observedClientAuthentication);
+  }
 }
 
 export function handleStructuredTokens(provider: Provider, handlers: StructuredTokenHandlers): void {
   handlersByProvider.set(provider, handlers);
+}
+
+/** Why client authentication failed, as a bounded label. */
+export type ClientAuthenticationFailure = 'missing' | 'malformed' | 'unknown_client' | 'invalid_secret' | 'method_mismatch' | 'invalid_credentials';
+
+export interface ClientAuthenticationHooks {
+  /** Runs once the client has authenticated, before any other check of the request; may throw. */
+  authenticated(ctx: KoaContextWithOIDC): Promise<void>;
+  /** Runs when client authentication failed (the request is then refused 400/401). */
+  failed(ctx: KoaContextWithOIDC, reason: ClientAuthenticationFailure): void;
+}
+
+const authenticateClient = (clientAuthSteps as unknown[]).at(-1) as (ctx: KoaContextWithOIDC, next: () => Promise<void>) => Promise<void>;
+const clientAuthHooksByProvider = new WeakMap<object, ClientAuthenticationHooks>();
+
+type ProviderError = Error & { error?: string; error_description?: string; error_detail?: string; statusCode?: number; expose?: boolean };
+
+function failureOf(error: ProviderError): ClientAuthenticationFailure | null {
+  if (!(error instanceof errors.OIDCProviderError) || !error.expose) return null; // e.g. the database is down: not the client's fault
+  if (error.error === 'invalid_request') {
+    return error.error_description === 'no client authentication mechanism provided' ? 'missing' : 'malformed';
+  }
+  if (error.error !== 'invalid_client') return 'malformed';
+  switch (error.error_detail) {
+    case 'client not found':
+      return 'unknown_client';
+    case 'invalid secret provided':
+      return 'invalid_secret';
+    case 'the provided authentication mechanism does not match the registered client authentication method':
+      return 'method_mismatch';
+    default:
+      return 'invalid_credentials';
+  }
+}
+
+/**
+ * oidc-provider's client authentication, observed. A request with no client authentication at
+ * all is answered 401 invalid_client (RFC 6749 §5.2), not oidc-provider's 400 invalid_request,
+ * and every 401 carries a `WWW-Authenticate: Basic` challenge (oidc-provider adds one only
+ * when the request sent an Authorization header).
+ */
+async function observedClientAuthentication(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
+  const hooks = clientAuthHooksByProvider.get(ctx.oidc.provider);
+  let authenticated = false;
+  try {
+    await authenticateClient(ctx, async () => {
+      authenticated = true;
+      await hooks?.authenticated(ctx);
+      await next();
+    });
+  } catch (thrown) {
+    if (authenticated) throw thrown;
+    const reason = failureOf(thrown as ProviderError);
+    if (reason === null) throw thrown;
+    hooks?.failed(ctx, reason);
+    const error = reason === 'missing' ? new errors.InvalidClientAuth('no client authentication provided') : (thrown as ProviderError);
+    if (error.statusCode === 401 && ctx.headers.authorization === undefined) {
+      ctx.set('WWW-Authenticate', `Basic realm="${ctx.oidc.provider.issuer}"`);
+    }
+    throw error;
+  }
+}
+
+export function observeClientAuthentication(provider: Provider, hooks: ClientAuthenticationHooks): void {
+  clientAuthHooksByProvider.set(provider, hooks);
+}
+
+/** The request id of the request being served, if any (for code oidc-provider calls, such as the adapter). */
+export function currentRequestId(): string | null {
+  const ctx = (requestStorage as { getStore(): { state?: { requestId?: string } } | undefined }).getStore();
+  return ctx?.state?.requestId ?? null;
 }

@@ -9,11 +9,13 @@ import type { ConfigCache } from '../db/change-feed.js';
 import type { Config } from '../config.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import { createAdapterClass } from './adapter.js';
+import { allowedToIntrospect } from './introspection-policy.js';
+import { ADMIN_SCOPE } from './scopes.js';
 import { clientSecretMatches } from './client-secrets.js';
 import { createSingleUseJtis } from '../db/single-use-jtis.js';
-import { compareClientSecretsAsHashes, prepareStructuredTokenRouting, replaceReplayDetection, sizeClientCache, urlsFromIssuer } from './oidc-provider-internals.js';
+import { compareClientSecretsAsHashes, prepareProviderSteps, replaceReplayDetection, sizeClientCache, urlsFromIssuer } from './oidc-provider-internals.js';
 
-export const ADMIN_SCOPE = 'deputy:admin';
+export { ADMIN_SCOPE };
 /** Client objects oidc-provider keeps built (its default is 100). */
 const CLIENT_OBJECT_CACHE_SIZE = 5000;
 
@@ -26,7 +28,7 @@ export interface ProviderDeps {
 }
 
 export function createProvider({ config, pool, configCache, keyRing, clientSecretPepper }: ProviderDeps): Provider {
-  prepareStructuredTokenRouting();
+  prepareProviderSteps();
   const active = keyRing.active;
   const signingJwk = { ...active.privateKey.export({ format: 'jwk' }), kid: active.kid, alg: active.alg, use: 'sig' };
 
@@ -53,7 +55,9 @@ export function createProvider({ config, pool, configCache, keyRing, clientSecre
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true, allowedPolicy: async () => true },
+      // Opaque tokens here are admin tokens: only their own client and admins learn about them
+      // (Deputy's delegated JWTs are answered by src/exchange/token-status.ts, same policy).
+      introspection: { enabled: true, allowedPolicy: (ctx, client, token) => allowedToIntrospect(pool, client.clientId, { clientId: token.clientId ?? null, audience: null }) },
       revocation: { enabled: true, allowedPolicy: async (ctx, client, token) => token.clientId === client.clientId },
       dPoP: { enabled: true },
     },

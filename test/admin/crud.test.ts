@@ -152,6 +152,7 @@ describe('admin API resources', () => {
         actor: 'agent:triage',
         allowed_actors: ['agent:summarizer'],
         scope: '',
+        protected_resources: [],
         created_at: expect.any(String),
       });
       const secret: string = created.body.client_secret;

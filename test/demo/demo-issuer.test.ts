@@ -67,7 +67,7 @@ describe('the demo identity provider speaks only for the demo users', () => {
     expect(result.json.access_token).toBeUndefined();
     expect((await deputy.pool.query(`SELECT count(*)::int AS n FROM issued_tokens`)).rows[0].n).toBe(before);
     const { rows } = await deputy.pool.query(`SELECT type, error, details FROM audit_events WHERE client_id = $1 ORDER BY at DESC, id DESC LIMIT 1`, [DEMO.appClient]);
-    expect(rows[0]).toEqual({ type: 'token.exchange_denied', error: 'invalid_request', details: { reason: 'issuer_subject_not_allowed' } });
+    expect(rows[0]).toEqual({ type: 'token.exchange_denied', error: 'invalid_request', details: { reason: 'subject_token.issuer_subject_not_allowed' } });
   });
 
   it('still accepts a demo user (control)', async () => {

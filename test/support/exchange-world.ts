@@ -11,7 +11,9 @@
  * - grants alice → agent:a, agent:b, agent:c on RESOURCE with scopes read/write/delete;
  * - clients app-a (client_secret_basic, actor agent:a, may present agent:b and agent:c),
  *   app-b (agent:b), app-c (agent:c), app-jwt (private_key_jwt, actor agent:a),
- *   app-none (client_secret_basic, no actor).
+ *   app-none (client_secret_basic, no actor), resource-server (client_secret_basic, protects
+ *   RESOURCE and OTHER_RESOURCE: the default caller of introspection, which answers only a
+ *   token's own client, its audience's resource servers and admins).
  */
 import { randomUUID } from 'node:crypto';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK, type JWTPayload } from 'jose';
@@ -35,6 +37,7 @@ export const SECRETS: Record<string, string> = {
   'app-b': 'secret-of-app-b',
   'app-c': 'secret-of-app-c',
   'app-none': 'secret-of-app-none',
+  'resource-server': 'secret-of-resource-server',
 };
 
 export interface KeyPair {
@@ -83,6 +86,7 @@ export interface World {
   exchange(params: Record<string, string | string[]>, auth?: ClientAuth): Promise<HttpResult>;
   /** A plain user-token exchange by app-a (actor agent:a) for alice on RESOURCE. */
   exchangeAs(sub: string, params?: Record<string, string | string[]>, auth?: ClientAuth): Promise<HttpResult>;
+  /** Introspects as `auth`, by default as resource-server (a resource server of every resource). */
   introspect(token: string, auth?: ClientAuth): Promise<HttpResult>;
   revoke(token: string, auth?: ClientAuth): Promise<HttpResult>;
   auditCount(where?: Record<string, string | null>): Promise<number>;
@@ -188,6 +192,10 @@ export async function buildWorld(deputy: TestDeputy): Promise<World> {
       [clientId, secret ? hashClientSecret(secret, PEPPER) : null, method, jwks, actorId, allowed],
     );
   }
+  await q(
+    `INSERT INTO clients (client_id, client_secret_hash, token_endpoint_auth_method, protected_resources) VALUES ('resource-server', $1, 'client_secret_basic', $2)`,
+    [hashClientSecret(SECRETS['resource-server']!, PEPPER), [RESOURCE, OTHER_RESOURCE]],
+  );
 
   async function addGrant(subjectId: string, actorId: string, scopes: string[], expiresAt: Date | null = null, resource = RESOURCE): Promise<string> {
     const [row] = await q<{ id: string }>(
@@ -272,6 +280,7 @@ export async function buildWorld(deputy: TestDeputy): Promise<World> {
   }
 
   const defaultAuth: ClientAuth = { clientId: 'app-a' };
+  const resourceServer: ClientAuth = { clientId: 'resource-server' };
 
   async function addActor(id: string, setup: ActorSetup = {}): Promise<void> {
     await q(
@@ -343,7 +352,7 @@ export async function buildWorld(deputy: TestDeputy): Promise<World> {
         auth,
       );
     },
-    introspect: (token, auth = defaultAuth) => post('/token/introspection', { token }, auth),
+    introspect: (token, auth = resourceServer) => post('/token/introspection', { token }, auth),
     revoke: (token, auth = defaultAuth) => post('/token/revocation', { token }, auth),
     auditCount: countAudit,
     issuedCount,

@@ -3,9 +3,14 @@
  * here, returned once (create, rotate, or a switch to a secret method) and stored only as its
  * HMAC under the server's pepper; a private_key_jwt client registers public keys instead.
  * oidc-provider reads the clients table on every authentication, so changes apply at once.
+ * Changing a client's credentials (rotating its secret, switching its method, replacing its keys)
+ * deletes its outstanding client-credentials (admin) tokens in the same transaction. (Taking
+ * deputy:admin away needs no deletion: the admin API checks the client's scope on every call.)
  */
 import { z } from 'zod';
-import { ADMIN_SCOPE } from '../../oauth/provider.js';
+import { canonicalJson } from '../../audit/audit-log.js';
+import { revokeClientCredentialsTokens } from '../../oauth/adapter.js';
+import { ADMIN_SCOPE } from '../../oauth/scopes.js';
 import { generateClientSecret, hashClientSecret } from '../../oauth/client-secrets.js';
 import type { AdminApi } from '../api.js';
 import { assignments, changeWithAudit, fieldChanges } from '../changes.js';
@@ -13,7 +18,7 @@ import { conflict, invalidRequest, notFound } from '../errors.js';
 import { Filters, listPage, type KeyColumn } from '../pagination.js';
 import { requireExisting } from '../references.js';
 import type { AdminDeps } from '../router.js';
-import { IdParam, Identifier, Jwks, TimestampOut, keyIds, nonEmptyPatch, pageOf, pageQuery, type JwksValue } from '../schemas.js';
+import { IdParam, Identifier, Jwks, ResourceUri, TimestampOut, keyIds, nonEmptyPatch, pageOf, pageQuery, type JwksValue } from '../schemas.js';
 
 const AuthMethod = z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt']);
 type AuthMethodValue = z.infer<typeof AuthMethod>;
@@ -30,6 +35,12 @@ const ClientScope = z
   .transform((scope) => [...new Set(scope.split(' ').filter(Boolean))].join(' '))
   .meta({ description: `Space-delimited; "${ADMIN_SCOPE}" makes an admin client`, example: '' });
 
+const ProtectedResources = z
+  .array(ResourceUri)
+  .max(100)
+  .refine((uris) => new Set(uris).size === uris.length, 'must not repeat a resource')
+  .meta({ description: 'Resources this client protects (it is their resource server): introspection answers it about tokens for them' });
+
 const ActorIds = z
   .array(Identifier)
   .max(100)
@@ -43,6 +54,7 @@ export const Client = z
     actor: z.string().nullable().meta({ description: 'The actor this client acts as when no actor token is sent' }),
     allowed_actors: z.array(z.string()).meta({ description: 'Further actors this client may present actor tokens for' }),
     scope: z.string(),
+    protected_resources: z.array(z.string()).meta({ description: 'Resources this client protects: introspection answers it about tokens for them' }),
     created_at: TimestampOut,
   })
   .meta({ id: 'Client' });
@@ -61,6 +73,7 @@ const ClientCreate = z
     actor: Identifier.nullable().optional(),
     allowed_actors: ActorIds.default([]),
     scope: ClientScope.default(''),
+    protected_resources: ProtectedResources.default([]),
   })
   .meta({ id: 'ClientCreate' });
 
@@ -71,10 +84,13 @@ const ClientPatch = nonEmptyPatch(
     actor: Identifier.nullable().optional(),
     allowed_actors: ActorIds.optional(),
     scope: ClientScope.optional(),
+    protected_resources: ProtectedResources.optional(),
   }),
 ).meta({
   id: 'ClientPatch',
-  description: 'Switching to private_key_jwt discards the secret; switching from it to a secret method returns a new `client_secret` once.',
+  description:
+    'Switching to private_key_jwt discards the secret; switching from it to a secret method returns a new `client_secret` once. ' +
+    'Switching the method or replacing `jwks` invalidates the client’s outstanding admin tokens.',
 });
 
 const ClientQuery = z.strictObject({ ...pageQuery, actor: Identifier.optional().meta({ description: 'Clients acting as this actor' }) });
@@ -86,10 +102,11 @@ interface ClientRow extends Record<string, unknown> {
   actor_id: string | null;
   allowed_actors: string[];
   scope: string;
+  protected_resources: string[];
   created_at: Date;
 }
 
-const COLUMNS = 'client_id, token_endpoint_auth_method, jwks, actor_id, allowed_actors, scope, created_at';
+const COLUMNS = 'client_id, token_endpoint_auth_method, jwks, actor_id, allowed_actors, scope, protected_resources, created_at';
 const KEY: KeyColumn[] = [
   { column: 'created_at', type: 'timestamptz', field: 'created_at' },
   { column: 'client_id', type: 'text', field: 'client_id' },
@@ -102,6 +119,7 @@ const toClient = (row: ClientRow): ClientOut => ({
   actor: row.actor_id,
   allowed_actors: row.allowed_actors,
   scope: row.scope,
+  protected_resources: row.protected_resources,
   created_at: row.created_at.toISOString(),
 });
 
@@ -109,7 +127,7 @@ const auditView = (client: ClientOut) => {
   const { jwks, created_at: _created, ...rest } = client;
   return { ...rest, jwks: keyIds(jwks) };
 };
-const AUDITED = ['token_endpoint_auth_method', 'jwks', 'actor', 'allowed_actors', 'scope'] as const;
+const AUDITED = ['token_endpoint_auth_method', 'jwks', 'actor', 'allowed_actors', 'scope', 'protected_resources'] as const;
 
 function requireKeysFor(method: AuthMethodValue, jwks: JwksValue | null | undefined) {
   if (method === 'private_key_jwt' && !jwks) {
@@ -160,11 +178,12 @@ export function clientRoutes(api: AdminApi, { pool, clientSecretPepper }: AdminD
       changeWithAudit(pool, { admin, requestId }, async (db, record) => {
         requireKeysFor(body.token_endpoint_auth_method, body.jwks);
         await requireExisting(db, 'actor', body.allowed_actors, 'allowed_actors');
+        await requireExisting(db, 'resource', body.protected_resources, 'protected_resources');
         const secret = usesSecret(body.token_endpoint_auth_method) ? newSecret() : null;
         const { rows } = await db.query<ClientRow>(
-          `INSERT INTO clients (client_id, client_secret_hash, token_endpoint_auth_method, jwks, actor_id, allowed_actors, scope)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${COLUMNS}`,
-          [body.client_id, secret?.hash ?? null, body.token_endpoint_auth_method, body.jwks ?? null, body.actor ?? null, body.allowed_actors, body.scope],
+          `INSERT INTO clients (client_id, client_secret_hash, token_endpoint_auth_method, jwks, actor_id, allowed_actors, scope, protected_resources)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${COLUMNS}`,
+          [body.client_id, secret?.hash ?? null, body.token_endpoint_auth_method, body.jwks ?? null, body.actor ?? null, body.allowed_actors, body.scope, body.protected_resources],
         );
         const client = toClient(rows[0]!);
         await record({ type: 'client.created', clientId: client.client_id, details: auditView(client) });
@@ -208,6 +227,7 @@ export function clientRoutes(api: AdminApi, { pool, clientSecretPepper }: AdminD
         const method = body.token_endpoint_auth_method ?? row.token_endpoint_auth_method;
         requireKeysFor(method, body.jwks === undefined ? row.jwks : body.jwks);
         await requireExisting(db, 'actor', body.allowed_actors, 'allowed_actors');
+        await requireExisting(db, 'resource', body.protected_resources, 'protected_resources');
 
         const columns: Record<string, unknown> = {};
         if (body.token_endpoint_auth_method !== undefined) columns.token_endpoint_auth_method = body.token_endpoint_auth_method;
@@ -215,6 +235,7 @@ export function clientRoutes(api: AdminApi, { pool, clientSecretPepper }: AdminD
         if (body.actor !== undefined) columns.actor_id = body.actor;
         if (body.allowed_actors !== undefined) columns.allowed_actors = body.allowed_actors;
         if (body.scope !== undefined) columns.scope = body.scope;
+        if (body.protected_resources !== undefined) columns.protected_resources = body.protected_resources;
         const switching = usesSecret(method) !== usesSecret(row.token_endpoint_auth_method);
         const secret = switching && usesSecret(method) ? newSecret() : null;
         if (switching) columns.client_secret_hash = secret?.hash ?? null;
@@ -226,8 +247,14 @@ export function clientRoutes(api: AdminApi, { pool, clientSecretPepper }: AdminD
         );
         const after = toClient(rows[0]!);
         const changes = fieldChanges(auditView(toClient(row)), auditView(after), AUDITED);
+        const credentialsChanged = switching || (body.jwks !== undefined && canonicalJson(body.jwks) !== canonicalJson(row.jwks));
+        const tokensRevoked = credentialsChanged ? await revokeClientCredentialsTokens(db, after.client_id) : 0;
         if (Object.keys(changes).length > 0) {
-          await record({ type: 'client.updated', clientId: after.client_id, details: { changes, secret_issued: secret !== null } });
+          await record({
+            type: 'client.updated',
+            clientId: after.client_id,
+            details: { changes, secret_issued: secret !== null, ...(tokensRevoked > 0 ? { admin_tokens_revoked: tokensRevoked } : {}) },
+          });
         }
         return { ...after, ...(secret ? { client_secret: secret.secret } : {}) };
       }),
@@ -239,7 +266,9 @@ export function clientRoutes(api: AdminApi, { pool, clientSecretPepper }: AdminD
     operationId: 'rotateClientSecret',
     tag: 'clients',
     summary: 'Rotate a client’s secret',
-    description: 'Issues a new secret (returned once); the old one stops working at once. 409 for private_key_jwt clients.',
+    description:
+      'Issues a new secret (returned once); the old one stops working at once, and so do the admin tokens the client obtained with it. ' +
+      '409 for private_key_jwt clients.',
     params: IdParam,
     status: 200,
     response: ClientWithSecret,
@@ -253,7 +282,8 @@ export function clientRoutes(api: AdminApi, { pool, clientSecretPepper }: AdminD
         if (!usesSecret(row.token_endpoint_auth_method)) throw conflict('this client authenticates with private_key_jwt and has no secret');
         const secret = newSecret();
         await db.query('UPDATE clients SET client_secret_hash = $2, updated_at = now() WHERE client_id = $1', [params.id, secret.hash]);
-        await record({ type: 'client.secret_rotated', clientId: row.client_id, details: {} });
+        const tokensRevoked = await revokeClientCredentialsTokens(db, row.client_id);
+        await record({ type: 'client.secret_rotated', clientId: row.client_id, details: { admin_tokens_revoked: tokensRevoked } });
         return { ...toClient(row), client_secret: secret.secret };
       }),
   });

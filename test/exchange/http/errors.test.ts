@@ -120,8 +120,9 @@ describe('token endpoint errors', () => {
 
     it('no client authentication at all', async () => {
       const result = await w.exchange(await base(), { method: 'none' });
-      expect([400, 401]).toContain(result.status);
-      expect(['invalid_client', 'invalid_request']).toContain(result.json.error);
+      expect(result.status).toBe(401);
+      expect(result.json.error).toBe('invalid_client');
+      expect(result.headers.get('www-authenticate')).toMatch(/^Basic realm=/);
       expect(result.json.access_token).toBeUndefined();
       expect(result.headers.get('cache-control')).toBe('no-store');
     });

@@ -1,0 +1,48 @@
+/**
+ * What happens right after oidc-provider's client authentication on /token, introspection and
+ * revocation:
+ *
+ * - a failure is counted (`deputy_client_authentication_failures_total{reason}`) and nothing
+ *   else: no audit event, no stored state, since anyone can send such requests;
+ * - a success marks the request (`ctx.state.clientAuthenticated`), and a token request spends
+ *   one unit of its client's rate limit before oidc-provider checks anything else, so requests
+ *   that oidc-provider refuses itself (a duplicated parameter, bad scope syntax) are limited
+ *   like the ones Deputy's grant handler refuses. Beyond the limit: 429, nothing written.
+ */
+import type Provider from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { Metrics } from '../http/metrics.js';
+import { RateLimited, type RateLimits } from '../exchange/rate-limit.js';
+import { TOKEN_EXCHANGE_GRANT } from '../exchange/request.js';
+import { observeClientAuthentication } from './oidc-provider-internals.js';
+import { toProviderError } from './provider-errors.js';
+
+declare module 'koa' {
+  interface DefaultState {
+    /** Set once the request's client has authenticated. */
+    clientAuthenticated?: boolean;
+    /** Set when the request was refused by a rate limit (not audited). */
+    rateLimited?: boolean;
+  }
+}
+
+export function guardClientAuthentication(provider: Provider, deps: { metrics: Metrics; rateLimits: RateLimits }): void {
+  observeClientAuthentication(provider, {
+    async authenticated(ctx: KoaContextWithOIDC) {
+      ctx.state.clientAuthenticated = true;
+      if (ctx.oidc.route !== 'token') return;
+      try {
+        await deps.rateLimits.client(ctx.oidc.client!.clientId);
+      } catch (error) {
+        if (!(error instanceof RateLimited)) throw error;
+        ctx.state.rateLimited = true;
+        ctx.set('Retry-After', String(error.retryAfterSeconds));
+        if (ctx.oidc.params?.grant_type === TOKEN_EXCHANGE_GRANT) deps.metrics.exchanges.inc({ outcome: 'rate_limited' });
+        throw toProviderError(error);
+      }
+    },
+    failed(_ctx, reason) {
+      deps.metrics.clientAuthenticationFailures.inc({ reason });
+    },
+  });
+}
