@@ -138,7 +138,7 @@ describe('DPoP-bound exchanges', () => {
     it('without a proof: refused invalid_request, nothing minted, audited with the reason', async () => {
       const parent = await boundToken();
       await w.expectRefused(() => chain(parent, null), 'invalid_request');
-      expect(await w.lastEvent()).toMatchObject({ type: 'token.exchange_denied', error: 'invalid_request', jti: null, details: { reason: 'dpop_proof_required' } });
+      expect(await w.lastEvent()).toMatchObject({ type: 'token.exchange_denied', error: 'invalid_request', jti: null, details: { reason: 'decision.dpop_proof_required' } });
     });
 
     it('with a valid proof of another key: refused invalid_request, never re-bound to that key', async () => {
@@ -147,7 +147,7 @@ describe('DPoP-bound exchanges', () => {
         .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: attacker.publicJwk })
         .sign(attacker.privateKey);
       await w.expectRefused(() => chain(parent, otherProof), 'invalid_request');
-      expect(await w.lastEvent()).toMatchObject({ type: 'token.exchange_denied', error: 'invalid_request', jti: null, details: { reason: 'dpop_key_mismatch' } });
+      expect(await w.lastEvent()).toMatchObject({ type: 'token.exchange_denied', error: 'invalid_request', jti: null, details: { reason: 'decision.dpop_key_mismatch' } });
     });
 
     it('with a proof of its own key: the child is DPoP-bound to the same key', async () => {

@@ -92,7 +92,7 @@ describe('live checks', () => {
 
       expect(await w.introspect(old)).toMatchObject({ status: 200, json: { active: false } });
       await w.expectRefused(() => exchangeChild(old), 'invalid_request');
-      expect(await w.lastEvent('token.exchange_denied')).toMatchObject({ error: 'invalid_request', details: { reason: 'chain_actor_inactive' } });
+      expect(await w.lastEvent('token.exchange_denied')).toMatchObject({ error: 'invalid_request', details: { reason: 'decision.chain_actor_inactive' } });
 
       const fresh = await mint('k-actor', 'app-r1');
       expect(await active(fresh)).toBe(true);
@@ -111,7 +111,7 @@ describe('live checks', () => {
 
       expect(await w.introspect(old)).toMatchObject({ status: 200, json: { active: false } });
       await w.expectRefused(() => exchangeChild(old, 'app-k2'), 'invalid_request');
-      expect(await w.lastEvent('token.exchange_denied')).toMatchObject({ error: 'invalid_request', details: { reason: 'subject_disabled_since_issued' } });
+      expect(await w.lastEvent('token.exchange_denied')).toMatchObject({ error: 'invalid_request', details: { reason: 'decision.subject_disabled_since_issued' } });
 
       const fresh = await mint('k-subj');
       expect(await active(fresh)).toBe(true);
