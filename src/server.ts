@@ -12,6 +12,8 @@ import { createPool } from './db/pool.js';
 import { loadOrCreateSecret } from './db/server-settings.js';
 import { createApp, type App } from './http/app.js';
 import { KeyRing } from './keys/key-ring.js';
+import { loadKeyEncryptionKey } from './keys/local-keys.js';
+import { scheduleKeyRotation, type KeyRotationSchedule } from './keys/rotation-schedule.js';
 import type { Logger } from './log.js';
 
 export interface RunningDeputy {
@@ -20,6 +22,7 @@ export interface RunningDeputy {
   app: App;
   pool: pg.Pool;
   keyRing: KeyRing;
+  keyRotation: KeyRotationSchedule;
   close(): Promise<void>;
 }
 
@@ -31,6 +34,7 @@ export async function applyMigrations(databaseUrl: string, logger: Logger): Prom
 
 export async function startDeputy(config: Config, databaseUrl: string, logger: Logger): Promise<RunningDeputy> {
   await applyMigrations(databaseUrl, logger);
+  const kek = await loadKeyEncryptionKey(config);
 
   const pool = createPool({
     url: databaseUrl,
@@ -40,14 +44,22 @@ export async function startDeputy(config: Config, databaseUrl: string, logger: L
   });
   const closers: Array<() => Promise<void>> = [];
   try {
-    const keyRing = new KeyRing(pool, config.SIGNING_ALG, config.TOKEN_TTL + config.CLOCK_SKEW);
+    const keyRing = new KeyRing(pool, config.SIGNING_ALG, config.TOKEN_TTL + config.CLOCK_SKEW, kek);
     await keyRing.load();
-    const clientSecretPepper = config.CLIENT_SECRET_PEPPER ?? (await loadOrCreateSecret(pool, 'client_secret_pepper'));
+    const keyRotation = scheduleKeyRotation({ keyRing, days: config.KEY_ROTATION_DAYS, logger });
+    closers.push(async () => keyRotation.stop());
+    await keyRotation.check();
+    const clientSecretPepper = config.CLIENT_SECRET_PEPPER ?? (await loadOrCreateSecret(pool, 'client_secret_pepper', kek));
     const configCache = createConfigCache({
       url: databaseUrl,
       onError: (error) => logger.warn({ detail: error.message }, 'configuration change feed lost; cache bypassed until it is back'),
     });
     closers.push(() => configCache.close());
+    // A rotation made by another process: publish and sign with its keys at once.
+    configCache.onChange((key) => {
+      if (key !== null && !key.startsWith('signing_keys:')) return;
+      keyRing.reload().catch((error: unknown) => logger.warn({ detail: (error as Error).message }, 'could not reload the signing keys'));
+    });
     const app = createApp({ config, pool, configCache, keyRing, logger, clientSecretPepper });
     let stopping = false;
     const server = createServer((req, res) => {
@@ -68,6 +80,7 @@ export async function startDeputy(config: Config, databaseUrl: string, logger: L
       app,
       pool,
       keyRing,
+      keyRotation,
       close: async () => {
         stopping = true;
         await closeServer(server, config.SHUTDOWN_GRACE_MS);
