@@ -42,6 +42,10 @@ export const configSchema = z.object({
   KEY_ENCRYPTION_KEY: key32.optional(),
   /** Days after which the signing key is rotated automatically; 0 turns scheduled rotation off. */
   KEY_ROTATION_DAYS: z.coerce.number().int().min(0).max(3650).default(90),
+  /** Ed25519 private key (32-byte seed) signing audit checkpoints; derived from the key-encryption key when unset. */
+  AUDIT_CHECKPOINT_KEY: key32.optional(),
+  /** Seconds between two audit checkpoints written to the log; 0 turns them off. */
+  AUDIT_CHECKPOINT_INTERVAL_S: z.coerce.number().int().min(0).max(86400).default(300),
   /** Upper bound on a minted token's lifetime, seconds. */
   TOKEN_TTL: seconds.max(86400).default(300),
   /** Maximum number of actors in a delegation chain. */

@@ -11,6 +11,9 @@ import { createConfigCache } from './db/change-feed.js';
 import { createPool } from './db/pool.js';
 import { loadOrCreateSecret } from './db/server-settings.js';
 import { createApp, type App } from './http/app.js';
+import { CheckpointKey } from './audit/checkpoint.js';
+import { logCheckpoints } from './audit/checkpoint-log.js';
+import { decodeKey32 } from './keys/key-encryption.js';
 import { KeyRing } from './keys/key-ring.js';
 import { loadKeyEncryptionKey } from './keys/local-keys.js';
 import { scheduleKeyRotation, type KeyRotationSchedule } from './keys/rotation-schedule.js';
@@ -23,6 +26,7 @@ export interface RunningDeputy {
   pool: pg.Pool;
   keyRing: KeyRing;
   keyRotation: KeyRotationSchedule;
+  checkpointKey: CheckpointKey;
   close(): Promise<void>;
 }
 
@@ -35,6 +39,9 @@ export async function applyMigrations(databaseUrl: string, logger: Logger): Prom
 export async function startDeputy(config: Config, databaseUrl: string, logger: Logger): Promise<RunningDeputy> {
   await applyMigrations(databaseUrl, logger);
   const kek = await loadKeyEncryptionKey(config);
+  const checkpointKey = await CheckpointKey.fromSeed(
+    config.AUDIT_CHECKPOINT_KEY ? decodeKey32(config.AUDIT_CHECKPOINT_KEY)! : kek.derive('audit checkpoint key v1'),
+  );
 
   const pool = createPool({
     url: databaseUrl,
@@ -60,7 +67,7 @@ export async function startDeputy(config: Config, databaseUrl: string, logger: L
       if (key !== null && !key.startsWith('signing_keys:')) return;
       keyRing.reload().catch((error: unknown) => logger.warn({ detail: (error as Error).message }, 'could not reload the signing keys'));
     });
-    const app = createApp({ config, pool, configCache, keyRing, logger, clientSecretPepper });
+    const app = createApp({ config, pool, configCache, keyRing, checkpointKey, logger, clientSecretPepper });
     let stopping = false;
     const server = createServer((req, res) => {
       // While stopping, every response tells its client not to reuse the connection.
@@ -68,6 +75,8 @@ export async function startDeputy(config: Config, databaseUrl: string, logger: L
       app.callback(req, res);
     });
     server.keepAliveTimeout = 65_000;
+    const checkpoints = logCheckpoints({ pool, key: checkpointKey, issuer: config.ISSUER, intervalSeconds: config.AUDIT_CHECKPOINT_INTERVAL_S, logger });
+    closers.push(async () => checkpoints.stop());
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.PORT, config.HOST, () => resolve());
@@ -81,6 +90,7 @@ export async function startDeputy(config: Config, databaseUrl: string, logger: L
       pool,
       keyRing,
       keyRotation,
+      checkpointKey,
       close: async () => {
         stopping = true;
         await closeServer(server, config.SHUTDOWN_GRACE_MS);

@@ -6,6 +6,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type pg from 'pg';
+import type { CheckpointKey } from '../audit/checkpoint.js';
 import type { Config } from '../config.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import type { Logger } from '../log.js';
@@ -36,6 +37,7 @@ export interface AdminDeps {
   logger: Logger;
   clientSecretPepper: string;
   keyRing: KeyRing;
+  checkpointKey: CheckpointKey;
 }
 
 export function createAdminRouter(deps: AdminDeps): Router {

@@ -8,6 +8,7 @@ import type pg from 'pg';
 import type { ConfigCache } from '../db/change-feed.js';
 import type { Config } from '../config.js';
 import { isDatabaseUnavailable } from '../db/pool.js';
+import type { CheckpointKey } from '../audit/checkpoint.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import type { Logger } from '../log.js';
 import { createAdminRouter } from '../admin/router.js';
@@ -25,6 +26,8 @@ export interface AppDeps {
   /** Clients, trusted issuers and actors' keys, dropped on every committed change. */
   configCache: ConfigCache;
   keyRing: KeyRing;
+  /** Signs audit checkpoints; not stored in the database. */
+  checkpointKey: CheckpointKey;
   logger: Logger;
   clientSecretPepper: string;
 }

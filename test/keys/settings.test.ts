@@ -1,5 +1,5 @@
 /**
- * The settings of key encryption and key rotation, validated at start. A bad
+ * The settings of key encryption, key rotation and audit checkpoints, validated at start. A bad
  * key is refused with a message naming the variable, never repeating the value.
  */
 import { describe, expect, it } from '@jest/globals';
@@ -9,23 +9,27 @@ import { ConfigError, loadConfig } from '../../src/config.js';
 const key = randomBytes(32);
 
 describe('key settings', () => {
-  it('default: rotation every 90 days, keys from DEPUTY_HOME outside production', () => {
+  it('default: rotation every 90 days, a checkpoint every 300 s, keys from DEPUTY_HOME outside production', () => {
     const config = loadConfig({});
-    expect(config).toMatchObject({ KEY_ROTATION_DAYS: 90 });
+    expect(config).toMatchObject({ KEY_ROTATION_DAYS: 90, AUDIT_CHECKPOINT_INTERVAL_S: 300 });
     expect(config.KEY_ENCRYPTION_KEY).toBeUndefined();
+    expect(config.AUDIT_CHECKPOINT_KEY).toBeUndefined();
   });
 
   it('accepts 32-byte keys in base64url or hex', () => {
     for (const value of [key.toString('base64url'), key.toString('hex')]) {
-      expect(loadConfig({ KEY_ENCRYPTION_KEY: value }).KEY_ENCRYPTION_KEY).toBe(value);
+      expect(loadConfig({ KEY_ENCRYPTION_KEY: value, AUDIT_CHECKPOINT_KEY: value }).KEY_ENCRYPTION_KEY).toBe(value);
     }
   });
 
   it.each([
     ['KEY_ENCRYPTION_KEY', randomBytes(16).toString('hex')],
     ['KEY_ENCRYPTION_KEY', `${key.toString('base64url')}!`],
+    ['AUDIT_CHECKPOINT_KEY', randomBytes(33).toString('base64url')],
     ['KEY_ROTATION_DAYS', '-1'],
     ['KEY_ROTATION_DAYS', 'monthly'],
+    ['AUDIT_CHECKPOINT_INTERVAL_S', '-5'],
+    ['AUDIT_CHECKPOINT_INTERVAL_S', '86401'],
   ])('refuses a bad %s, naming the variable and not the value', (name, value) => {
     let message = '';
     try {
