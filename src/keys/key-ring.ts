@@ -92,6 +92,9 @@ export async function generateKey(alg: SigningAlg): Promise<{ kid: string; publi
 export class KeyRing {
   private keys: SigningKey[] = [];
   private lastReload = 0;
+  /** Reloads started, and the latest one applied: an earlier reload never overwrites a later one. */
+  private reloadsStarted = 0;
+  private reloadApplied = 0;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -115,9 +118,12 @@ export class KeyRing {
   }
 
   async reload(): Promise<void> {
+    const ticket = ++this.reloadsStarted;
     const { rows } = await this.pool.query<KeyRow>(
       `SELECT kid, alg, public_jwk, private_jwk, encrypted, retired_at FROM signing_keys ORDER BY created_at DESC, kid`,
     );
+    if (ticket < this.reloadApplied) return;
+    this.reloadApplied = ticket;
     this.keys = rows.map((row) => toSigningKey(row, this.kek));
     this.lastReload = Date.now();
   }
