@@ -134,6 +134,10 @@ export class KeyRing {
    */
   private async sealClearKeys(): Promise<void> {
     const { rows } = await this.pool.query<{ kid: string; private_jwk: string }>(`SELECT kid, private_jwk FROM signing_keys WHERE NOT encrypted`);
+    if (rows.length === 0) return;
+    // Never seal under a wrong key next to rows sealed under the right one: check it opens one first.
+    const sealed = await this.pool.query<{ kid: string; private_jwk: string }>(`SELECT kid, private_jwk FROM signing_keys WHERE encrypted LIMIT 1`);
+    if (sealed.rows[0]) this.kek.open(sealed.rows[0].private_jwk, sealingContext(sealed.rows[0].kid));
     for (const row of rows) {
       await this.pool.query(`UPDATE signing_keys SET private_jwk = $2, encrypted = true WHERE kid = $1 AND NOT encrypted`, [
         row.kid,

@@ -118,6 +118,26 @@ describe('signing keys at rest', () => {
     // The right key still starts.
     await expect(start(db)).resolves.toBeDefined();
   });
+
+  it('with a wrong key, leaves clear keys unsealed rather than seal them under it', async () => {
+    const db = await database();
+    const first = await start(db);
+    const legacy = await generateKey('ES256');
+    await first.pool.query(`INSERT INTO signing_keys (kid, alg, public_jwk, private_jwk, retired_at) VALUES ($1, 'ES256', $2, $3, now())`, [
+      legacy.kid,
+      legacy.publicJwk,
+      JSON.stringify(legacy.privateJwk),
+    ]);
+    await first.stop();
+    started.pop();
+    await expect(start(db, { KEY_ENCRYPTION_KEY: randomBytes(32).toString('hex') })).rejects.toThrow(/KEY_ENCRYPTION_KEY/);
+    const right = await start(db);
+    const rows = await keyRows(right);
+    expectSealed(rows);
+    const sealed = rows.find((row) => row.kid === legacy.kid)!;
+    const kek = new KeyEncryptionKey(decodeKey32(TEST_KEY_ENCRYPTION_KEY)!);
+    expect(JSON.parse(kek.open(sealed.private_jwk, `signing_keys:${legacy.kid}`)).d).toBe(legacy.privateJwk.d);
+  });
 });
 
 describe('scheduled rotation (KEY_ROTATION_DAYS)', () => {
