@@ -23,7 +23,7 @@ export const CHECKPOINT_TYPE = 'deputy-audit-checkpoint+jwt';
 const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 
 export const ChainPosition = z.strictObject({
-  chain_id: z.number().int().min(0),
+  chain_id: z.number().int().min(0).max(2_147_483_647),
   seq: z.number().int().min(0),
   event_id: z.number().int().nullable(),
   hash: z.string().min(1).max(128),

@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
+import fc from 'fast-check';
 import { createLocalJWKSet, decodeJwt, jwtVerify, SignJWT, type JSONWebKeySet } from 'jose';
 import pino from 'pino';
 import { appendAuditEvents, inTransaction, type AuditEventInput } from '../../src/audit/audit-log.js';
@@ -171,6 +172,42 @@ describe('audit checkpoints', () => {
     expect((await admin.post('/audit/verify', { checkpoint: otherType })).status).toBe(400);
     expect((await adminClient(deputy.url, null).post('/audit/verify', { checkpoint: taken.checkpoint })).status).toBe(401);
     expect((await adminClient(deputy.url, null).get('/audit/checkpoint')).status).toBe(401);
+  });
+
+  it('property: any checkpoint-shaped or random input is a 200 report or a 400, never a 5xx or a leak', async () => {
+    const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+    const position = fc.record({
+      chain_id: fc.oneof(fc.integer({ min: -5, max: 20 }), fc.constant(2 ** 40), fc.string()),
+      seq: fc.oneof(fc.integer({ min: -5, max: 10_000 }), fc.double(), fc.constant(null)),
+      event_id: fc.oneof(fc.integer(), fc.constant(null), fc.string()),
+      hash: fc.oneof(fc.stringMatching(/^[0-9a-f]{0,80}$/), fc.constant('genesis'), fc.string({ maxLength: 200 })),
+    });
+    const claims = fc.record(
+      { iss: fc.string(), iat: fc.oneof(fc.integer(), fc.string()), events: fc.integer(), chains: fc.oneof(fc.array(position, { maxLength: 12 }), fc.anything()) },
+      { requiredKeys: [] },
+    );
+    const header = fc.record(
+      { alg: fc.constantFrom('EdDSA', 'none', 'HS256', 'ES256'), typ: fc.constantFrom(CHECKPOINT_TYPE, 'JWT', 'at+jwt'), kid: fc.oneof(fc.constant(deputy.checkpointKey.kid), fc.string()) },
+      { requiredKeys: [] },
+    );
+    const input = fc.oneof(
+      fc.tuple(header, claims, fc.base64String({ maxLength: 120 })).map(([h, c, sig]) => `${b64(h)}.${b64(c)}.${sig.replace(/=/g, '')}`),
+      fc.string({ maxLength: 300 }),
+      fc.string({ unit: 'binary', maxLength: 100 }),
+    );
+    let tried = 0;
+    await fc.assert(
+      fc.asyncProperty(input, async (checkpoint) => {
+        tried += 1;
+        const reply = await admin.post('/audit/verify', { checkpoint });
+        expect([200, 400]).toContain(reply.status);
+        const text = JSON.stringify(reply.body);
+        expect(text).not.toMatch(/stack|SELECT|jsonb|audit_events|at Object|node_modules/);
+        if (reply.status === 200) expect((reply.body as Report).checkpoint!.signature).not.toBe('valid');
+      }),
+      { numRuns: 150 },
+    );
+    expect(tried).toBe(150);
   });
 
   it('the checkpoint key survives restarts, is nowhere in the database, and AUDIT_CHECKPOINT_KEY replaces it', async () => {
