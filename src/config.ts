@@ -33,7 +33,7 @@ export const configSchema = z.object({
   DEPUTY_HOME: z.string().min(1).default('./.deputy'),
   /** Bootstrap admin bearer secret for /admin/v1 (at least 32 characters). Unset: admin only via deputy:admin tokens. */
   DEPUTY_ADMIN_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
-  /** Key for HMAC-hashing client secrets; generated and kept in the database when unset. */
+  /** Key for HMAC-hashing client secrets; generated and kept in the database (sealed with the key-encryption key) when unset. */
   CLIENT_SECRET_PEPPER: z.string().min(32, 'must be at least 32 characters').optional(),
   /**
    * AES-256-GCM key encrypting the private signing keys (and the generated client-secret pepper)

@@ -5,14 +5,14 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
+import { CheckpointKey } from './audit/checkpoint.js';
+import { logCheckpoints } from './audit/checkpoint-log.js';
 import type { Config } from './config.js';
 import { migrate } from './db/migrate.js';
 import { createConfigCache } from './db/change-feed.js';
 import { createPool } from './db/pool.js';
 import { loadOrCreateSecret } from './db/server-settings.js';
 import { createApp, type App } from './http/app.js';
-import { CheckpointKey } from './audit/checkpoint.js';
-import { logCheckpoints } from './audit/checkpoint-log.js';
 import { decodeKey32 } from './keys/key-encryption.js';
 import { KeyRing } from './keys/key-ring.js';
 import { loadKeyEncryptionKey } from './keys/local-keys.js';

@@ -5,10 +5,10 @@
 import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type pg from 'pg';
+import type { CheckpointKey } from '../audit/checkpoint.js';
 import type { ConfigCache } from '../db/change-feed.js';
 import type { Config } from '../config.js';
 import { isDatabaseUnavailable } from '../db/pool.js';
-import type { CheckpointKey } from '../audit/checkpoint.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import type { Logger } from '../log.js';
 import { createAdminRouter } from '../admin/router.js';
