@@ -3,10 +3,15 @@
  * keep the two in step. A bad value stops the process with a message naming the variable.
  */
 import { z } from 'zod';
+import { decodeKey32 } from './keys/key-encryption.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const seconds = z.coerce.number().int().positive();
 const optionalUrl = z.string().url().optional();
+/** A 32-byte key; the message never repeats the value. */
+const key32 = z
+  .string()
+  .refine((value) => decodeKey32(value) !== null, 'must be 32 bytes written as base64url (43 characters) or hex (64 characters)');
 
 export const configSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -28,8 +33,19 @@ export const configSchema = z.object({
   DEPUTY_HOME: z.string().min(1).default('./.deputy'),
   /** Bootstrap admin bearer secret for /admin/v1 (at least 32 characters). Unset: admin only via deputy:admin tokens. */
   DEPUTY_ADMIN_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
-  /** Key for HMAC-hashing client secrets; generated and kept in the database when unset. */
+  /** Key for HMAC-hashing client secrets; generated and kept in the database (sealed with the key-encryption key) when unset. */
   CLIENT_SECRET_PEPPER: z.string().min(32, 'must be at least 32 characters').optional(),
+  /**
+   * AES-256-GCM key encrypting the private signing keys (and the generated client-secret pepper)
+   * stored in PostgreSQL. Required in production; otherwise a key file under DEPUTY_HOME.
+   */
+  KEY_ENCRYPTION_KEY: key32.optional(),
+  /** Days after which the signing key is rotated automatically; 0 turns scheduled rotation off. */
+  KEY_ROTATION_DAYS: z.coerce.number().int().min(0).max(3650).default(90),
+  /** Ed25519 private key (32-byte seed) signing audit checkpoints; derived from the key-encryption key when unset. */
+  AUDIT_CHECKPOINT_KEY: key32.optional(),
+  /** Seconds between two audit checkpoints written to the log; 0 turns them off. */
+  AUDIT_CHECKPOINT_INTERVAL_S: z.coerce.number().int().min(0).max(86400).default(300),
   /** Upper bound on a minted token's lifetime, seconds. */
   TOKEN_TTL: seconds.max(86400).default(300),
   /** Maximum number of actors in a delegation chain. */
@@ -92,6 +108,10 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
   const raw = parsed.data;
+  if (raw.NODE_ENV === 'production' && !raw.KEY_ENCRYPTION_KEY) {
+    // A key file on one host's disk is no key for a fleet, nor safe by default: say so at start.
+    throw new ConfigError('invalid configuration: KEY_ENCRYPTION_KEY: required when NODE_ENV=production (32 bytes, base64url or hex)');
+  }
   const issuer = (raw.ISSUER ?? `http://localhost:${raw.PORT}`).replace(/\/+$/, '');
   const production = raw.NODE_ENV === 'production';
   if (production && !servesOverTls(issuer)) {

@@ -15,13 +15,14 @@ import { createPool } from './db/pool.js';
 import { loadOrCreateSecret } from './db/server-settings.js';
 import { demoSecretsFile, readDemoSecrets, seedDemoWorld } from './demo/seed.js';
 import { quickstart } from './demo/quickstart.js';
+import { loadKeyEncryptionKey } from './keys/local-keys.js';
 import { createLogger, type Logger } from './log.js';
 import { applyMigrations, startDeputy } from './server.js';
 
 /** Seeds the demo world on an empty database, when DEMO_SEED asks for it. */
 async function seedIfAsked(config: Config, pool: pg.Pool, logger: Logger): Promise<void> {
   if (!config.DEMO_SEED) return;
-  const pepper = config.CLIENT_SECRET_PEPPER ?? (await loadOrCreateSecret(pool, 'client_secret_pepper'));
+  const pepper = config.CLIENT_SECRET_PEPPER ?? (await loadOrCreateSecret(pool, 'client_secret_pepper', await loadKeyEncryptionKey(config)));
   if (await seedDemoWorld(pool, config.DEPUTY_HOME, pepper)) logger.info('seeded the demo world');
 }
 

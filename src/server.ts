@@ -5,13 +5,18 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
+import { CheckpointKey } from './audit/checkpoint.js';
+import { logCheckpoints } from './audit/checkpoint-log.js';
 import type { Config } from './config.js';
 import { migrate } from './db/migrate.js';
 import { createConfigCache } from './db/change-feed.js';
 import { createPool } from './db/pool.js';
 import { loadOrCreateSecret } from './db/server-settings.js';
 import { createApp, type App } from './http/app.js';
+import { decodeKey32 } from './keys/key-encryption.js';
 import { KeyRing } from './keys/key-ring.js';
+import { loadKeyEncryptionKey } from './keys/local-keys.js';
+import { scheduleKeyRotation, type KeyRotationSchedule } from './keys/rotation-schedule.js';
 import type { Logger } from './log.js';
 
 export interface RunningDeputy {
@@ -20,6 +25,8 @@ export interface RunningDeputy {
   app: App;
   pool: pg.Pool;
   keyRing: KeyRing;
+  keyRotation: KeyRotationSchedule;
+  checkpointKey: CheckpointKey;
   close(): Promise<void>;
 }
 
@@ -31,6 +38,10 @@ export async function applyMigrations(databaseUrl: string, logger: Logger): Prom
 
 export async function startDeputy(config: Config, databaseUrl: string, logger: Logger): Promise<RunningDeputy> {
   await applyMigrations(databaseUrl, logger);
+  const kek = await loadKeyEncryptionKey(config);
+  const checkpointKey = await CheckpointKey.fromSeed(
+    config.AUDIT_CHECKPOINT_KEY ? decodeKey32(config.AUDIT_CHECKPOINT_KEY)! : kek.derive('audit checkpoint key v1'),
+  );
 
   const pool = createPool({
     url: databaseUrl,
@@ -40,15 +51,23 @@ export async function startDeputy(config: Config, databaseUrl: string, logger: L
   });
   const closers: Array<() => Promise<void>> = [];
   try {
-    const keyRing = new KeyRing(pool, config.SIGNING_ALG, config.TOKEN_TTL + config.CLOCK_SKEW);
+    const keyRing = new KeyRing(pool, config.SIGNING_ALG, config.TOKEN_TTL + config.CLOCK_SKEW, kek);
     await keyRing.load();
-    const clientSecretPepper = config.CLIENT_SECRET_PEPPER ?? (await loadOrCreateSecret(pool, 'client_secret_pepper'));
+    const keyRotation = scheduleKeyRotation({ keyRing, days: config.KEY_ROTATION_DAYS, logger });
+    closers.push(async () => keyRotation.stop());
+    await keyRotation.check();
+    const clientSecretPepper = config.CLIENT_SECRET_PEPPER ?? (await loadOrCreateSecret(pool, 'client_secret_pepper', kek));
     const configCache = createConfigCache({
       url: databaseUrl,
       onError: (error) => logger.warn({ detail: error.message }, 'configuration change feed lost; cache bypassed until it is back'),
     });
     closers.push(() => configCache.close());
-    const app = createApp({ config, pool, configCache, keyRing, logger, clientSecretPepper });
+    // A rotation made by another process: publish and sign with its keys at once.
+    configCache.onChange((key) => {
+      if (key !== null && !key.startsWith('signing_keys:')) return;
+      keyRing.reload().catch((error: unknown) => logger.warn({ detail: (error as Error).message }, 'could not reload the signing keys'));
+    });
+    const app = createApp({ config, pool, configCache, keyRing, checkpointKey, logger, clientSecretPepper });
     let stopping = false;
     const server = createServer((req, res) => {
       // While stopping, every response tells its client not to reuse the connection.
@@ -56,6 +75,8 @@ export async function startDeputy(config: Config, databaseUrl: string, logger: L
       app.callback(req, res);
     });
     server.keepAliveTimeout = 65_000;
+    const checkpoints = logCheckpoints({ pool, key: checkpointKey, issuer: config.ISSUER, intervalSeconds: config.AUDIT_CHECKPOINT_INTERVAL_S, logger });
+    closers.push(async () => checkpoints.stop());
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.PORT, config.HOST, () => resolve());
@@ -68,6 +89,8 @@ export async function startDeputy(config: Config, databaseUrl: string, logger: L
       app,
       pool,
       keyRing,
+      keyRotation,
+      checkpointKey,
       close: async () => {
         stopping = true;
         await closeServer(server, config.SHUTDOWN_GRACE_MS);

@@ -6,7 +6,9 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type pg from 'pg';
+import type { CheckpointKey } from '../audit/checkpoint.js';
 import type { Config } from '../config.js';
+import type { KeyRing } from '../keys/key-ring.js';
 import type { Logger } from '../log.js';
 import { AdminApi } from './api.js';
 import { createAuthenticator } from './auth.js';
@@ -18,6 +20,7 @@ import { clientRoutes } from './routes/clients.js';
 import { entitlementRoutes } from './routes/entitlements.js';
 import { grantRoutes } from './routes/grants.js';
 import { issuerRoutes } from './routes/issuers.js';
+import { keyRoutes } from './routes/keys.js';
 import { openApiRoute } from './routes/openapi.js';
 import { resourceRoutes } from './routes/resources.js';
 import { subjectRoutes } from './routes/subjects.js';
@@ -33,6 +36,8 @@ export interface AdminDeps {
   config: Config;
   logger: Logger;
   clientSecretPepper: string;
+  keyRing: KeyRing;
+  checkpointKey: CheckpointKey;
 }
 
 export function createAdminRouter(deps: AdminDeps): Router {
@@ -50,6 +55,7 @@ export function createAdminRouter(deps: AdminDeps): Router {
   grantRoutes(api, deps);
   tokenRoutes(api, deps);
   auditRoutes(api, deps);
+  keyRoutes(api, deps);
 
   let document: ReturnType<typeof generateDocument> | undefined;
   openApiRoute(api, () => (document ??= generateDocument(registry, deps.config.ISSUER)));

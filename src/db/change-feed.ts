@@ -15,6 +15,11 @@ export interface ConfigCache {
   get<T>(key: string, load: () => Promise<T>): Promise<T>;
   /** Whether the cache is serving (listening to changes). */
   readonly listening: boolean;
+  /**
+   * Calls `listener` with each change notified (`table:id`), and with null whenever changes may
+   * have been missed (listening (re)started): for state kept outside this cache, e.g. the key ring.
+   */
+  onChange(listener: (key: string | null) => void): void;
   close(): Promise<void>;
 }
 
@@ -34,6 +39,8 @@ export function createConfigCache(options: ChangeFeedOptions): ConfigCache {
   let closed = false;
   let client: pg.Client | null = null;
   let retryTimer: NodeJS.Timeout | null = null;
+  const listeners: Array<(key: string | null) => void> = [];
+  const tell = (key: string | null) => listeners.forEach((listener) => listener(key));
 
   const dropAll = () => {
     entries.clear();
@@ -49,6 +56,7 @@ export function createConfigCache(options: ChangeFeedOptions): ConfigCache {
       if (message.channel !== CONFIG_CHANNEL || !message.payload) return;
       entries.delete(message.payload);
       generation += 1;
+      tell(message.payload);
     });
     try {
       await next.connect();
@@ -65,6 +73,7 @@ export function createConfigCache(options: ChangeFeedOptions): ConfigCache {
     client = next;
     dropAll(); // anything cached before this point may have missed a notification
     listening = true;
+    tell(null);
   }
 
   function lost(error: Error): void {
@@ -88,6 +97,9 @@ export function createConfigCache(options: ChangeFeedOptions): ConfigCache {
   return {
     get listening() {
       return listening;
+    },
+    onChange(listener) {
+      listeners.push(listener);
     },
     async get<T>(key: string, load: () => Promise<T>): Promise<T> {
       if (listening && entries.has(key)) return entries.get(key) as T;

@@ -5,6 +5,7 @@
 import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type pg from 'pg';
+import type { CheckpointKey } from '../audit/checkpoint.js';
 import type { ConfigCache } from '../db/change-feed.js';
 import type { Config } from '../config.js';
 import { isDatabaseUnavailable } from '../db/pool.js';
@@ -28,6 +29,8 @@ export interface AppDeps {
   /** Clients, trusted issuers and actors' keys, dropped on every committed change. */
   configCache: ConfigCache;
   keyRing: KeyRing;
+  /** Signs audit checkpoints; not stored in the database. */
+  checkpointKey: CheckpointKey;
   logger: Logger;
   clientSecretPepper: string;
 }

@@ -3,6 +3,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { generateKeyPairSync } from 'node:crypto';
+import { decodeKey32, KeyEncryptionKey } from '../../src/keys/key-encryption.js';
 import { clientSecretMatches } from '../../src/oauth/client-secrets.js';
 import type { TestDeputy } from '../support/deputy.js';
 import { clientCredentialsToken, startAdminDeputy, type Admin } from './support.js';
@@ -411,5 +412,6 @@ describe('admin API resources', () => {
 async function pepper(deputy: TestDeputy): Promise<string> {
   if (deputy.config.CLIENT_SECRET_PEPPER) return deputy.config.CLIENT_SECRET_PEPPER;
   const { rows } = await deputy.pool.query<{ value: string }>(`SELECT value FROM server_settings WHERE key = 'client_secret_pepper'`);
-  return rows[0]!.value;
+  // Stored sealed under the key-encryption key (SECURITY.md, finding 19).
+  return new KeyEncryptionKey(decodeKey32(deputy.config.KEY_ENCRYPTION_KEY!)!).open(rows[0]!.value, 'server_settings:client_secret_pepper');
 }

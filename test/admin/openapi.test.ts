@@ -44,6 +44,8 @@ describe('admin OpenAPI document', () => {
       config: deputy.config,
       logger: createLogger('silent'),
       clientSecretPepper: 'p'.repeat(32),
+      keyRing: deputy.keyRing,
+      checkpointKey: deputy.checkpointKey,
     });
     const served = router.stack
       .filter((layer) => layer.methods.length > 0 && layer.name !== FALLBACK_ROUTE)

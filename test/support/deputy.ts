@@ -7,6 +7,9 @@ import { createLogger } from '../../src/log.js';
 import { startDeputy, type RunningDeputy } from '../../src/server.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
+/** The key-encryption key of test deputies (fixed, so two processes on one database agree). */
+export const TEST_KEY_ENCRYPTION_KEY = Buffer.alloc(32, 7).toString('base64url');
+
 export interface TestDeputy extends RunningDeputy {
   config: Config;
   database: TestDatabase;
@@ -24,6 +27,7 @@ export async function startTestDeputy(env: Record<string, string> = {}, database
     LOG_LEVEL: 'silent',
     DEMO_SEED: 'false',
     DATABASE_POOL_SIZE: '5',
+    KEY_ENCRYPTION_KEY: TEST_KEY_ENCRYPTION_KEY,
     ...env,
   });
   const deputy = await startDeputy(config, db.url, createLogger(config.LOG_LEVEL));

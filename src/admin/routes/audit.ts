@@ -4,7 +4,9 @@
  */
 import { z } from 'zod';
 import { verifyAuditChains, type DroppedScopeRecord } from '../../audit/audit-log.js';
+import { checkPositions, ChainPosition, takeCheckpoint } from '../../audit/checkpoint.js';
 import type { AdminApi } from '../api.js';
+import { ApiError } from '../errors.js';
 import { Filters, listPage, type KeyColumn } from '../pagination.js';
 import type { AdminDeps } from '../router.js';
 import { Identifier, Timestamp, TimestampOut, pageOf, pageQuery } from '../schemas.js';
@@ -63,6 +65,43 @@ const VerificationReport = z
   })
   .meta({ id: 'AuditVerification' });
 
+const Checkpoint = z
+  .object({
+    checkpoint: z.string().meta({ description: 'The signed checkpoint (compact JWS, `typ: deputy-audit-checkpoint+jwt`): keep it, and pass it to `POST audit/verify` later' }),
+    kid: z.string().meta({ description: 'The checkpoint key that signed it (see `audit/checkpoint-key`)' }),
+    issued_at: TimestampOut,
+    events: z.number().int().meta({ description: 'Events in all chains at that moment' }),
+    chains: z.array(ChainPosition).meta({ description: 'Each chain’s head: last sequence number, event id and hash' }),
+  })
+  .meta({ id: 'AuditCheckpoint' });
+
+const CheckpointKeySet = z
+  .object({ keys: z.array(z.looseObject({ kty: z.string(), kid: z.string() })) })
+  .meta({ id: 'AuditCheckpointKeys', description: 'The public key (JWK Set) that verifies checkpoints' });
+
+const VerifyWithCheckpoint = z
+  .strictObject({ checkpoint: z.string().min(1).max(65_536).meta({ description: 'A checkpoint from `GET audit/checkpoint` or the log' }) })
+  .meta({ id: 'AuditVerifyRequest' });
+
+const CheckedVerificationReport = VerificationReport.extend({
+  checkpoint: z.object({
+    signature: z
+      .enum(['valid', 'invalid', 'unknown_key'])
+      .meta({ description: '`unknown_key`: signed by another checkpoint key than the current one (verify it with that key)' }),
+    issued_at: TimestampOut,
+    chains: z.array(
+      z.object({
+        chain_id: z.number().int(),
+        seq: z.number().int(),
+        event_id: z.number().int().nullable(),
+        status: z.enum(['intact', 'missing_event', 'hash_mismatch']).meta({
+          description: '`missing_event`: the event the checkpoint pinned is gone (truncation); `hash_mismatch`: it was rewritten',
+        }),
+      }),
+    ),
+  }),
+}).meta({ id: 'AuditVerificationWithCheckpoint' });
+
 interface AuditRow extends Record<string, unknown> {
   id: number;
   chain_id: number;
@@ -113,7 +152,7 @@ const toEvent = (row: AuditRow): AuditEventOut => ({
   hash: row.hash,
 });
 
-export function auditRoutes(api: AdminApi, { pool }: AdminDeps): void {
+export function auditRoutes(api: AdminApi, { pool, checkpointKey, config }: AdminDeps): void {
   api.route({
     method: 'get',
     path: '/audit',
@@ -154,5 +193,65 @@ export function auditRoutes(api: AdminApi, { pool }: AdminDeps): void {
     response: VerificationReport,
     responseDescription: 'The verification report',
     handler: () => verifyAuditChains(pool),
+  });
+
+  api.route({
+    method: 'get',
+    path: '/audit/checkpoint',
+    operationId: 'getAuditCheckpoint',
+    tag: 'audit',
+    summary: 'A signed checkpoint of every audit chain’s head',
+    description:
+      'Signed with a key that is not stored in the database. Keep it outside Deputy: `POST audit/verify` with it later detects ' +
+      'any deletion or rewrite of events up to the positions it pins, even one that re-hashed the chain. Deputy also writes one to the log every AUDIT_CHECKPOINT_INTERVAL_S.',
+    status: 200,
+    response: Checkpoint,
+    responseDescription: 'The checkpoint, and its claims decoded',
+    handler: async () => {
+      const { jws, claims } = await takeCheckpoint(pool, checkpointKey, config.ISSUER, new Date());
+      return { checkpoint: jws, kid: checkpointKey.kid, issued_at: new Date(claims.iat * 1000).toISOString(), events: claims.events, chains: claims.chains };
+    },
+  });
+
+  api.route({
+    method: 'get',
+    path: '/audit/checkpoint-key',
+    operationId: 'getAuditCheckpointKey',
+    tag: 'audit',
+    summary: 'The public key that verifies audit checkpoints',
+    status: 200,
+    response: CheckpointKeySet,
+    responseDescription: 'A JWK Set holding the Ed25519 public key',
+    handler: async () => ({ keys: [checkpointKey.publicJwk as { kty: string; kid: string }] }),
+  });
+
+  api.route({
+    method: 'post',
+    path: '/audit/verify',
+    operationId: 'verifyAuditLogAgainstCheckpoint',
+    tag: 'audit',
+    summary: 'Verify the audit log against a checkpoint',
+    description:
+      'Walks every chain as `GET audit/verify` does, checks the checkpoint’s signature, and checks that each event the checkpoint pinned ' +
+      'still carries the pinned hash. `ok` only when all three hold. Deleting the newest events and rewinding a chain head, or editing an ' +
+      'event and re-hashing every later one, passes `GET audit/verify` but not this check, for every event up to the checkpoint.',
+    body: VerifyWithCheckpoint,
+    status: 200,
+    response: CheckedVerificationReport,
+    responseDescription: 'The verification report, with the checkpoint comparison',
+    handler: async ({ body }) => {
+      const read = await checkpointKey.read(body.checkpoint);
+      if (!read) {
+        throw new ApiError(400, 'invalid_request', 'body.checkpoint: is not a Deputy audit checkpoint', [
+          { in: 'body', path: ['checkpoint'], code: 'invalid_checkpoint', message: 'is not a Deputy audit checkpoint' },
+        ]);
+      }
+      const [report, chains] = await Promise.all([verifyAuditChains(pool), checkPositions(pool, read.claims.chains)]);
+      return {
+        ...report,
+        ok: report.ok && read.signature === 'valid' && chains.every((chain) => chain.status === 'intact'),
+        checkpoint: { signature: read.signature, issued_at: new Date(read.claims.iat * 1000).toISOString(), chains },
+      };
+    },
   });
 }
