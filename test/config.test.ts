@@ -1,6 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import { ConfigError, loadConfig } from '../src/config.js';
 
+/** Production needs a key-encryption key; the cases below are about other settings. */
+const PRODUCTION = { NODE_ENV: 'production', KEY_ENCRYPTION_KEY: 'a'.repeat(64) } as const;
+
 describe('loadConfig', () => {
   it('applies documented defaults to an empty environment', () => {
     const config = loadConfig({});
@@ -46,13 +49,13 @@ describe('loadConfig', () => {
 
   it('refuses an http ISSUER in production, except on loopback', () => {
     for (const issuer of ['http://deputy.example.com', 'http://10.0.0.5:3000', 'http://localhost.evil.example']) {
-      expect(() => loadConfig({ NODE_ENV: 'production', ISSUER: issuer })).toThrow(ConfigError);
-      expect(() => loadConfig({ NODE_ENV: 'production', ISSUER: issuer })).toThrow(/^invalid configuration: ISSUER:/);
+      expect(() => loadConfig({ ...PRODUCTION, ISSUER: issuer })).toThrow(ConfigError);
+      expect(() => loadConfig({ ...PRODUCTION, ISSUER: issuer })).toThrow(/^invalid configuration: ISSUER:/);
     }
     for (const issuer of ['https://deputy.example.com', 'http://localhost:3000', 'http://127.0.0.1:8080', 'http://[::1]:3000']) {
-      expect(loadConfig({ NODE_ENV: 'production', ISSUER: issuer }).ISSUER).toBe(issuer);
+      expect(loadConfig({ ...PRODUCTION, ISSUER: issuer }).ISSUER).toBe(issuer);
     }
-    expect(loadConfig({ NODE_ENV: 'production' }).ISSUER).toBe('http://localhost:3000');
+    expect(loadConfig({ ...PRODUCTION }).ISSUER).toBe('http://localhost:3000');
     // Outside production a plain-http issuer stays possible (development on a LAN address).
     expect(loadConfig({ ISSUER: 'http://deputy.lan:3000' }).ISSUER).toBe('http://deputy.lan:3000');
   });
@@ -61,16 +64,16 @@ describe('loadConfig', () => {
     const url = 'postgresql://deputy@127.0.0.1:5432/deputy';
     expect(loadConfig({}).DEMO_SEED).toBe(true);
     expect(loadConfig({ DATABASE_URL: url }).DEMO_SEED).toBe(false);
-    expect(loadConfig({ NODE_ENV: 'production' }).DEMO_SEED).toBe(false);
-    expect(loadConfig({ NODE_ENV: 'production', DATABASE_URL: url }).DEMO_SEED).toBe(false);
+    expect(loadConfig({ ...PRODUCTION }).DEMO_SEED).toBe(false);
+    expect(loadConfig({ ...PRODUCTION, DATABASE_URL: url }).DEMO_SEED).toBe(false);
     expect(loadConfig({ DATABASE_URL: url, DEMO_SEED: 'true' }).DEMO_SEED).toBe(true);
-    expect(loadConfig({ NODE_ENV: 'production', DEMO_SEED: 'true' }).DEMO_SEED).toBe(true);
+    expect(loadConfig({ ...PRODUCTION, DEMO_SEED: 'true' }).DEMO_SEED).toBe(true);
     expect(loadConfig({ DEMO_SEED: 'false' }).DEMO_SEED).toBe(false);
   });
 
   it('allows no CORS origin by default, in production too, and parses CORS_ORIGINS as exact origins', () => {
     expect(loadConfig({}).CORS_ORIGINS).toEqual([]);
-    expect(loadConfig({ NODE_ENV: 'production' }).CORS_ORIGINS).toEqual([]);
+    expect(loadConfig({ ...PRODUCTION }).CORS_ORIGINS).toEqual([]);
     expect(loadConfig({ CORS_ORIGINS: 'https://app.example.com, http://localhost:8080' }).CORS_ORIGINS).toEqual(['https://app.example.com', 'http://localhost:8080']);
     for (const bad of ['*', 'null', 'https://app.example.com/', 'https://app.example.com/path', 'app.example.com', 'ftp://files.example.com']) {
       expect(() => loadConfig({ CORS_ORIGINS: bad })).toThrow(/^invalid configuration: CORS_ORIGINS/);
