@@ -31,9 +31,12 @@ function typescriptCompiler() {
 }
 
 const ifStale = process.argv.includes('--if-stale');
-const built = existsSync(path.join(root, 'dist', 'main.js')) && existsSync(stamp);
-const sourcesChanged = () => Math.max(...['src', 'tsconfig.json', 'tsconfig.build.json'].map((name) => newest(path.join(root, name)))) > statSync(stamp).mtimeMs;
-if (ifStale && built && !sourcesChanged()) process.exit(0);
+const built = existsSync(path.join(root, 'dist', 'main.js'));
+const upToDate = () =>
+  // The published package ships dist/ without sources: nothing to rebuild from.
+  !existsSync(path.join(root, 'src')) ||
+  (existsSync(stamp) && Math.max(...['src', 'tsconfig.json', 'tsconfig.build.json'].map((name) => newest(path.join(root, name)))) <= statSync(stamp).mtimeMs);
+if (ifStale && built && upToDate()) process.exit(0);
 
 const tsc = typescriptCompiler();
 if (!tsc) {
