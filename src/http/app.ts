@@ -16,6 +16,7 @@ import { createIssuerKeys } from '../exchange/issuer-keys.js';
 import { createTokenStatusHandlers } from '../exchange/token-status.js';
 import { handleStructuredTokens } from '../oauth/oidc-provider-internals.js';
 import { createProvider } from '../oauth/provider.js';
+import { servedEndpointsOnly } from '../oauth/served-endpoints.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { operationalEndpoints, requestContext } from './observability.js';
 
@@ -69,6 +70,7 @@ export function createApp(deps: AppDeps): App {
   provider.use(operationalEndpoints({ pool: deps.pool, keyRing: deps.keyRing, metrics }));
   provider.use(publishedKeys(deps.keyRing));
   provider.use(authorizationServerMetadata);
+  provider.use(servedEndpointsOnly(provider));
   const admin = createAdminRouter({ ...deps, provider });
   provider.use(admin.routes());
   provider.use(admin.allowedMethods());

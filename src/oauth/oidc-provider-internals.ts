@@ -5,6 +5,7 @@
  * - DPoP proof validation for our own grant (the built-in grants get it from their helpers).
  * - Client secrets are stored as keyed hashes, so the secret comparison compares hashes.
  * - The size of oidc-provider's cache of Client objects.
+ * - Which of oidc-provider's routes a request would reach (Deputy serves only some of them).
  * - Introspection and revocation of Deputy's delegated JWTs, which oidc-provider refuses as
  *   "structured tokens" because it does not store them: the refusal step is replaced by one
  *   that hands JWTs to Deputy (after oidc-provider authenticated the client) and opaque
@@ -110,4 +111,10 @@ export function prepareStructuredTokenRouting(): void {
 
 export function handleStructuredTokens(provider: Provider, handlers: StructuredTokenHandlers): void {
   handlersByProvider.set(provider, handlers);
+}
+
+/** The name of the oidc-provider route `method path` would reach (its own router's matching), if any. */
+export function providerRouteName(provider: Provider, method: string, path: string): string | undefined {
+  const { router } = instance(provider) as { router: { match(method: string, path: string): { route: { name: string } } | undefined } };
+  return router.match(method, path)?.route.name;
 }

@@ -50,7 +50,11 @@ export function createProvider({ config, pool, configCache, keyRing, clientSecre
       revocation: '/token/revocation',
     },
     features: {
+      // Deputy serves no browser or user-agent flow: nothing that could store a session.
       devInteractions: { enabled: false },
+      rpInitiatedLogout: { enabled: false },
+      userinfo: { enabled: false },
+      pushedAuthorizationRequests: { enabled: false },
       clientCredentials: { enabled: true },
       introspection: { enabled: true, allowedPolicy: async () => true },
       revocation: { enabled: true, allowedPolicy: async (ctx, client, token) => token.clientId === client.clientId },
