@@ -7,6 +7,7 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type pg from 'pg';
 import type { Config } from '../config.js';
+import type { IssuerKeys } from '../exchange/issuer-keys.js';
 import type { Logger } from '../log.js';
 import { AdminApi } from './api.js';
 import { createAuthenticator } from './auth.js';
@@ -33,6 +34,8 @@ export interface AdminDeps {
   config: Config;
   logger: Logger;
   clientSecretPepper: string;
+  /** Trusted issuers' fetched keys, which the refresh action drops and refetches. */
+  issuerKeys: IssuerKeys;
 }
 
 export function createAdminRouter(deps: AdminDeps): Router {

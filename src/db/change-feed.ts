@@ -15,6 +15,12 @@ export interface ConfigCache {
   get<T>(key: string, load: () => Promise<T>): Promise<T>;
   /** Whether the cache is serving (listening to changes). */
   readonly listening: boolean;
+  /**
+   * Calls `listener` with each dropped key (`table:id`), or null when everything is dropped
+   * (listening lost or resumed: changes may have been missed). For caches kept elsewhere, such
+   * as trusted issuers' fetched keys.
+   */
+  onInvalidate(listener: (key: string | null) => void): void;
   close(): Promise<void>;
 }
 
@@ -34,10 +40,12 @@ export function createConfigCache(options: ChangeFeedOptions): ConfigCache {
   let closed = false;
   let client: pg.Client | null = null;
   let retryTimer: NodeJS.Timeout | null = null;
+  const listeners: Array<(key: string | null) => void> = [];
 
   const dropAll = () => {
     entries.clear();
     generation += 1;
+    for (const listener of listeners) listener(null);
   };
 
   async function connect(): Promise<void> {
@@ -49,6 +57,7 @@ export function createConfigCache(options: ChangeFeedOptions): ConfigCache {
       if (message.channel !== CONFIG_CHANNEL || !message.payload) return;
       entries.delete(message.payload);
       generation += 1;
+      for (const listener of listeners) listener(message.payload);
     });
     try {
       await next.connect();
@@ -88,6 +97,9 @@ export function createConfigCache(options: ChangeFeedOptions): ConfigCache {
   return {
     get listening() {
       return listening;
+    },
+    onInvalidate(listener) {
+      listeners.push(listener);
     },
     async get<T>(key: string, load: () => Promise<T>): Promise<T> {
       if (listening && entries.has(key)) return entries.get(key) as T;

@@ -13,6 +13,7 @@ import type { Logger } from '../log.js';
 import { createAdminRouter } from '../admin/router.js';
 import { registerTokenExchange } from '../exchange/grant.js';
 import { createIssuerKeys } from '../exchange/issuer-keys.js';
+import { TRUSTED_ISSUER_KEY } from '../exchange/trusted-issuers.js';
 import { createTokenStatusHandlers } from '../exchange/token-status.js';
 import { handleStructuredTokens } from '../oauth/oidc-provider-internals.js';
 import { createProvider } from '../oauth/provider.js';
@@ -71,11 +72,20 @@ export function createApp(deps: AppDeps): App {
   provider.use(publishedKeys(deps.keyRing));
   provider.use(authorizationServerMetadata);
   provider.use(servedEndpointsOnly(provider));
-  const admin = createAdminRouter({ ...deps, provider });
+  const issuerKeys = createIssuerKeys({
+    timeoutMs: deps.config.JWKS_TIMEOUT_MS,
+    cooldownMs: deps.config.JWKS_COOLDOWN_MS,
+    allowPrivateNetwork: deps.config.JWKS_ALLOW_PRIVATE_NETWORK,
+  });
+  // A changed or deleted issuer (in any process) drops its fetched keys here too.
+  deps.configCache.onInvalidate((key) => {
+    if (key === null) issuerKeys.dropAll();
+    else if (key.startsWith(TRUSTED_ISSUER_KEY)) issuerKeys.drop(key.slice(TRUSTED_ISSUER_KEY.length));
+  });
+  const admin = createAdminRouter({ ...deps, provider, issuerKeys });
   provider.use(admin.routes());
   provider.use(admin.allowedMethods());
 
-  const issuerKeys = createIssuerKeys({ timeoutMs: deps.config.JWKS_TIMEOUT_MS, cooldownMs: deps.config.JWKS_COOLDOWN_MS });
   registerTokenExchange(provider, { ...deps, issuerKeys, metrics });
   handleStructuredTokens(provider, createTokenStatusHandlers({ ...deps, issuer: deps.config.ISSUER }));
   return { provider, metrics, callback: provider.callback() };
