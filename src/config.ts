@@ -58,6 +58,14 @@ export const configSchema = z.object({
   JWKS_TIMEOUT_MS: z.coerce.number().int().positive().default(2000),
   /** Minimum time between two refetches of one issuer's JWKS, milliseconds. */
   JWKS_COOLDOWN_MS: z.coerce.number().int().min(0).default(30000),
+  /** Seconds between two purges of expired rows (oidc-provider payloads, used assertion jtis); 0 disables. */
+  PURGE_INTERVAL_S: z.coerce.number().int().min(0).max(86400).default(300),
+  /** Rows one purge statement deletes at most (one short transaction each). */
+  PURGE_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(10_000),
+  /** Statements one purge run executes at most per table; the rest waits for the next run. */
+  PURGE_MAX_BATCHES: z.coerce.number().int().min(1).max(10_000).default(100),
+  /** Allow trusted issuers' jwks_uri on private networks and loopback (never link-local or reserved ranges). */
+  JWKS_ALLOW_PRIVATE_NETWORK: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   /** Token-endpoint requests per second allowed per authenticated client (any grant), in each process; 0 disables. */
   RATE_LIMIT_CLIENT_PER_SECOND: z.coerce.number().int().min(0).default(2000),
   /** Token-endpoint exchanges per second allowed per actor, in each process; 0 disables. */

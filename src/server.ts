@@ -10,7 +10,8 @@ import { logCheckpoints } from './audit/checkpoint-log.js';
 import type { Config } from './config.js';
 import { migrate } from './db/migrate.js';
 import { createConfigCache } from './db/change-feed.js';
-import { createPool } from './db/pool.js';
+import { createPool, isDatabaseUnavailable } from './db/pool.js';
+import { schedulePurge } from './db/purge.js';
 import { loadOrCreateSecret } from './db/server-settings.js';
 import { createApp, type App } from './http/app.js';
 import { decodeKey32 } from './keys/key-encryption.js';
@@ -68,6 +69,21 @@ export async function startDeputy(config: Config, databaseUrl: string, logger: L
       keyRing.reload().catch((error: unknown) => logger.warn({ detail: (error as Error).message }, 'could not reload the signing keys'));
     });
     const app = createApp({ config, pool, configCache, keyRing, checkpointKey, logger, clientSecretPepper });
+    if (config.PURGE_INTERVAL_S > 0) {
+      const purge = schedulePurge(pool, {
+        intervalMs: config.PURGE_INTERVAL_S * 1000,
+        batchSize: config.PURGE_BATCH_SIZE,
+        maxBatches: config.PURGE_MAX_BATCHES,
+        onResult: ({ deleted, batches, skipped, more }, elapsedMs) => {
+          if (skipped) logger.debug('purge skipped: another process is purging');
+          else if (more || Object.values(deleted).some((n) => n > 0)) {
+            logger.info({ deleted, batches, more, ms: Math.round(elapsedMs) }, 'expired rows purged');
+          }
+        },
+        onError: (error) => logger.warn({ detail: isDatabaseUnavailable(error) ? 'database unavailable' : error.message }, 'purge of expired rows failed'),
+      });
+      closers.push(() => purge.stop());
+    }
     let stopping = false;
     const server = createServer((req, res) => {
       // While stopping, every response tells its client not to reuse the connection.

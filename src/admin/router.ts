@@ -10,6 +10,7 @@ import type pg from 'pg';
 import type { CheckpointKey } from '../audit/checkpoint.js';
 import type { Config } from '../config.js';
 import type { KeyRing } from '../keys/key-ring.js';
+import type { IssuerKeys } from '../exchange/issuer-keys.js';
 import type { Logger } from '../log.js';
 import { AdminApi } from './api.js';
 import { createAuthenticator } from './auth.js';
@@ -39,6 +40,8 @@ export interface AdminDeps {
   clientSecretPepper: string;
   keyRing: KeyRing;
   checkpointKey: CheckpointKey;
+  /** Trusted issuers' fetched keys, which the refresh action drops and refetches. */
+  issuerKeys: IssuerKeys;
 }
 
 export function createAdminRouter(deps: AdminDeps): Router {

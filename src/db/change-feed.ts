@@ -45,6 +45,7 @@ export function createConfigCache(options: ChangeFeedOptions): ConfigCache {
   const dropAll = () => {
     entries.clear();
     generation += 1;
+    tell(null);
   };
 
   async function connect(): Promise<void> {
@@ -73,7 +74,6 @@ export function createConfigCache(options: ChangeFeedOptions): ConfigCache {
     client = next;
     dropAll(); // anything cached before this point may have missed a notification
     listening = true;
-    tell(null);
   }
 
   function lost(error: Error): void {

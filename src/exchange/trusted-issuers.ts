@@ -14,12 +14,15 @@ interface IssuerRow {
   subject_prefix: string | null;
 }
 
+/** The configuration-cache key prefix of a trusted issuer; the change feed notifies `trusted_issuers:<issuer>`. */
+export const TRUSTED_ISSUER_KEY = 'trusted_issuers:';
+
 /**
  * Finds a trusted issuer through the change-notified cache: a removed or changed issuer applies
  * to the next request in every process (as soon as PostgreSQL's notification arrives).
  */
 export async function findTrustedIssuer(pool: pg.Pool, cache: ConfigCache, iss: string, kind: IssuerKind): Promise<TrustedIssuerRecord | null> {
-  const rows = await cache.get(`trusted_issuers:${iss}`, async () => {
+  const rows = await cache.get(`${TRUSTED_ISSUER_KEY}${iss}`, async () => {
     const result = await pool.query<IssuerRow>({
       name: 'deputy_trusted_issuer',
       text: 'SELECT issuer, jwks_uri, jwks, audience, kind, subject_claim, algorithms, allowed_subjects, subject_prefix FROM trusted_issuers WHERE issuer = $1',

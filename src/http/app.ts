@@ -16,11 +16,13 @@ import { ADMIN_PREFIX, createAdminRouter } from '../admin/router.js';
 import { registerTokenExchange } from '../exchange/grant.js';
 import { createIssuerKeys } from '../exchange/issuer-keys.js';
 import { createRateLimits } from '../exchange/rate-limit.js';
+import { TRUSTED_ISSUER_KEY } from '../exchange/trusted-issuers.js';
 import { createTokenStatusHandlers } from '../exchange/token-status.js';
 import { handleStructuredTokens } from '../oauth/oidc-provider-internals.js';
 import { guardClientAuthentication } from '../oauth/client-authentication.js';
 import { createProvider } from '../oauth/provider.js';
 import { corsPolicy } from './cors.js';
+import { servedEndpointsOnly } from '../oauth/served-endpoints.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { operationalEndpoints, requestContext } from './observability.js';
 
@@ -77,12 +79,22 @@ export function createApp(deps: AppDeps): App {
   provider.use(operationalEndpoints({ pool: deps.pool, keyRing: deps.keyRing, metrics }));
   provider.use(publishedKeys(deps.keyRing));
   provider.use(authorizationServerMetadata);
+  provider.use(servedEndpointsOnly(provider));
   provider.use(createDocsRouter(ADMIN_PREFIX).routes());
-  const admin = createAdminRouter({ ...deps, provider });
+  const issuerKeys = createIssuerKeys({
+    timeoutMs: deps.config.JWKS_TIMEOUT_MS,
+    cooldownMs: deps.config.JWKS_COOLDOWN_MS,
+    allowPrivateNetwork: deps.config.JWKS_ALLOW_PRIVATE_NETWORK,
+  });
+  // A changed or deleted issuer (in any process) drops its fetched keys here too.
+  deps.configCache.onChange((key) => {
+    if (key === null) issuerKeys.dropAll();
+    else if (key.startsWith(TRUSTED_ISSUER_KEY)) issuerKeys.drop(key.slice(TRUSTED_ISSUER_KEY.length));
+  });
+  const admin = createAdminRouter({ ...deps, provider, issuerKeys });
   provider.use(admin.routes());
   provider.use(admin.allowedMethods());
 
-  const issuerKeys = createIssuerKeys({ timeoutMs: deps.config.JWKS_TIMEOUT_MS, cooldownMs: deps.config.JWKS_COOLDOWN_MS });
   const rateLimits = createRateLimits({ perClient: deps.config.RATE_LIMIT_CLIENT_PER_SECOND, perActor: deps.config.RATE_LIMIT_ACTOR_PER_SECOND });
   guardClientAuthentication(provider, { metrics, rateLimits });
   registerTokenExchange(provider, { ...deps, issuerKeys, metrics, rateLimits });

@@ -8,6 +8,7 @@
  * - The size of oidc-provider's cache of Client objects.
  * - Every URL oidc-provider builds for a request (discovery, the client-assertion `aud` and
  *   DPoP `htu` it accepts) comes from the issuer, not from the request's Host.
+ * - Which of oidc-provider's routes a request would reach (Deputy serves only some of them).
  * - Introspection and revocation of Deputy's delegated JWTs, which oidc-provider refuses as
  *   "structured tokens" because it does not store them: the refusal step is replaced by one
  *   that hands JWTs to Deputy (after oidc-provider authenticated the client) and opaque
@@ -224,4 +225,10 @@ export function observeClientAuthentication(provider: Provider, hooks: ClientAut
 export function currentRequestId(): string | null {
   const ctx = (requestStorage as { getStore(): { state?: { requestId?: string } } | undefined }).getStore();
   return ctx?.state?.requestId ?? null;
+}
+
+/** The name of the oidc-provider route `method path` would reach (its own router's matching), if any. */
+export function providerRouteName(provider: Provider, method: string, path: string): string | undefined {
+  const { router } = instance(provider) as { router: { match(method: string, path: string): { route: { name: string } } | undefined } };
+  return router.match(method, path)?.route.name;
 }

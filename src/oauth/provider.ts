@@ -53,7 +53,11 @@ export function createProvider({ config, pool, configCache, keyRing, clientSecre
       revocation: '/token/revocation',
     },
     features: {
+      // Deputy serves no browser or user-agent flow: nothing that could store a session.
       devInteractions: { enabled: false },
+      rpInitiatedLogout: { enabled: false },
+      userinfo: { enabled: false },
+      pushedAuthorizationRequests: { enabled: false },
       clientCredentials: { enabled: true },
       // Opaque tokens here are admin tokens: only their own client and admins learn about them
       // (Deputy's delegated JWTs are answered by src/exchange/token-status.ts, same policy).

@@ -3,6 +3,7 @@
  * every route the router serves (compared programmatically with router.stack).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createIssuerKeys } from '../../src/exchange/issuer-keys.js';
 import { createLogger } from '../../src/log.js';
 import { createAdminRouter, FALLBACK_ROUTE } from '../../src/admin/router.js';
 import type { TestDeputy } from '../support/deputy.js';
@@ -46,6 +47,7 @@ describe('admin OpenAPI document', () => {
       clientSecretPepper: 'p'.repeat(32),
       keyRing: deputy.keyRing,
       checkpointKey: deputy.checkpointKey,
+      issuerKeys: createIssuerKeys(),
     });
     const served = router.stack
       .filter((layer) => layer.methods.length > 0 && layer.name !== FALLBACK_ROUTE)

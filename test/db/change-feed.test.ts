@@ -72,4 +72,20 @@ describe('change-notified configuration cache', () => {
     await cache.get('clients:app', loader.load);
     expect(loader.loads).toBe(cachedAgain);
   });
+
+  it('tells listeners each dropped key, and null when listening is lost and resumed', async () => {
+    const dropped: Array<string | null> = [];
+    cache.onChange((key) => dropped.push(key));
+    await pool.query(`INSERT INTO trusted_issuers (issuer, jwks, audience, kind) VALUES ('https://idp.feed.test', '{"keys":[]}', 'deputy', 'user')`);
+    await pool.query(`UPDATE trusted_issuers SET audience = 'other' WHERE issuer = 'https://idp.feed.test'`);
+    await pool.query(`DELETE FROM trusted_issuers WHERE issuer = 'https://idp.feed.test'`);
+    await until(() => dropped.length >= 3, 'three notifications');
+    expect(dropped).toEqual(Array(3).fill('trusted_issuers:https://idp.feed.test'));
+    dropped.length = 0;
+    await pool.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'deputy-change-feed' AND datname = current_database()`);
+    await until(() => !cache.listening, 'the feed to notice');
+    await until(() => cache.listening, 'the feed to come back');
+    expect(dropped.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(dropped)).toEqual(new Set([null]));
+  });
 });

@@ -3,12 +3,15 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { errors as joseErrors, jwtVerify } from 'jose';
 import { OAuthError } from '../../src/errors.js';
-import { createIssuerKeys, localKeySet, type IssuerKeySource } from '../../src/exchange/issuer-keys.js';
+import { createIssuerKeys, localKeySet, type IssuerKeyOptions, type IssuerKeySource } from '../../src/exchange/issuer-keys.js';
 import { verifyTrustedIssuerToken, type TrustedIssuerDeps, type TrustedIssuerRecord } from '../../src/exchange/trusted-issuer-token.js';
 import { NOW, NOW_S, jwksOf, makeKey, oauthRejection, signJwt, type TestKey } from '../support/jwt-fixtures.js';
 
 const ISSUER = 'https://idp.example.com';
 const AUDIENCE = 'https://deputy.example.com';
+
+/** These JWKS servers listen on 127.0.0.1: opt in to loopback targets explicitly. */
+const loopbackKeys = (options: IssuerKeyOptions = {}) => createIssuerKeys({ allowPrivateNetwork: true, ...options });
 
 let key1: TestKey;
 let key2: TestKey;
@@ -66,7 +69,7 @@ function depsWith(keys: ReturnType<typeof createIssuerKeys>, rec: TrustedIssuerR
   return { clockSkewSeconds: 30, findIssuer: async () => rec, keysFor: (r) => keys.keysFor(r), ownIssuer: 'https://deputy.example.com' };
 }
 
-async function verifyWith(source: IssuerKeySource, token: string, keys = createIssuerKeys()) {
+async function verifyWith(source: IssuerKeySource, token: string, keys = loopbackKeys()) {
   return jwtVerify(token, keys.keysFor(source), { currentDate: NOW });
 }
 
@@ -84,7 +87,7 @@ describe('issuer keys: inline jwks', () => {
   });
 
   it('leaves an unknown kid as JWKSNoMatchingKey, which the verifier reports as invalid_request', async () => {
-    const keys = createIssuerKeys();
+    const keys = loopbackKeys();
     const token = await signJwt(key2, claims());
     await expect(verifyWith({ issuer: ISSUER, jwks: jwksOf(key1) }, token, keys)).rejects.toBeInstanceOf(joseErrors.JWKSNoMatchingKey);
     const error = await oauthRejection(verifyTrustedIssuerToken(token, depsWith(keys, record({ jwks: jwksOf(key1) })), NOW));
@@ -108,7 +111,7 @@ describe('issuer keys: inline jwks', () => {
   it('fails closed when an issuer has no key source at all', () => {
     let thrown: unknown;
     try {
-      createIssuerKeys().keysFor({ issuer: ISSUER });
+      loopbackKeys().keysFor({ issuer: ISSUER });
     } catch (error) {
       thrown = error;
     }
@@ -125,7 +128,7 @@ describe('issuer keys: inline jwks', () => {
 describe('issuer keys: jwks_uri', () => {
   it('fetches once and serves later verifications from the cache', async () => {
     const server = await jwksServer(json(jwksOf(key1)));
-    const keys = createIssuerKeys();
+    const keys = loopbackKeys();
     const source = { issuer: ISSUER, jwksUri: server.url };
     for (let i = 0; i < 3; i += 1) await verifyWith(source, await signJwt(key1, claims()), keys);
     expect(server.requests).toBe(1);
@@ -133,7 +136,7 @@ describe('issuer keys: jwks_uri', () => {
 
   it('keeps one remote set per URI across calls and records', async () => {
     const server = await jwksServer(json(jwksOf(key1)));
-    const keys = createIssuerKeys();
+    const keys = loopbackKeys();
     await verifyWith({ issuer: ISSUER, jwksUri: server.url }, await signJwt(key1, claims()), keys);
     await verifyWith({ issuer: 'https://alias.example.com', jwksUri: server.url }, await signJwt(key1, claims()), keys);
     expect(server.requests).toBe(1);
@@ -142,7 +145,7 @@ describe('issuer keys: jwks_uri', () => {
   it('refetches on an unknown kid once the cooldown has passed (key rotation)', async () => {
     let published = jwksOf(key1);
     const server = await jwksServer((req, res) => json(published)(req, res));
-    const keys = createIssuerKeys({ cooldownMs: 0 });
+    const keys = loopbackKeys({ cooldownMs: 0 });
     const source = { issuer: ISSUER, jwksUri: server.url };
     await verifyWith(source, await signJwt(key1, claims()), keys);
     published = jwksOf(key1, key2);
@@ -153,7 +156,7 @@ describe('issuer keys: jwks_uri', () => {
 
   it('does not refetch on an unknown kid during the cooldown, and refuses the token', async () => {
     const server = await jwksServer(json(jwksOf(key1)));
-    const keys = createIssuerKeys({ cooldownMs: 60_000 });
+    const keys = loopbackKeys({ cooldownMs: 60_000 });
     const rec = record({ jwksUri: server.url });
     await verifyTrustedIssuerToken(await signJwt(key1, claims()), depsWith(keys, rec), NOW);
     for (let i = 0; i < 5; i += 1) {
@@ -184,7 +187,7 @@ describe('issuer keys: jwks_uri', () => {
 
   it.each(failures)('fails closed (503) when the server %s', async (_name, handler) => {
     const server = await jwksServer(handler);
-    const keys = createIssuerKeys({ timeoutMs: 200 });
+    const keys = loopbackKeys({ timeoutMs: 200 });
     const started = Date.now();
     const error = await oauthRejection(
       verifyTrustedIssuerToken(await signJwt(key1, claims()), depsWith(keys, record({ jwksUri: server.url })), NOW),
@@ -199,7 +202,7 @@ describe('issuer keys: jwks_uri', () => {
   it('fails closed (503) when nothing listens', async () => {
     const server = await jwksServer(json(jwksOf(key1)));
     await server.close();
-    const keys = createIssuerKeys({ timeoutMs: 500 });
+    const keys = loopbackKeys({ timeoutMs: 500 });
     const error = await oauthRejection(
       verifyTrustedIssuerToken(await signJwt(key1, claims()), depsWith(keys, record({ jwksUri: server.url })), NOW),
     );
@@ -213,7 +216,8 @@ describe('issuer keys: jwks_uri', () => {
       res.writeHead(503);
       res.end();
     });
-    const keys = createIssuerKeys();
+    // No cooldown: a failed fetch is remembered for the cooldown (tested below), here for no time.
+    const keys = loopbackKeys({ cooldownMs: 0 });
     const source = { issuer: ISSUER, jwksUri: server.url };
     await expect(verifyWith(source, await signJwt(key1, claims()), keys)).rejects.toBeInstanceOf(OAuthError);
     healthy = true;
@@ -221,6 +225,97 @@ describe('issuer keys: jwks_uri', () => {
   });
 
   it('fails closed on a jwks_uri that is not a URL', () => {
-    expect(() => createIssuerKeys().keysFor({ issuer: ISSUER, jwksUri: 'not a url' })).toThrow(OAuthError);
+    expect(() => loopbackKeys().keysFor({ issuer: ISSUER, jwksUri: 'not a url' })).toThrow(OAuthError);
+  });
+});
+
+describe('issuer keys: a failed fetch is remembered for the cooldown', () => {
+  const failing = (_req: IncomingMessage, res: ServerResponse) => {
+    res.writeHead(500);
+    res.end('boom');
+  };
+
+  it('refuses at once (503) without fetching again, whatever key the token names, until the cooldown ends', async () => {
+    let healthy = false;
+    const server = await jwksServer((req, res) => (healthy ? json(jwksOf(key1))(req, res) : failing(req, res)));
+    const keys = loopbackKeys({ cooldownMs: 300 });
+    const rec = record({ jwksUri: server.url });
+    for (const key of [key1, key2, key1, key2, key1]) {
+      const error = await oauthRejection(verifyTrustedIssuerToken(await signJwt(key, claims()), depsWith(keys, rec), NOW));
+      expect(error.code).toBe('temporarily_unavailable');
+    }
+    expect(server.requests).toBe(1);
+    healthy = true;
+    await new Promise((resolve) => setTimeout(resolve, 350)); // past the cooldown
+    expect((await verifyTrustedIssuerToken(await signJwt(key1, claims()), depsWith(keys, rec), NOW)).subjectId).toBe('alice');
+    expect(server.requests).toBe(2);
+  });
+
+  it('keeps verifying with the keys fetched before when a refetch for an unknown kid fails', async () => {
+    let healthy = true;
+    const server = await jwksServer((req, res) => (healthy ? json(jwksOf(key1))(req, res) : failing(req, res)));
+    const keys = loopbackKeys({ cooldownMs: 100 });
+    const rec = record({ jwksUri: server.url });
+    await verifyTrustedIssuerToken(await signJwt(key1, claims()), depsWith(keys, rec), NOW);
+    healthy = false;
+    await new Promise((resolve) => setTimeout(resolve, 150)); // an unknown kid may refetch again
+    const failed = await oauthRejection(verifyTrustedIssuerToken(await signJwt(key2, claims()), depsWith(keys, rec), NOW));
+    expect(failed.code).toBe('temporarily_unavailable');
+    expect(server.requests).toBe(2);
+    // Within the cooldown of that failure: known keys still verify, unknown ones are refused, no fetch.
+    expect((await verifyTrustedIssuerToken(await signJwt(key1, claims()), depsWith(keys, rec), NOW)).subjectId).toBe('alice');
+    const unknown = await oauthRejection(verifyTrustedIssuerToken(await signJwt(key2, claims()), depsWith(keys, rec), NOW));
+    expect(unknown.code).toBe('invalid_request');
+    expect(server.requests).toBe(2);
+  });
+});
+
+describe('issuer keys: dropping and refreshing an issuer’s keys', () => {
+  it('drop(issuer) forgets its fetched keys: a key the IdP removed is refused at the next token', async () => {
+    let published = jwksOf(key1, key2);
+    const server = await jwksServer((req, res) => json(published)(req, res));
+    const keys = loopbackKeys({ cooldownMs: 60_000 });
+    const rec = record({ jwksUri: server.url });
+    await verifyTrustedIssuerToken(await signJwt(key2, claims()), depsWith(keys, rec), NOW);
+    published = jwksOf(key1); // the IdP drops key2
+    // Cached: still accepted (this is what an issuer change must end).
+    await verifyTrustedIssuerToken(await signJwt(key2, claims()), depsWith(keys, rec), NOW);
+    keys.drop(ISSUER);
+    const error = await oauthRejection(verifyTrustedIssuerToken(await signJwt(key2, claims()), depsWith(keys, rec), NOW));
+    expect(error.code).toBe('invalid_request');
+    expect((await verifyTrustedIssuerToken(await signJwt(key1, claims()), depsWith(keys, rec), NOW)).subjectId).toBe('alice');
+    expect(server.requests).toBe(2);
+  });
+
+  it('drop(issuer) also forgets a remembered failure; dropAll forgets everything', async () => {
+    let healthy = false;
+    const server = await jwksServer((req, res) => {
+      if (healthy) return json(jwksOf(key1))(req, res);
+      res.writeHead(503);
+      res.end();
+    });
+    const keys = loopbackKeys({ cooldownMs: 60_000 });
+    const rec = record({ jwksUri: server.url });
+    expect((await oauthRejection(verifyTrustedIssuerToken(await signJwt(key1, claims()), depsWith(keys, rec), NOW))).code).toBe('temporarily_unavailable');
+    healthy = true;
+    keys.drop(ISSUER);
+    await verifyTrustedIssuerToken(await signJwt(key1, claims()), depsWith(keys, rec), NOW);
+    keys.dropAll();
+    await verifyTrustedIssuerToken(await signJwt(key1, claims()), depsWith(keys, rec), NOW);
+    expect(server.requests).toBe(3);
+  });
+
+  it('refresh(source) drops and refetches now, answering the published key ids', async () => {
+    let published = jwksOf(key1, key2);
+    const server = await jwksServer((req, res) => json(published)(req, res));
+    const keys = loopbackKeys({ cooldownMs: 60_000 });
+    const rec = record({ jwksUri: server.url });
+    expect(await keys.refresh(rec)).toEqual(['rot-1', 'rot-2']);
+    await verifyTrustedIssuerToken(await signJwt(key2, claims()), depsWith(keys, rec), NOW);
+    published = jwksOf(key1);
+    expect(await keys.refresh(rec)).toEqual(['rot-1']);
+    expect((await oauthRejection(verifyTrustedIssuerToken(await signJwt(key2, claims()), depsWith(keys, rec), NOW))).code).toBe('invalid_request');
+    expect(server.requests).toBe(2);
+    expect(await keys.refresh(record({ jwks: jwksOf(key2) }))).toEqual(['rot-2']);
   });
 });

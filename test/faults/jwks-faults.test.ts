@@ -6,7 +6,7 @@
  * Expected: a subject token from an issuer whose keys cannot be obtained gets 503
  * temporarily_unavailable and no token (fail closed); slow-but-in-time gets 200; the issuer with
  * an inline JWKS is unaffected at the same moment; repeated unknown-kid tokens refetch at most
- * once per cooldown.
+ * once per cooldown; a failed fetch is not retried within the cooldown either.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -101,7 +101,7 @@ describe('fault: a trusted issuer’s JWKS endpoint misbehaves', () => {
     jwksServer = createServer(serve);
     await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}`;
-    w = await startExchangeWorld({ JWKS_TIMEOUT_MS: '300', JWKS_COOLDOWN_MS: '60000' });
+    w = await startExchangeWorld({ JWKS_ALLOW_PRIVATE_NETWORK: 'true', JWKS_TIMEOUT_MS: '300', JWKS_COOLDOWN_MS: '60000' });
     for (const mode of MODES) {
       await w.sql(
         `INSERT INTO trusted_issuers (issuer, jwks_uri, audience, kind, algorithms) VALUES ($1, $2, $3, 'user', ARRAY['ES256'])`,
@@ -216,15 +216,34 @@ describe('fault: a trusted issuer’s JWKS endpoint misbehaves', () => {
     expect(hits.cooldown).toBe(1);
   });
 
-  it('reports how often a failing JWKS endpoint is fetched (no negative caching)', async () => {
+  it('a failing JWKS endpoint is not fetched again within the cooldown, whatever the traffic', async () => {
     const before = hits.error500 ?? 0;
+    expect(before).toBeGreaterThan(0); // it failed in an earlier test, within this run's 60 s cooldown
+    const stranger = await makeKeyPair('untrusted-key');
     for (let i = 0; i < 5; i += 1) expectUnavailable(await exchangeFrom('error500'));
+    for (let i = 0; i < 5; i += 1) expectUnavailable(await exchangeFrom('error500', stranger));
     const sequential = (hits.error500 ?? 0) - before;
     const mid = hits.error500 ?? 0;
-    const burst = await Promise.all(Array.from({ length: 10 }, () => exchangeFrom('error500')));
+    const burst = await Promise.all(Array.from({ length: 10 }, (_, i) => exchangeFrom('error500', i % 2 ? stranger : remoteKey)));
     for (const result of burst) expectUnavailable(result);
     const concurrent = (hits.error500 ?? 0) - mid;
-    console.log(`jwks-faults: a failing JWKS was fetched ${sequential} times for 5 sequential requests, ${concurrent} times for 10 concurrent ones; hits by mode ${JSON.stringify(hits)}`);
-    expect(concurrent).toBeLessThanOrEqual(10);
+    console.log(`jwks-faults: a failing JWKS was fetched ${sequential} times for 10 sequential requests, ${concurrent} times for 10 concurrent ones; hits by mode ${JSON.stringify(hits)}`);
+    expect(sequential).toBe(0);
+    expect(concurrent).toBe(0);
+  });
+
+  it('a failing JWKS endpoint is fetched once for a burst of first requests', async () => {
+    // A fresh issuer on a failing endpoint: concurrent first requests share one fetch.
+    await w.sql(`INSERT INTO trusted_issuers (issuer, jwks_uri, audience, kind, algorithms) VALUES ('https://idp-burst.test', $1, $2, 'user', ARRAY['ES256'])`, [
+      `${base}/error500?burst`,
+      w.issuer,
+    ]);
+    const before = hits.error500 ?? 0;
+    const token = await w.userToken('alice', { claims: { iss: 'https://idp-burst.test' }, header: { kid: remoteKey.kid }, key: remoteKey.privateKey });
+    const burst = await Promise.all(
+      Array.from({ length: 10 }, () => postToken(w, { grant_type: GRANT_TYPE, subject_token: token, subject_token_type: TT.jwt, resource: RESOURCE, scope: 'read' })),
+    );
+    for (const result of burst) expectUnavailable(result);
+    expect((hits.error500 ?? 0) - before).toBe(1);
   });
 });

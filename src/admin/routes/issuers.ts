@@ -1,14 +1,21 @@
 /**
  * Trusted issuers: external IdPs (kind `user`) and workload-identity issuers (kind `workload`)
  * whose JWTs Deputy accepts as subject or actor tokens. Keys come from exactly one of `jwks_uri`
- * (HTTPS; plain HTTP only on loopback) or an inline `jwks`. An issuer may be limited to the
- * subjects it names (`allowed_subjects`, `subject_prefix`): a token naming anyone else is refused.
+ * (HTTPS to a public address; private networks and loopback, and plain HTTP to loopback, only
+ * with JWKS_ALLOW_PRIVATE_NETWORK=true) or an inline `jwks`. Any change drops the issuer's
+ * fetched keys in every process (change feed); `refresh` drops and refetches them on demand.
+ * An issuer may be limited to the subjects it names (`allowed_subjects`, `subject_prefix`): a
+ * token naming anyone else is refused.
  */
 import type pg from 'pg';
 import { z } from 'zod';
 import type { AdminApi } from '../api.js';
+import { CONFIG_CHANNEL } from '../../db/change-feed.js';
+import { jwksUriRefusal } from '../../exchange/network-target.js';
+import { TRUSTED_ISSUER_KEY } from '../../exchange/trusted-issuers.js';
+import { OAuthError } from '../../errors.js';
 import { assignments, changeWithAudit, fieldChanges } from '../changes.js';
-import { invalidRequest, notFound, type Issue } from '../errors.js';
+import { ApiError, invalidRequest, notFound, type Issue } from '../errors.js';
 import { isOwnIssuer } from '../../exchange/own-issuer.js';
 import { Filters, isUuid, listPage, type KeyColumn } from '../pagination.js';
 import type { AdminDeps } from '../router.js';
@@ -97,6 +104,15 @@ const IssuerPatch = nonEmptyPatch(
   }),
 ).meta({ id: 'IssuerPatch', description: '`issuer` and `kind` identify the trust and cannot change; to switch key source, set the other to null.' });
 
+export const IssuerKeysRefreshed = z
+  .object({
+    id: z.uuid(),
+    issuer: z.string(),
+    kind: Kind,
+    kids: z.array(z.string()).meta({ description: 'The key ids the issuer publishes now (inline keys: those registered)' }),
+  })
+  .meta({ id: 'IssuerKeysRefreshed' });
+
 const IssuerQuery = z.strictObject({ ...pageQuery, kind: Kind.optional(), issuer: z.string().min(1).optional() });
 
 interface IssuerRow extends Record<string, unknown> {
@@ -147,7 +163,19 @@ async function findForUpdate(db: pg.ClientBase, id: string): Promise<IssuerRow> 
   return rows[0];
 }
 
-export function issuerRoutes(api: AdminApi, { pool, config }: AdminDeps): void {
+/**
+ * The checks of a jwks_uri that need the configuration (the schema checks its form): a literal
+ * private or special address, or localhost, is refused here; every fetch checks the resolved
+ * addresses again.
+ */
+function checkJwksTarget(jwksUri: string | null | undefined, allowPrivateNetwork: boolean): void {
+  if (!jwksUri) return;
+  const refusal = jwksUriRefusal(jwksUri, allowPrivateNetwork);
+  if (refusal) throw invalidRequest([{ in: 'body', path: ['jwks_uri'], code: 'custom', message: refusal }]);
+}
+
+export function issuerRoutes(api: AdminApi, { pool, config, issuerKeys, logger }: AdminDeps): void {
+  const allowPrivateNetwork = config.JWKS_ALLOW_PRIVATE_NETWORK;
   // Deputy's own tokens must never come back as a trusted issuer's (review item 10).
   const assertNotOwnIssuer = (issuer: string, issue: Issue) => {
     if (isOwnIssuer(issuer, config.ISSUER)) throw invalidRequest([issue]);
@@ -185,8 +213,9 @@ export function issuerRoutes(api: AdminApi, { pool, config }: AdminDeps): void {
     response: Issuer,
     responseDescription: 'The trusted issuer',
     errors: [409],
-    handler: ({ body, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+    handler: ({ body, admin, requestId }) => {
+      checkJwksTarget(body.jwks_uri, allowPrivateNetwork);
+      return changeWithAudit(pool, { admin, requestId }, async (db, record) => {
         assertNotOwnIssuer(body.issuer, { in: 'body', path: ['issuer'], code: 'custom', message: OWN_ISSUER_MESSAGE });
         const { rows } = await db.query<IssuerRow>(
           `INSERT INTO trusted_issuers (issuer, jwks_uri, jwks, audience, kind, subject_claim, algorithms, allowed_subjects, subject_prefix)
@@ -196,7 +225,8 @@ export function issuerRoutes(api: AdminApi, { pool, config }: AdminDeps): void {
         const issuer = toIssuer(rows[0]!);
         await record({ type: 'issuer.created', details: auditView(issuer) });
         return issuer;
-      }),
+      });
+    },
   });
 
   api.route({
@@ -228,8 +258,9 @@ export function issuerRoutes(api: AdminApi, { pool, config }: AdminDeps): void {
     status: 200,
     response: Issuer,
     responseDescription: 'The updated issuer',
-    handler: ({ params, body, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+    handler: ({ params, body, admin, requestId }) => {
+      checkJwksTarget(body.jwks_uri, allowPrivateNetwork);
+      return changeWithAudit(pool, { admin, requestId }, async (db, record) => {
         const row = await findForUpdate(db, params.id);
         // A row naming Deputy (inserted by hand, or before this check) can only be deleted.
         assertNotOwnIssuer(row.issuer, { in: 'path', path: ['id'], code: 'custom', message: OWN_ISSUER_ROW_MESSAGE });
@@ -246,7 +277,8 @@ export function issuerRoutes(api: AdminApi, { pool, config }: AdminDeps): void {
           await record({ type: 'issuer.updated', details: { id: after.id, issuer: after.issuer, kind: after.kind, changes } });
         }
         return after;
-      }),
+      });
+    },
   });
 
   api.route({
@@ -265,5 +297,41 @@ export function issuerRoutes(api: AdminApi, { pool, config }: AdminDeps): void {
         await db.query('DELETE FROM trusted_issuers WHERE id = $1', [params.id]);
         await record({ type: 'issuer.deleted', details: auditView(toIssuer(row)) });
       }),
+  });
+
+  api.route({
+    method: 'post',
+    path: '/issuers/:id/refresh',
+    operationId: 'refreshIssuerKeys',
+    tag: 'issuers',
+    summary: 'Drop the issuer’s cached keys in every process and fetch them again',
+    description:
+      'For an IdP that dropped or rotated a key: every Deputy process forgets the keys it fetched from the issuer’s `jwks_uri` ' +
+      '(and any remembered fetch failure) and the next token refetches them; this process refetches at once and answers the key ids ' +
+      'now published. 503 when they cannot be fetched (the caches are dropped all the same). Audited as `issuer.keys_refreshed`.',
+    params: IdParam,
+    status: 200,
+    response: IssuerKeysRefreshed,
+    responseDescription: 'The key ids the issuer publishes now',
+    handler: async ({ params, admin, requestId }) => {
+      const issuer = await changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+        const row = await findForUpdate(db, params.id);
+        // Every process (this one included) drops the issuer's keys when this commits.
+        await db.query('SELECT pg_notify($1, $2)', [CONFIG_CHANNEL, `${TRUSTED_ISSUER_KEY}${row.issuer}`]);
+        await record({ type: 'issuer.keys_refreshed', details: { id: row.id, issuer: row.issuer, kind: row.kind } });
+        return row;
+      });
+      let kids: string[];
+      try {
+        kids = await issuerKeys.refresh({ issuer: issuer.issuer, jwksUri: issuer.jwks_uri, jwks: issuer.jwks });
+      } catch (error) {
+        if (error instanceof OAuthError && error.code === 'temporarily_unavailable') {
+          logger.warn({ request_id: requestId, issuer: issuer.issuer, detail: error.detail }, 'refreshing a trusted issuer’s keys failed');
+          throw new ApiError(503, 'temporarily_unavailable', 'the issuer’s keys cannot be fetched now; its cached keys were dropped', undefined, { 'Retry-After': '1' });
+        }
+        throw error;
+      }
+      return { id: issuer.id, issuer: issuer.issuer, kind: issuer.kind, kids };
+    },
   });
 }

@@ -94,7 +94,7 @@ describe('trusted issuers', () => {
   const WORKLOAD_ISSUER = 'https://workloads.test';
 
   beforeAll(async () => {
-    w = await startExchangeWorld({ JWKS_TIMEOUT_MS: '300', JWKS_COOLDOWN_MS: '0' });
+    w = await startExchangeWorld({ JWKS_ALLOW_PRIVATE_NETWORK: 'true', JWKS_TIMEOUT_MS: '300', JWKS_COOLDOWN_MS: '0' });
     remoteKey = await makeKeyPair('remote-key-1');
     workloadKey = await makeKeyPair('workload-key-1');
     jwks = await startJwksServer([remoteKey.publicJwk]);
