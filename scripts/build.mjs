@@ -32,10 +32,10 @@ function typescriptCompiler() {
 
 const ifStale = process.argv.includes('--if-stale');
 const built = existsSync(path.join(root, 'dist', 'main.js'));
+const newestSource = () => Math.max(...['src', 'tsconfig.json', 'tsconfig.build.json'].map((name) => newest(path.join(root, name))));
 const upToDate = () =>
   // The published package ships dist/ without sources: nothing to rebuild from.
-  !existsSync(path.join(root, 'src')) ||
-  (existsSync(stamp) && Math.max(...['src', 'tsconfig.json', 'tsconfig.build.json'].map((name) => newest(path.join(root, name)))) <= statSync(stamp).mtimeMs);
+  !existsSync(path.join(root, 'src')) || (existsSync(stamp) && newestSource() <= statSync(stamp).mtimeMs);
 if (ifStale && built && upToDate()) process.exit(0);
 
 const tsc = typescriptCompiler();
@@ -48,8 +48,10 @@ if (!tsc) {
   process.exit(1);
 }
 if (ifStale) process.stderr.write('deputy: building dist/ (src/ changed since the last build)\n');
+const sourcesAt = newestSource();
 const result = spawnSync(process.execPath, [tsc, '-p', config], { stdio: 'inherit' });
 if (result.status !== 0) process.exit(result.status ?? 1);
-// tsc leaves its build info untouched when no output changed; the stamp says "built from these sources".
-const now = new Date();
-utimesSync(stamp, now, now);
+// tsc leaves its build info untouched when no output changed; the stamp says "built from these
+// sources", so it is never older than the newest of them (a clock or copy can date one ahead).
+const builtAt = new Date(Math.max(Date.now(), Math.ceil(sourcesAt)));
+utimesSync(stamp, builtAt, builtAt);

@@ -37,15 +37,16 @@ async function seed(prefix: string, count: number, offsetS: number | null): Prom
   );
   if (offsetS !== null) {
     await pool.query(
-      `INSERT INTO used_assertion_jtis (issuer, jti, expires_at)
-       SELECT 'actor-1', $1 || i, ${expiry} FROM generate_series(1, $2) AS i`,
+      // The single-use store keeps a jti's digest only: the row's label goes in \`issuer\`.
+      `INSERT INTO used_assertion_jtis (namespace, issuer, jti_sha256, expires_at)
+       SELECT 'actor_assertion', $1 || i, sha256(convert_to($1 || i, 'UTF8')), ${expiry} FROM generate_series(1, $2) AS i`,
       [prefix, count],
     );
   }
 }
 
 async function ids(table: 'oidc_payloads' | 'used_assertion_jtis'): Promise<string[]> {
-  const column = table === 'oidc_payloads' ? 'id' : 'jti';
+  const column = table === 'oidc_payloads' ? 'id' : 'issuer';
   const { rows } = await pool.query<{ id: string }>(`SELECT ${column} AS id FROM ${table} ORDER BY 1`);
   return rows.map((row) => row.id);
 }
@@ -108,7 +109,7 @@ describe('purge of expired rows', () => {
       await deputy.pool.query(
         `INSERT INTO oidc_payloads (id, type, payload, expires_at) VALUES ('old', 'Session', '{}', now() - interval '1 day'), ('live', 'Session', '{}', now() + interval '1 day')`,
       );
-      await deputy.pool.query(`INSERT INTO used_assertion_jtis (issuer, jti, expires_at) VALUES ('actor-1', 'old', now() - interval '1 day')`);
+      await deputy.pool.query(`INSERT INTO used_assertion_jtis (namespace, issuer, jti_sha256, expires_at) VALUES ('actor_assertion', 'actor-1', sha256('old'::bytea), now() - interval '1 day')`);
       const count = async (sql: string) => Number((await deputy.pool.query<{ n: string }>(sql)).rows[0]!.n);
       await until(
         async () => (await count('SELECT count(*) AS n FROM oidc_payloads')) === 1 && (await count('SELECT count(*) AS n FROM used_assertion_jtis')) === 0,

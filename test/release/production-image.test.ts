@@ -104,6 +104,8 @@ describe('the production build, started as the image starts it', () => {
   let url: string;
   let imageEnv: Record<string, string>;
   const adminToken = randomBytes(32).toString('base64url');
+  // A deployment's key-encryption key (production requires one; compose.yaml takes it from the environment).
+  const keyEncryptionKey = randomBytes(32).toString('base64url');
 
   beforeAll(async () => {
     work = mkdtempSync(path.join(os.tmpdir(), 'deputy-image-'));
@@ -135,7 +137,7 @@ describe('the production build, started as the image starts it', () => {
   it('refuses to start without DATABASE_URL, saying why', () => {
     const runtime = stage('runtime');
     const [command, ...args] = execForm(lastOf(runtime, 'CMD').args);
-    const result = spawnSync(command!, args, { cwd: app, env: { PATH: process.env.PATH!, ...stageEnv(runtime) }, encoding: 'utf8' });
+    const result = spawnSync(command!, args, { cwd: app, env: { PATH: process.env.PATH!, ...stageEnv(runtime), KEY_ENCRYPTION_KEY: keyEncryptionKey }, encoding: 'utf8' });
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/DATABASE_URL is not set and the embedded PostgreSQL .* is not installed/);
   });
@@ -151,6 +153,7 @@ describe('the production build, started as the image starts it', () => {
       PORT: String(port),
       ISSUER: url,
       DEPUTY_ADMIN_TOKEN: adminToken,
+      KEY_ENCRYPTION_KEY: keyEncryptionKey,
     };
     const [command, ...args] = execForm(lastOf(runtime, 'CMD').args);
     child = spawn(command!, args, { cwd: app, env: imageEnv, stdio: ['ignore', 'pipe', 'pipe'] });
