@@ -19,6 +19,7 @@ import { entitlementRoutes } from './routes/entitlements.js';
 import { grantRoutes } from './routes/grants.js';
 import { issuerRoutes } from './routes/issuers.js';
 import { openApiRoute } from './routes/openapi.js';
+import { overviewRoutes } from './routes/overview.js';
 import { resourceRoutes } from './routes/resources.js';
 import { subjectRoutes } from './routes/subjects.js';
 import { tokenRoutes } from './routes/tokens.js';
@@ -50,6 +51,7 @@ export function createAdminRouter(deps: AdminDeps): Router {
   grantRoutes(api, deps);
   tokenRoutes(api, deps);
   auditRoutes(api, deps);
+  overviewRoutes(api, deps);
 
   let document: ReturnType<typeof generateDocument> | undefined;
   openApiRoute(api, () => (document ??= generateDocument(registry, deps.config.ISSUER)));
