@@ -9,7 +9,7 @@ import type pg from 'pg';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { AdminApi } from './api.js';
-import { createAuthenticator } from './auth.js';
+import { createAuthenticator, type AdminAuthenticator } from './auth.js';
 import { handleErrors } from './errors.js';
 import { createRegistry, generateDocument } from './openapi.js';
 import { actorRoutes } from './routes/actors.js';
@@ -36,11 +36,19 @@ export interface AdminDeps {
   clientSecretPepper: string;
 }
 
-export function createAdminRouter(deps: AdminDeps): Router {
+export function createAdminAuthenticator(deps: AdminDeps): AdminAuthenticator {
+  return createAuthenticator({
+    provider: deps.provider,
+    pool: deps.pool,
+    bootstrapToken: deps.config.DEPUTY_ADMIN_TOKEN,
+    clientSecretPepper: deps.clientSecretPepper,
+  });
+}
+
+export function createAdminRouter(deps: AdminDeps, auth: AdminAuthenticator = createAdminAuthenticator(deps)): Router {
   const router = new Router({ prefix: ADMIN_PREFIX });
   const registry = createRegistry();
-  const authenticate = createAuthenticator({ provider: deps.provider, pool: deps.pool, bootstrapToken: deps.config.DEPUTY_ADMIN_TOKEN });
-  const api = new AdminApi(router, registry, ADMIN_PREFIX, handleErrors(deps.logger), authenticate);
+  const api = new AdminApi(router, registry, ADMIN_PREFIX, handleErrors(deps.logger), auth.authenticate);
 
   subjectRoutes(api, deps);
   actorRoutes(api, deps);

@@ -1,6 +1,6 @@
 /**
  * The Koa application: oidc-provider is itself a Koa app, and Deputy's middleware (request
- * context, operational endpoints, /jwks, the admin API) runs in front of its routes.
+ * context, operational endpoints, /jwks, the admin API, the web console) runs in front of its routes.
  */
 import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
@@ -10,7 +10,9 @@ import type { Config } from '../config.js';
 import { isDatabaseUnavailable } from '../db/pool.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import type { Logger } from '../log.js';
-import { createAdminRouter } from '../admin/router.js';
+import { createAdminAuthenticator, createAdminRouter } from '../admin/router.js';
+import { createAdminDispatch } from '../console/dispatch.js';
+import { createConsoleRouter } from '../console/router.js';
 import { registerTokenExchange } from '../exchange/grant.js';
 import { createIssuerKeys } from '../exchange/issuer-keys.js';
 import { createTokenStatusHandlers } from '../exchange/token-status.js';
@@ -69,9 +71,13 @@ export function createApp(deps: AppDeps): App {
   provider.use(operationalEndpoints({ pool: deps.pool, keyRing: deps.keyRing, metrics }));
   provider.use(publishedKeys(deps.keyRing));
   provider.use(authorizationServerMetadata);
-  const admin = createAdminRouter({ ...deps, provider });
+  const adminAuth = createAdminAuthenticator({ ...deps, provider });
+  const admin = createAdminRouter({ ...deps, provider }, adminAuth);
   provider.use(admin.routes());
   provider.use(admin.allowedMethods());
+  // The web console: pages over the same admin routes, called in-process as the signed-in admin.
+  const webConsole = createConsoleRouter({ ...deps, auth: adminAuth, dispatch: createAdminDispatch(admin) });
+  provider.use(webConsole.routes());
 
   const issuerKeys = createIssuerKeys({ timeoutMs: deps.config.JWKS_TIMEOUT_MS, cooldownMs: deps.config.JWKS_COOLDOWN_MS });
   registerTokenExchange(provider, { ...deps, issuerKeys, metrics });

@@ -1,0 +1,128 @@
+/**
+ * The registry: subjects, resources, entitlements, clients and trusted issuers — lists, and the
+ * everyday writes (create; disable or re-enable a subject; rotate a client's secret). Every write
+ * is the admin API's, so its validation messages appear next to the fields. A client's secret
+ * is shown once, on the page answering its creation or rotation, and never again.
+ */
+import type { AdminErrorBody } from '../dispatch.js';
+import { html, type Html } from '../html.js';
+import { BASE, apiError, csrfField, enc, fieldError, page, pager, statusBadge, table, when, type Viewer } from '../layout.js';
+import { fieldOf, formOf, queryOf, redirect, render, renderFailure, type ConsoleContext, type Pages } from '../router.js';
+
+const words = (value: string) => value.split(/[\s,]+/).filter(Boolean);
+
+interface Section {
+  path: string;
+  title: string;
+  list(ctx: ConsoleContext, error?: AdminErrorBody, form?: Record<string, string>): Promise<Html>;
+}
+
+function secretOnce(clientId: string, secret: string): Html {
+  return html`<div class="alert warn" role="alert"><strong>The secret of <code>${clientId}</code>, shown this once:</strong>
+<p class="mono" id="client-secret">${secret}</p>Store it now: Deputy keeps only a keyed hash of it and cannot show it again.</div>`;
+}
+
+export function registryPages(pages: Pages): void {
+  const input = (form: Record<string, string>, error: AdminErrorBody | undefined, name: string, label: string, extra: Html = html``) =>
+    html`<label for="n-${name}">${label} <input id="n-${name}" name="${name}" value="${form[name] ?? ''}"${extra}>${fieldError(error, name)}</label>`;
+
+  const listOf = async (ctx: ConsoleContext, path: string, query: Record<string, string> = {}) =>
+    ctx.state.console.api({ method: 'GET', path, query: { ...query, cursor: queryOf(ctx, 'cursor') || undefined, limit: '50' } });
+
+  const sections: Section[] = [
+    {
+      path: '/subjects',
+      title: 'Subjects',
+      async list(ctx, error, form = {}) {
+        const { viewer } = ctx.state.console;
+        const reply = await listOf(ctx, '/subjects');
+        return html`<form method="post" action="${BASE}/registry/subjects" class="filters card">${csrfField(viewer)}
+${input(form, error, 'id', 'New subject id', html` required`)}${input(form, error, 'email', 'Email')}<button type="submit">Create subject</button></form>
+${reply.status === 200 ? html`${table(['Subject', 'Email', 'Status', 'Created', ''], reply.body.items.map((s: { id: string; email: string | null; status: string; created_at: string }) => html`<tr><td><a href="${BASE}/actors?owner=${enc(s.id)}">${s.id}</a></td><td>${s.email ?? ''}</td><td>${statusBadge(s.status)}</td><td>${when(s.created_at)}</td>
+<td><form method="post" action="${BASE}/registry/subjects/${enc(s.id)}/status">${csrfField(viewer)}<input type="hidden" name="status" value="${s.status === 'active' ? 'disabled' : 'active'}"><button type="submit" class="secondary">${s.status === 'active' ? 'Disable' : 'Re-enable'}</button></form></td></tr>`), 'No subjects.')}${pager(`${BASE}/registry/subjects`, { cursor: queryOf(ctx, 'cursor') }, reply.body.next_cursor)}` : apiError(reply.body)}`;
+      },
+    },
+    {
+      path: '/resources',
+      title: 'Resources',
+      async list(ctx, error, form = {}) {
+        const reply = await listOf(ctx, '/resources');
+        return html`<form method="post" action="${BASE}/registry/resources" class="filters card">${csrfField(ctx.state.console.viewer)}
+${input(form, error, 'uri', 'New resource URI', html` required size="40"`)}${input(form, error, 'scopes', 'Scopes (space-separated)')}<button type="submit">Create resource</button></form>
+${reply.status === 200 ? html`${table(['URI', 'Scopes', 'Created'], reply.body.items.map((r: { uri: string; scopes: string[]; created_at: string }) => html`<tr><td><code>${r.uri}</code></td><td>${r.scopes.map((s) => html`<code>${s}</code> `)}</td><td>${when(r.created_at)}</td></tr>`), 'No resources.')}${pager(`${BASE}/registry/resources`, { cursor: queryOf(ctx, 'cursor') }, reply.body.next_cursor)}` : apiError(reply.body)}`;
+      },
+    },
+    {
+      path: '/entitlements',
+      title: 'Entitlements',
+      async list(ctx, error, form = {}) {
+        const reply = await listOf(ctx, '/entitlements');
+        return html`<form method="post" action="${BASE}/registry/entitlements" class="filters card">${csrfField(ctx.state.console.viewer)}
+${input(form, error, 'subject', 'Subject', html` required`)}${input(form, error, 'resource', 'Resource URI', html` required size="36"`)}${input(form, error, 'scope', 'Scope', html` required`)}<button type="submit">Entitle</button></form>
+${reply.status === 200 ? html`${table(['Subject', 'Resource', 'Scope', 'Expires'], reply.body.items.map((e: { subject: string; resource: string; scope: string; expires_at: string | null }) => html`<tr><td>${e.subject}</td><td><code>${e.resource}</code></td><td><code>${e.scope}</code></td><td>${when(e.expires_at, 'never')}</td></tr>`), 'No entitlements.')}${pager(`${BASE}/registry/entitlements`, { cursor: queryOf(ctx, 'cursor') }, reply.body.next_cursor)}` : apiError(reply.body)}`;
+      },
+    },
+    {
+      path: '/clients',
+      title: 'Clients',
+      async list(ctx, error, form = {}) {
+        const { viewer } = ctx.state.console;
+        const reply = await listOf(ctx, '/clients');
+        return html`<form method="post" action="${BASE}/registry/clients" class="filters card">${csrfField(viewer)}
+${input(form, error, 'client_id', 'New client id', html` required`)}${input(form, error, 'actor', 'Acts as actor')}${input(form, error, 'scope', 'Scope (e.g. deputy:admin)')}<button type="submit">Create client</button></form>
+${reply.status === 200 ? html`${table(['Client', 'Auth', 'Actor', 'Scope', 'Created', ''], reply.body.items.map((c: { client_id: string; token_endpoint_auth_method: string; actor: string | null; scope: string; created_at: string }) => html`<tr><td><code>${c.client_id}</code></td><td>${c.token_endpoint_auth_method}</td><td>${c.actor ?? ''}</td><td><code>${c.scope}</code></td><td>${when(c.created_at)}</td>
+<td>${c.token_endpoint_auth_method.startsWith('client_secret') ? html`<form method="post" action="${BASE}/registry/clients/${enc(c.client_id)}/secret">${csrfField(viewer)}<button type="submit" class="secondary">Rotate secret</button></form>` : ''}</td></tr>`), 'No clients.')}${pager(`${BASE}/registry/clients`, { cursor: queryOf(ctx, 'cursor') }, reply.body.next_cursor)}` : apiError(reply.body)}`;
+      },
+    },
+    {
+      path: '/issuers',
+      title: 'Trusted issuers',
+      async list(ctx) {
+        const reply = await listOf(ctx, '/issuers');
+        return html`<p class="muted">Trusted issuers are created and edited through <code>/admin/v1/issuers</code> (their JWKS do not fit a form).</p>
+${reply.status === 200 ? html`${table(['Issuer', 'Kind', 'Audience', 'Keys from'], reply.body.items.map((i: { issuer: string; kind: string; audience: string; jwks_uri: string | null }) => html`<tr><td><code>${i.issuer}</code></td><td>${i.kind}</td><td><code>${i.audience}</code></td><td>${i.jwks_uri ? html`<code>${i.jwks_uri}</code>` : 'inline JWKS'}</td></tr>`), 'No trusted issuers.')}${pager(`${BASE}/registry/issuers`, { cursor: queryOf(ctx, 'cursor') }, reply.body.next_cursor)}` : apiError(reply.body)}`;
+      },
+    },
+  ];
+
+  const tabs = (viewer: Viewer, current: string) =>
+    html`<nav aria-label="Registry" class="actions">${sections.map((s) => html`<a href="${BASE}/registry${s.path}"${s.path === current ? html` aria-current="page"` : ''}>${s.title}</a>`)}</nav>`;
+
+  const show = async (ctx: ConsoleContext, section: Section, status: number, notice: Html = html``, error?: AdminErrorBody, form?: Record<string, string>) =>
+    render(ctx, status, page(section.title, ctx.state.console.viewer, '/registry', html`${tabs(ctx.state.console.viewer, section.path)}${notice}${error ? apiError(error) : ''}${await section.list(ctx, error, form)}`));
+
+  pages.get('/registry', async (ctx) => redirect(ctx, `${BASE}/registry/subjects`));
+  for (const section of sections) pages.get(`/registry${section.path}`, (ctx) => show(ctx, section, 200));
+
+  const [subjects, resources, entitlements, clients] = sections as [Section, Section, Section, Section];
+
+  /** A create form: the API's body from the form, then the list again (with the API's messages on failure). */
+  const create = (section: Section, toBody: (form: Record<string, string>) => unknown, done: (ctx: ConsoleContext, body: any) => Html) =>
+    pages.post(`/registry${section.path}`, async (ctx) => {
+      const form = Object.fromEntries(Object.entries(formOf(ctx)).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
+      const reply = await ctx.state.console.api({ method: 'POST', path: section.path, body: toBody(form) });
+      if (reply.status !== 201) return show(ctx, section, reply.status === 409 ? 409 : 400, html``, reply.body, form);
+      await show(ctx, section, 201, done(ctx, reply.body));
+    });
+
+  create(subjects, (f) => ({ id: f.id ?? '', ...(f.email ? { email: f.email } : {}) }), (_ctx, s) => html`<div class="alert ok" role="status">Subject ${s.id} created.</div>`);
+  create(resources, (f) => ({ uri: f.uri ?? '', scopes: words(f.scopes ?? '') }), (_ctx, r) => html`<div class="alert ok" role="status">Resource ${r.uri} created.</div>`);
+  create(entitlements, (f) => ({ subject: f.subject ?? '', resource: f.resource ?? '', scope: f.scope ?? '' }), (_ctx, e) => html`<div class="alert ok" role="status">${e.subject} is entitled to ${e.scope}.</div>`);
+  create(
+    clients,
+    (f) => ({ client_id: f.client_id ?? '', ...(f.actor ? { actor: f.actor } : {}), scope: f.scope ?? '' }),
+    (_ctx, c) => (c.client_secret ? secretOnce(c.client_id, c.client_secret) : html`<div class="alert ok" role="status">Client ${c.client_id} created.</div>`),
+  );
+
+  pages.post('/registry/subjects/:id/status', async (ctx) => {
+    const reply = await ctx.state.console.api({ method: 'PATCH', path: `/subjects/${enc(ctx.params.id!)}`, body: { status: fieldOf(formOf(ctx), 'status') } });
+    if (reply.status !== 200) return renderFailure(ctx, reply, 'Not changed');
+    await show(ctx, subjects, 200, html`<div class="alert ok" role="status">Subject ${reply.body.id} is now ${reply.body.status}.</div>`);
+  });
+
+  pages.post('/registry/clients/:id/secret', async (ctx) => {
+    const reply = await ctx.state.console.api({ method: 'POST', path: `/clients/${enc(ctx.params.id!)}/secret` });
+    if (reply.status !== 200) return renderFailure(ctx, reply, 'Not rotated');
+    await show(ctx, clients, 200, secretOnce(reply.body.client_id, reply.body.client_secret));
+  });
+}
