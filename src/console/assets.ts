@@ -23,8 +23,8 @@ main { max-width:1200px; margin:0 auto; padding:16px; }
 h1 { font-size:22px; margin:8px 0 14px; } h2 { font-size:17px; margin:22px 0 8px; }
 .card { background:var(--card); border:1px solid var(--line); border-radius:6px; padding:12px 16px; margin:0 0 14px; }
 .tiles { display:grid; grid-template-columns:repeat(auto-fill,minmax(210px,1fr)); gap:12px; }
-.tile { background:var(--card); border:1px solid var(--line); border-radius:6px; padding:10px 14px; }
-.tile .n { font-size:26px; font-weight:700; } .tile .l { color:var(--muted); font-size:13px; }
+.tile { display:block; color:var(--fg); text-decoration:none; background:var(--card); border:1px solid var(--line); border-radius:6px; padding:10px 14px; }
+.tile .n { font-size:26px; font-weight:700; color:var(--accent); } .tile:hover .l { text-decoration:underline; } .tile .l { color:var(--muted); font-size:13px; }
 .table-wrap { overflow-x:auto; background:var(--card); border:1px solid var(--line); border-radius:6px; }
 table { border-collapse:collapse; width:100%; }
 th, td { text-align:left; padding:7px 10px; border-bottom:1px solid var(--line); vertical-align:top; }
@@ -36,7 +36,8 @@ input, select, textarea { font:inherit; color:var(--fg); padding:6px 8px; border
 textarea { width:100%; min-height:120px; }
 button, .button { font:inherit; padding:6px 14px; border-radius:4px; border:1px solid var(--accent); background:var(--accent); color:#fff; cursor:pointer; text-decoration:none; display:inline-block; }
 button.secondary, .button.secondary { background:#fff; color:var(--accent); }
-button.danger { background:var(--bad); border-color:var(--bad); }
+button.danger, .button.danger { background:var(--bad); border-color:var(--bad); color:#fff; }
+input[type=date] { max-width:14em; }
 .badge { display:inline-block; padding:1px 8px; border-radius:10px; font-size:12px; font-weight:600; border:1px solid; }
 .badge.ok { color:var(--ok); border-color:var(--ok); } .badge.bad { color:var(--bad); border-color:var(--bad); } .badge.muted { color:var(--muted); border-color:var(--muted); }
 .alert { padding:10px 14px; border-radius:6px; margin:0 0 14px; border:1px solid; background:#fff; }
@@ -56,7 +57,7 @@ details { border-bottom:1px solid var(--line); padding:6px 0; } summary { cursor
 .signin form { display:flex; flex-direction:column; gap:12px; }
 .actions { display:flex; gap:10px; flex-wrap:wrap; align-items:center; }
 .muted { color:var(--muted); }
-@media (max-width:640px) { main { padding:10px; } th, td { padding:6px; } .hide-narrow { display:none; } dl.facts { grid-template-columns:1fr; } }
+@media (max-width:640px) { main { padding:10px; } header.top nav { order:3; flex-basis:100%; } header.top .who { display:none; } th, td { padding:6px; } .hide-narrow { display:none; } dl.facts { grid-template-columns:1fr; } }
 `;
 
 /** A strong validator for the stylesheet, so browsers revalidate cheaply. */
