@@ -17,6 +17,12 @@ const CHROMIUM = '/usr/bin/chromium';
 const AXE_SOURCE = createRequire(import.meta.url)('node:fs').readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8') as string;
 const SHOTS = process.env.CONSOLE_SCREENSHOTS;
 
+/** The few DOM globals the tests read inside the page (the project's lib has no DOM types). */
+interface BrowserGlobals {
+  innerWidth: number;
+  document: { activeElement: { textContent: string | null } | null; documentElement: { scrollWidth: number } };
+}
+
 function tokenOf(result: HttpResult): string {
   if (result.status !== 200) throw new Error(`expected a token, got ${result.status} ${result.text}`);
   return result.json.access_token as string;
@@ -87,7 +93,7 @@ describe('console in Chromium', () => {
     await shot('console-sign-in');
 
     await page.keyboard.press('Tab');
-    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+    expect(await page.evaluate(() => (globalThis as unknown as BrowserGlobals).document.activeElement?.textContent)).toBe('Skip to content');
     await page.locator('#secret').focus();
     await page.keyboard.type('wrong-' + 'z'.repeat(40));
     await page.keyboard.press('Enter');
@@ -178,7 +184,7 @@ describe('console in Chromium', () => {
   it('follows a two-hop token\'s chain, and pastes a token to see the same', async () => {
     await page.goto(`${base}/console/tokens?actor=agent%3Ab`);
     await shot('console-tokens');
-    await main().getByRole('link', { name: new RegExp(`^${claimsOf(twoHopToken).jti.slice(0, 8)}`) }).click();
+    await main().getByRole('link', { name: new RegExp(`^${String(claimsOf(twoHopToken).jti).slice(0, 8)}`) }).click();
     const chain = main().getByRole('list', { name: 'Delegation chain' });
     const nodes = await chain.locator(':scope > li').allTextContents();
     expect(nodes).toHaveLength(4);
@@ -222,7 +228,10 @@ describe('console in Chromium', () => {
     await page.setViewportSize({ width: 390, height: 844 });
     for (const path of ['/console', '/console/actors', `/console/tokens/${claimsOf(twoHopToken).jti}`, '/console/audit']) {
       await page.goto(`${base}${path}`);
-      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      const overflow = await page.evaluate(() => {
+        const { document, innerWidth } = globalThis as unknown as BrowserGlobals;
+        return document.documentElement.scrollWidth - innerWidth;
+      });
       expect({ path, overflow }).toEqual({ path, overflow: 0 });
       if (path.startsWith('/console/tokens/')) await shot('console-phone-token');
     }
