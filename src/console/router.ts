@@ -20,6 +20,7 @@ import type pg from 'pg';
 import type { AdminAuthenticator } from '../admin/auth.js';
 import { appendAuditEvents, inTransaction } from '../audit/audit-log.js';
 import type { Config } from '../config.js';
+import { isDatabaseUnavailable } from '../db/pool.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import type { Logger } from '../log.js';
 import { CONSOLE_CSS, CONSOLE_CSS_ETAG } from './assets.js';
@@ -188,8 +189,27 @@ export function createConsoleRouter(deps: ConsoleDeps): Router {
     await next();
   }
 
+  /** Anything thrown becomes a plain page: details go to the log only. */
+  async function consoleErrors(ctx: Context, next: Next): Promise<void> {
+    try {
+      await next();
+    } catch (error) {
+      const status = (error as { status?: unknown }).status;
+      let answer: [number, string];
+      if (status === 413) answer = [413, 'The form is too large.'];
+      else if (status === 400 || status === 415) answer = [400, 'The form could not be read.'];
+      else if (isDatabaseUnavailable(error)) answer = [503, 'The service is temporarily unavailable; try again shortly.'];
+      else {
+        logger.error({ request_id: ctx.state.requestId, detail: error instanceof Error ? error.message : String(error) }, 'console request failed');
+        answer = [500, 'Something went wrong; nothing is shown here, and the details are in the log.'];
+      }
+      ctx.set('Cache-Control', 'no-store');
+      render(ctx, answer[0], page('Error', null, '', html`<div class="alert bad" role="alert">${answer[1]}</div><p><a href="${BASE}">Back to the console</a></p>`));
+    }
+  }
+
   const router = new Router({ prefix: BASE });
-  router.use(securityHeaders);
+  router.use(securityHeaders, consoleErrors);
 
   router.get('/assets/console.css', (ctx) => {
     ctx.set('Cache-Control', 'no-cache');

@@ -178,6 +178,23 @@ describe('console sign-in, sessions and CSRF', () => {
     expect(await actorStatus('agent:mailer')).toBe('active');
   });
 
+  it('answers an oversized or unreadable form with a plain page, never a stack or a 500', async () => {
+    const browser = new ConsoleClient(deputy.url);
+    await browser.signIn(ADMIN_TOKEN);
+    const csrf = ConsoleClient.csrfOf(await browser.get('/console'));
+    const big = await browser.post('/console/grants', { _csrf: csrf, subject: 'x'.repeat(40_000) });
+    expect(big.status).toBe(413);
+    expect(big.headers.get('content-security-policy')).toBe(CSP);
+    expect(big.text).toContain('The form is too large.');
+    const garbled = await browser.send('/console/sign-in', {
+      method: 'POST',
+      body: 'client_id=%E0%A4%A&secret=x',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: deputy.url },
+    });
+    expect([400, 401]).toContain(garbled.status);
+    for (const reply of [big, garbled]) expect(reply.text).not.toMatch(/ at |node_modules|Error:/);
+  });
+
   it('serves its stylesheet itself, under the same CSP', async () => {
     const css = await new ConsoleClient(deputy.url).get('/console/assets/console.css');
     expect(css.status).toBe(200);
