@@ -37,6 +37,7 @@ describe('console in Chromium', () => {
   /** Every request the browser tried to send anywhere but this Deputy. */
   const offsite: string[] = [];
   const axeViolations: Array<{ page: string; id: string; impact: string | null | undefined }> = [];
+  const axeScanned: string[] = [];
   let agentToken: string;
   let twoHopToken: string;
 
@@ -80,6 +81,7 @@ describe('console in Chromium', () => {
       return result.violations.map((v) => ({ id: v.id, impact: v.impact }));
     });
     axeViolations.push(...violations.map((v) => ({ page: label, ...v })));
+    axeScanned.push(label);
   }
 
   const main = () => page.locator('main');
@@ -227,7 +229,8 @@ describe('console in Chromium', () => {
   it('is readable at phone width: nothing wider than the screen', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     for (const path of ['/console', '/console/actors', `/console/tokens/${claimsOf(twoHopToken).jti}`, '/console/audit']) {
-      await page.goto(`${base}${path}`);
+      const response = await page.goto(`${base}${path}`);
+      expect({ path, status: response!.status(), url: page.url() }).toEqual({ path, status: 200, url: `${base}${path}` });
       const overflow = await page.evaluate(() => {
         const { document, innerWidth } = globalThis as unknown as BrowserGlobals;
         return document.documentElement.scrollWidth - innerWidth;
@@ -250,6 +253,7 @@ describe('console in Chromium', () => {
 
   it('sent no request anywhere but this Deputy, and axe found no serious or critical violation', () => {
     expect(offsite).toEqual([]);
+    expect(axeScanned).toEqual(['sign-in', 'overview', 'actors', 'actor', 'grant-new', 'token', 'audit']);
     expect(axeViolations.filter((v) => v.impact === 'serious' || v.impact === 'critical')).toEqual([]);
   });
 });
