@@ -39,7 +39,7 @@ export function registryPages(pages: Pages): void {
         return html`<form method="post" action="${BASE}/registry/subjects" class="filters card">${csrfField(viewer)}
 ${input(form, error, 'id', 'New subject id', html` required`)}${input(form, error, 'email', 'Email')}<button type="submit">Create subject</button></form>
 ${reply.status === 200 ? html`${table(['Subject', 'Email', 'Status', 'Created', ''], reply.body.items.map((s: { id: string; email: string | null; status: string; created_at: string }) => html`<tr><td><a href="${BASE}/actors?owner=${enc(s.id)}">${s.id}</a></td><td>${s.email ?? ''}</td><td>${statusBadge(s.status)}</td><td>${when(s.created_at)}</td>
-<td><form method="post" action="${BASE}/registry/subjects/${enc(s.id)}/status">${csrfField(viewer)}<input type="hidden" name="status" value="${s.status === 'active' ? 'disabled' : 'active'}"><button type="submit" class="secondary">${s.status === 'active' ? 'Disable' : 'Re-enable'}</button></form></td></tr>`), 'No subjects.')}${pager(`${BASE}/registry/subjects`, { cursor: queryOf(ctx, 'cursor') }, reply.body.next_cursor)}` : apiError(reply.body)}`;
+<td class="actions"><a href="${BASE}/registry/subjects/${enc(s.id)}/edit">Edit</a> <form method="post" action="${BASE}/registry/subjects/${enc(s.id)}/status">${csrfField(viewer)}<input type="hidden" name="status" value="${s.status === 'active' ? 'disabled' : 'active'}"><button type="submit" class="secondary">${s.status === 'active' ? 'Disable' : 'Re-enable'}</button></form></td></tr>`), 'No subjects.')}${pager(`${BASE}/registry/subjects`, { cursor: queryOf(ctx, 'cursor') }, reply.body.next_cursor)}` : apiError(reply.body)}`;
       },
     },
     {
@@ -49,7 +49,7 @@ ${reply.status === 200 ? html`${table(['Subject', 'Email', 'Status', 'Created', 
         const reply = await listOf(ctx, '/resources');
         return html`<form method="post" action="${BASE}/registry/resources" class="filters card">${csrfField(ctx.state.console.viewer)}
 ${input(form, error, 'uri', 'New resource URI', html` required size="40"`)}${input(form, error, 'scopes', 'Scopes (space-separated)')}<button type="submit">Create resource</button></form>
-${reply.status === 200 ? html`${table(['URI', 'Scopes', 'Created'], reply.body.items.map((r: { uri: string; scopes: string[]; created_at: string }) => html`<tr><td><code>${r.uri}</code></td><td>${r.scopes.map((s) => html`<code>${s}</code> `)}</td><td>${when(r.created_at)}</td></tr>`), 'No resources.')}${pager(`${BASE}/registry/resources`, { cursor: queryOf(ctx, 'cursor') }, reply.body.next_cursor)}` : apiError(reply.body)}`;
+${reply.status === 200 ? html`${table(['URI', 'Scopes', 'Created', ''], reply.body.items.map((r: { id: string; uri: string; scopes: string[]; created_at: string }) => html`<tr><td><code>${r.uri}</code></td><td>${r.scopes.map((s) => html`<code>${s}</code> `)}</td><td>${when(r.created_at)}</td><td><a href="${BASE}/registry/resources/${enc(r.id)}/edit">Edit</a></td></tr>`), 'No resources.')}${pager(`${BASE}/registry/resources`, { cursor: queryOf(ctx, 'cursor') }, reply.body.next_cursor)}` : apiError(reply.body)}`;
       },
     },
     {
@@ -71,7 +71,7 @@ ${reply.status === 200 ? html`${table(['Subject', 'Resource', 'Scope', 'Expires'
         return html`<form method="post" action="${BASE}/registry/clients" class="filters card">${csrfField(viewer)}
 ${input(form, error, 'client_id', 'New client id', html` required`)}${input(form, error, 'actor', 'Acts as actor')}${input(form, error, 'scope', 'Scope (e.g. deputy:admin)')}<button type="submit">Create client</button></form>
 ${reply.status === 200 ? html`${table(['Client', 'Auth', 'Actor', 'Scope', 'Created', ''], reply.body.items.map((c: { client_id: string; token_endpoint_auth_method: string; actor: string | null; scope: string; created_at: string }) => html`<tr><td><code>${c.client_id}</code></td><td>${c.token_endpoint_auth_method}</td><td>${c.actor ?? ''}</td><td><code>${c.scope}</code></td><td>${when(c.created_at)}</td>
-<td>${c.token_endpoint_auth_method.startsWith('client_secret') ? html`<form method="post" action="${BASE}/registry/clients/${enc(c.client_id)}/secret">${csrfField(viewer)}<button type="submit" class="secondary">Rotate secret</button></form>` : ''}</td></tr>`), 'No clients.')}${pager(`${BASE}/registry/clients`, { cursor: queryOf(ctx, 'cursor') }, reply.body.next_cursor)}` : apiError(reply.body)}`;
+<td class="actions"><a href="${BASE}/registry/clients/${enc(c.client_id)}/edit">Edit</a> ${c.token_endpoint_auth_method.startsWith('client_secret') ? html`<form method="post" action="${BASE}/registry/clients/${enc(c.client_id)}/secret">${csrfField(viewer)}<button type="submit" class="secondary">Rotate secret</button></form>` : ''}</td></tr>`), 'No clients.')}${pager(`${BASE}/registry/clients`, { cursor: queryOf(ctx, 'cursor') }, reply.body.next_cursor)}` : apiError(reply.body)}`;
       },
     },
     {
@@ -113,6 +113,65 @@ ${reply.status === 200 ? html`${table(['Issuer', 'Kind', 'Audience', 'Keys from'
     (f) => ({ client_id: f.client_id ?? '', ...(f.actor ? { actor: f.actor } : {}), scope: f.scope ?? '' }),
     (_ctx, c) => (c.client_secret ? secretOnce(c.client_id, c.client_secret) : html`<div class="alert ok" role="status">Client ${c.client_id} created.</div>`),
   );
+
+  /** Edit pages: the object's current values in a form; a PATCH of the API on submit. */
+  const editors: Array<{
+    section: Section;
+    apiPath: string;
+    label: (body: any) => string;
+    fields: Array<{ name: string; label: string; value: (body: any) => string }>;
+    toBody: (form: Record<string, string>) => unknown;
+  }> = [
+    {
+      section: subjects,
+      apiPath: '/subjects',
+      label: (b) => `subject ${b.id}`,
+      fields: [{ name: 'email', label: 'Email (empty: none)', value: (b) => b.email ?? '' }],
+      toBody: (f) => ({ email: f.email ? f.email : null }),
+    },
+    {
+      section: resources,
+      apiPath: '/resources',
+      label: (b) => `resource ${b.uri}`,
+      fields: [{ name: 'scopes', label: 'Scopes (space-separated; the full new list)', value: (b) => b.scopes.join(' ') }],
+      toBody: (f) => ({ scopes: words(f.scopes ?? '') }),
+    },
+    {
+      section: clients,
+      apiPath: '/clients',
+      label: (b) => `client ${b.client_id}`,
+      fields: [
+        { name: 'scope', label: 'Scope (e.g. deputy:admin; empty: none)', value: (b) => b.scope },
+        { name: 'actor', label: 'Acts as actor (empty: none)', value: (b) => b.actor ?? '' },
+        { name: 'allowed_actors', label: 'May present actors (space-separated)', value: (b) => b.allowed_actors.join(' ') },
+      ],
+      toBody: (f) => ({ scope: f.scope ?? '', actor: f.actor ? f.actor : null, allowed_actors: words(f.allowed_actors ?? '') }),
+    },
+  ];
+
+  for (const editor of editors) {
+    const path = `/registry${editor.section.path}/:id/edit`;
+    const editPage = (ctx: ConsoleContext, status: number, current: any, form: Record<string, string>, error?: AdminErrorBody) =>
+      render(ctx, status, page(`Edit ${editor.label(current)}`, ctx.state.console.viewer, '/registry', html`${apiError(error)}
+<form method="post" action="${BASE}/registry${editor.section.path}/${enc(ctx.params.id!)}/edit" class="card">${csrfField(ctx.state.console.viewer)}
+${editor.fields.map((field) => html`<p>${input(form, error, field.name, field.label, html` size="50"`)}</p>`)}
+<p class="actions"><button type="submit">Save</button> <a href="${BASE}/registry${editor.section.path}">Cancel</a></p></form>`));
+    const current = (ctx: ConsoleContext) => ctx.state.console.api({ method: 'GET', path: `${editor.apiPath}/${enc(ctx.params.id!)}` });
+
+    pages.get(path, async (ctx) => {
+      const reply = await current(ctx);
+      if (reply.status !== 200) return renderFailure(ctx, reply);
+      editPage(ctx, 200, reply.body, Object.fromEntries(editor.fields.map((f) => [f.name, f.value(reply.body)])));
+    });
+    pages.post(path, async (ctx) => {
+      const form = Object.fromEntries(editor.fields.map((f) => [f.name, fieldOf(formOf(ctx), f.name)]));
+      const reply = await ctx.state.console.api({ method: 'PATCH', path: `${editor.apiPath}/${enc(ctx.params.id!)}`, body: editor.toBody(form) });
+      if (reply.status === 200) return show(ctx, editor.section, 200, html`<div class="alert ok" role="status">Saved ${editor.label(reply.body)}.</div>`);
+      const before = await current(ctx);
+      if (before.status !== 200) return renderFailure(ctx, before);
+      editPage(ctx, reply.status === 409 ? 409 : 400, before.body, form, reply.body);
+    });
+  }
 
   pages.post('/registry/subjects/:id/status', async (ctx) => {
     const reply = await ctx.state.console.api({ method: 'PATCH', path: `/subjects/${enc(ctx.params.id!)}`, body: { status: fieldOf(formOf(ctx), 'status') } });
