@@ -81,6 +81,23 @@ describe('console registry', () => {
     expect((await admin.get('/subjects/frank')).body.email).toBe('frank@example.com');
   });
 
+  it('trusts an issuer, shows the API\'s message for a bad inline JWKS, edits it, and stops trusting it', async () => {
+    const token = await csrf('/console/registry/issuers');
+    const bad = await browser.post('/console/registry/issuers', { _csrf: token, issuer: 'https://idp.example.com', kind: 'user', audience: 'deputy', jwks: '{"keys": "nope"}' });
+    expect(bad.status).toBe(400);
+    expect(bad.text).toMatch(/<span class="field-error" id="err-jwks">[^<]+<\/span>/);
+    const created = await browser.post('/console/registry/issuers', { _csrf: token, issuer: 'https://idp.example.com', kind: 'user', audience: 'deputy', jwks_uri: 'https://idp.example.com/jwks' });
+    expect(created.status).toBe(201);
+    const [issuer] = (await db.query<{ id: string }>("SELECT id FROM trusted_issuers WHERE issuer = 'https://idp.example.com'")).rows;
+    const edit = await browser.post(`/console/registry/issuers/${issuer!.id}/edit`, { _csrf: token, audience: 'deputy-2', subject_claim: 'sub', jwks_uri: 'https://idp.example.com/keys' });
+    expect(edit.status).toBe(200);
+    expect((await admin.get(`/issuers/${issuer!.id}`)).body).toMatchObject({ audience: 'deputy-2', jwks_uri: 'https://idp.example.com/keys' });
+    expect((await browser.get(`/console/registry/issuers/${issuer!.id}/delete`)).text).toContain('Deputy will refuse every user token from');
+    expect((await browser.post(`/console/registry/issuers/${issuer!.id}/delete`, { _csrf: token })).status).toBe(200);
+    expect((await admin.get(`/issuers/${issuer!.id}`)).status).toBe(404);
+    expect((await db.query("SELECT admin FROM audit_events WHERE type LIKE 'issuer.%' ORDER BY id")).rows).toEqual([{ admin: 'bootstrap' }, { admin: 'bootstrap' }, { admin: 'bootstrap' }]);
+  });
+
   it('disables and re-enables a subject', async () => {
     const token = await csrf('/console/registry/subjects');
     expect((await browser.post('/console/registry/subjects/frank/status', { _csrf: token, status: 'disabled' })).status).toBe(200);

@@ -1,6 +1,6 @@
 /**
- * The registry: subjects, resources, entitlements, clients and trusted issuers — lists, and the
- * everyday writes (create; disable or re-enable a subject; rotate a client's secret). Every write
+ * The registry: subjects, resources, entitlements, clients and trusted issuers — lists, create,
+ * edit, disable (a subject), stop trusting (an issuer) and rotate (a client's secret). Every write
  * is the admin API's, so its validation messages appear next to the fields. A client's secret
  * is shown once, on the page answering its creation or rotation, and never again.
  */
@@ -77,10 +77,19 @@ ${reply.status === 200 ? html`${table(['Client', 'Auth', 'Actor', 'Scope', 'Crea
     {
       path: '/issuers',
       title: 'Trusted issuers',
-      async list(ctx) {
+      async list(ctx, error, form = {}) {
+        const { viewer } = ctx.state.console;
         const reply = await listOf(ctx, '/issuers');
-        return html`<p class="muted">Trusted issuers are created and edited through <code>/admin/v1/issuers</code> (their JWKS do not fit a form).</p>
-${reply.status === 200 ? html`${table(['Issuer', 'Kind', 'Audience', 'Keys from'], reply.body.items.map((i: { issuer: string; kind: string; audience: string; jwks_uri: string | null }) => html`<tr><td><code>${i.issuer}</code></td><td>${i.kind}</td><td><code>${i.audience}</code></td><td>${i.jwks_uri ? html`<code>${i.jwks_uri}</code>` : 'inline JWKS'}</td></tr>`), 'No trusted issuers.')}${pager(`${BASE}/registry/issuers`, { cursor: queryOf(ctx, 'cursor') }, reply.body.next_cursor)}` : apiError(reply.body)}`;
+        const kind = form.kind ?? 'user';
+        return html`<form method="post" action="${BASE}/registry/issuers" class="card">${csrfField(viewer)}
+<div class="filters">${input(form, error, 'issuer', 'Issuer (iss)', html` required size="30"`)}
+<label for="n-kind">Kind <select id="n-kind" name="kind"><option value="user"${kind === 'user' ? html` selected` : ''}>user</option><option value="workload"${kind === 'workload' ? html` selected` : ''}>workload</option></select>${fieldError(error, 'kind')}</label>
+${input(form, error, 'audience', 'Audience (aud for Deputy)', html` required`)}${input(form, error, 'subject_claim', 'Subject claim (default sub)')}</div>
+<div class="filters">${input(form, error, 'jwks_uri', 'JWKS URI', html` size="40"`)}</div>
+<label for="n-jwks">or an inline JWKS (JSON) <textarea id="n-jwks" name="jwks" spellcheck="false">${form.jwks ?? ''}</textarea>${fieldError(error, 'jwks')}</label>
+<p><button type="submit">Trust this issuer</button></p></form>
+${reply.status === 200 ? html`${table(['Issuer', 'Kind', 'Audience', 'Keys from', ''], reply.body.items.map((i: { id: string; issuer: string; kind: string; audience: string; jwks_uri: string | null }) => html`<tr><td><code>${i.issuer}</code></td><td>${i.kind}</td><td><code>${i.audience}</code></td><td>${i.jwks_uri ? html`<code>${i.jwks_uri}</code>` : 'inline JWKS'}</td>
+<td class="actions"><a href="${BASE}/registry/issuers/${enc(i.id)}/edit">Edit</a> <a href="${BASE}/registry/issuers/${enc(i.id)}/delete">Stop trusting…</a></td></tr>`), 'No trusted issuers.')}${pager(`${BASE}/registry/issuers`, { cursor: queryOf(ctx, 'cursor') }, reply.body.next_cursor)}` : apiError(reply.body)}`;
       },
     },
   ];
@@ -94,7 +103,7 @@ ${reply.status === 200 ? html`${table(['Issuer', 'Kind', 'Audience', 'Keys from'
   pages.get('/registry', async (ctx) => redirect(ctx, `${BASE}/registry/subjects`));
   for (const section of sections) pages.get(`/registry${section.path}`, (ctx) => show(ctx, section, 200));
 
-  const [subjects, resources, entitlements, clients] = sections as [Section, Section, Section, Section];
+  const [subjects, resources, entitlements, clients, issuers] = sections as [Section, Section, Section, Section, Section];
 
   /** A create form: the API's body from the form, then the list again (with the API's messages on failure). */
   const create = (section: Section, toBody: (form: Record<string, string>) => unknown, done: (ctx: ConsoleContext, body: any) => Html) =>
@@ -147,6 +156,17 @@ ${reply.status === 200 ? html`${table(['Issuer', 'Kind', 'Audience', 'Keys from'
       ],
       toBody: (f) => ({ scope: f.scope ?? '', actor: f.actor ? f.actor : null, allowed_actors: words(f.allowed_actors ?? '') }),
     },
+    {
+      section: issuers,
+      apiPath: '/issuers',
+      label: (b) => `issuer ${b.issuer}`,
+      fields: [
+        { name: 'audience', label: 'Audience', value: (b) => b.audience },
+        { name: 'subject_claim', label: 'Subject claim', value: (b) => b.subject_claim },
+        { name: 'jwks_uri', label: 'JWKS URI (empty: keep the inline JWKS)', value: (b) => b.jwks_uri ?? '' },
+      ],
+      toBody: (f) => ({ audience: f.audience ?? '', subject_claim: f.subject_claim ?? '', ...(f.jwks_uri ? { jwks_uri: f.jwks_uri, jwks: null } : {}) }),
+    },
   ];
 
   for (const editor of editors) {
@@ -172,6 +192,42 @@ ${editor.fields.map((field) => html`<p>${input(form, error, field.name, field.la
       editPage(ctx, reply.status === 409 ? 409 : 400, before.body, form, reply.body);
     });
   }
+
+  /** An inline JWKS as typed: JSON when it parses, else the text, for the API to refuse with its message. */
+  const jwksOf = (text: string): unknown => {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return text;
+    }
+  };
+  create(
+    issuers,
+    (f) => ({
+      issuer: f.issuer ?? '',
+      kind: f.kind ?? '',
+      audience: f.audience ?? '',
+      ...(f.subject_claim ? { subject_claim: f.subject_claim } : {}),
+      ...(f.jwks_uri ? { jwks_uri: f.jwks_uri } : {}),
+      ...(f.jwks?.trim() ? { jwks: jwksOf(f.jwks) } : {}),
+    }),
+    (_ctx, i) => html`<div class="alert ok" role="status">${i.issuer} is trusted for ${i.kind} tokens.</div>`,
+  );
+
+  pages.get('/registry/issuers/:id/delete', async (ctx) => {
+    const { api, viewer } = ctx.state.console;
+    const reply = await api({ method: 'GET', path: `/issuers/${enc(ctx.params.id!)}` });
+    if (reply.status !== 200) return renderFailure(ctx, reply);
+    render(ctx, 200, page('Stop trusting this issuer?', viewer, '/registry', html`<section class="card">
+<p>Deputy will refuse every ${reply.body.kind} token from <code>${reply.body.issuer}</code> at once: no exchange presenting one succeeds. Tokens Deputy already minted are not revoked.</p>
+<form method="post" action="${BASE}/registry/issuers/${enc(ctx.params.id!)}/delete" class="actions">${csrfField(viewer)}<button type="submit" class="danger">Stop trusting it</button> <a href="${BASE}/registry/issuers">Cancel</a></form></section>`));
+  });
+
+  pages.post('/registry/issuers/:id/delete', async (ctx) => {
+    const reply = await ctx.state.console.api({ method: 'DELETE', path: `/issuers/${enc(ctx.params.id!)}` });
+    if (reply.status !== 204) return renderFailure(ctx, reply, 'Not changed');
+    await show(ctx, issuers, 200, html`<div class="alert ok" role="status">The issuer is no longer trusted.</div>`);
+  });
 
   pages.post('/registry/subjects/:id/status', async (ctx) => {
     const reply = await ctx.state.console.api({ method: 'PATCH', path: `/subjects/${enc(ctx.params.id!)}`, body: { status: fieldOf(formOf(ctx), 'status') } });
