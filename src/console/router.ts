@@ -34,6 +34,7 @@ import { overviewPage } from './pages/overview.js';
 import { registryPages } from './pages/registry.js';
 import { tokenPages } from './pages/tokens.js';
 import { createSessionStore, csrfTokenOf } from './session.js';
+import { createVerificationMemo } from './verification.js';
 
 export const CONTENT_SECURITY_POLICY = [
   "default-src 'self'",
@@ -271,11 +272,12 @@ ${message}
     get: (path, handler) => void router.get(path, requireSession, handler as never),
     post: (path, handler) => void router.post(path, requireSession, handler as never),
   };
-  overviewPage(pages, deps);
+  const verification = createVerificationMemo();
+  overviewPage(pages, verification);
   actorPages(pages);
   grantPages(pages);
   tokenPages(pages, deps);
-  auditPages(pages);
+  auditPages(pages, verification);
   registryPages(pages);
   return router;
 }

@@ -178,6 +178,17 @@ describe('console sign-in, sessions and CSRF', () => {
     expect(await actorStatus('agent:mailer')).toBe('active');
   });
 
+  it('shows the audit chain\'s status on the overview once verified', async () => {
+    const browser = new ConsoleClient(deputy.url);
+    await browser.signIn(ADMIN_TOKEN);
+    const status = async () => /<p id="chain-status">([\s\S]*?)<\/p>/.exec((await browser.get('/console')).text)?.[1] ?? '';
+    expect(await status()).toContain('not verified');
+    const verified = await browser.get('/console/audit/verify');
+    expect(verified.text).toContain('The audit log is intact.');
+    const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_events');
+    expect(await status()).toMatch(new RegExp(`intact</span> ${rows[0]!.n} events, verified at .* UTC by bootstrap`));
+  });
+
   it('answers an oversized or unreadable form with a plain page, never a stack or a 500', async () => {
     const browser = new ConsoleClient(deputy.url);
     await browser.signIn(ADMIN_TOKEN);

@@ -4,6 +4,7 @@
 import { html, type Html } from '../html.js';
 import { BASE, apiError, badge, enc, link, page, pager, when } from '../layout.js';
 import { queryOf, render, type Pages } from '../router.js';
+import type { VerificationMemo } from '../verification.js';
 import { dateParam } from './actors.js';
 
 interface AuditEvent {
@@ -56,7 +57,7 @@ ${e.details ? html`<dt>Details</dt><dd><code>${JSON.stringify(e.details)}</code>
   )}</div>`;
 }
 
-export function auditPages(pages: Pages): void {
+export function auditPages(pages: Pages, verification: VerificationMemo): void {
   pages.get('/audit', async (ctx) => {
     const { api, viewer } = ctx.state.console;
     const names = ['subject', 'actor', 'client', 'type', 'admin', 'since', 'until', 'cursor'] as const;
@@ -82,6 +83,16 @@ ${failed ? '' : html`${auditRows(reply.body.items)}${pager(`${BASE}/audit`, filt
     const { api, viewer } = ctx.state.console;
     const reply = await api({ method: 'GET', path: '/audit/verify' });
     const report = reply.body as { ok: boolean; events_checked: number; chains: number; first_broken_link: { chain_id: number; seq: number; event_id: number | null; problem: string } | null };
+    if (reply.status === 200) {
+      const link = report.first_broken_link;
+      verification.set({
+        at: new Date(),
+        by: viewer.admin,
+        ok: report.ok,
+        eventsChecked: report.events_checked,
+        problem: link ? `chain ${link.chain_id}, position ${link.seq}: ${link.problem}` : null,
+      });
+    }
     const body =
       reply.status !== 200
         ? apiError(reply.body)

@@ -3,7 +3,8 @@
  */
 import { html } from '../html.js';
 import { BASE, apiError, page } from '../layout.js';
-import { render, type ConsoleDeps, type Pages } from '../router.js';
+import { render, type Pages } from '../router.js';
+import type { VerificationMemo } from '../verification.js';
 
 interface Overview {
   active_actors_by_kind: Record<string, number>;
@@ -15,9 +16,19 @@ interface Overview {
   exchanges_denied_24h: Record<string, number>;
 }
 
+function chainStatus(verification: VerificationMemo) {
+  const last = verification.get();
+  const verify = html`<a href="${BASE}/audit/verify">Verify now</a>`;
+  if (!last) return html`<p id="chain-status"><span class="badge muted">not verified</span> since this Deputy process started. ${verify}.</p>`;
+  const when = last.at.toISOString().slice(0, 16).replace('T', ' ');
+  return last.ok
+    ? html`<p id="chain-status"><span class="badge ok">intact</span> ${last.eventsChecked} events, verified at ${when} UTC by ${last.by}. ${verify}.</p>`
+    : html`<p id="chain-status"><span class="badge bad">broken</span> ${last.problem ?? ''} (verified at ${when} UTC by ${last.by}). ${verify}.</p>`;
+}
+
 const day = (offsetDays: number) => new Date(Date.now() + offsetDays * 86_400_000).toISOString().slice(0, 10);
 
-export function overviewPage(pages: Pages, _deps: ConsoleDeps): void {
+export function overviewPage(pages: Pages, verification: VerificationMemo): void {
   pages.get('/', async (ctx) => {
     const { api, viewer } = ctx.state.console;
     const reply = await api<Overview>({ method: 'GET', path: '/overview' });
@@ -38,7 +49,7 @@ ${tile(o.tokens_minted_24h, 'tokens minted in 24 h', `${BASE}/tokens`)}
 ${tile(deniedTotal, 'exchanges denied in 24 h', `${BASE}/audit?type=token.exchange_denied`)}
 </div>
 ${denied.length ? html`<h2>Denied in the last 24 h, by reason</h2><div class="table-wrap"><table><thead><tr><th scope="col">Reason</th><th scope="col">Count</th></tr></thead><tbody>${denied.map(([reason, n]) => html`<tr><td><code>${reason}</code></td><td>${n}</td></tr>`)}</tbody></table></div>` : ''}
-<h2>Audit log</h2><p>The log is hash-chained: <a href="${BASE}/audit/verify">verify the chains now</a>.</p>`;
+<h2>Audit chain</h2>${chainStatus(verification)}`;
     render(ctx, 200, page('Overview', viewer, '', body));
   });
 }
