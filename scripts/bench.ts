@@ -9,7 +9,9 @@
  * 3. autocannon at 1, 16, 32 (the latency target's level) and 64 connections (BENCH_CONNECTIONS), BENCH_SECONDS each after
  *    BENCH_WARMUP seconds of warm-up, requests pre-generated and rotated by setupRequest.
  * 4. Deputy's RSS before and after a 60 s sustained run (BENCH_MEMORY_SECONDS), each after a full GC.
- * 5. With BENCH_WORKERS=N: the user-JWT exchange and introspection again with N Deputy processes
+ * 5. The web console's pages, one request at a time as a signed-in admin (scripts/bench/console.ts);
+ *    BENCH_CONSOLE_ONLY=1 runs this phase alone (no load scenarios, no results.json).
+ * 6. With BENCH_WORKERS=N: the user-JWT exchange and introspection again with N Deputy processes
  *    on one port (WORKERS=N npm start), at 32 connections.
  *
  * Prints a table and writes bench/results.json. Everything started here is stopped here, also
@@ -25,6 +27,7 @@ import pg from 'pg';
 import { startEmbeddedPostgres } from '../src/db/embedded.js';
 import { migrate } from '../src/db/migrate.js';
 import { OIDC_CEILING_CLIENT, rssOf, startServerChild, type ServerChild } from './bench/common.js';
+import { benchConsole, consoleTable } from './bench/console.js';
 import { measureJose, type JoseCeiling } from './bench/jose-ceiling.js';
 import { runLoad, type LoadResult, type PreparedRequest } from './bench/load.js';
 import { COUNTS, resourceUri, seedWorld, type World } from './bench/world.js';
@@ -45,6 +48,7 @@ const CHAIN_PARENTS = 1000;
 const FEW_CLIENTS_CONNECTIONS = CONNECTIONS.includes(16) ? 16 : CONNECTIONS[0]!;
 /** BENCH_WORKERS=N (N > 1): also measure N Deputy processes on one port, at one level. Off by default (time budget). */
 const WORKERS = envNumber('BENCH_WORKERS', 1);
+const CONSOLE_ONLY = process.env.BENCH_CONSOLE_ONLY === '1';
 /** The level the latency and ratio targets name; the one-level measurements run there too. */
 const TARGET_CONNECTIONS = CONNECTIONS.includes(32) ? 32 : CONNECTIONS.at(-1)!;
 const WORKERS_WARMUP = Math.max(WARMUP, 5);
@@ -630,8 +634,16 @@ async function main(): Promise<void> {
   const deputy = await startChild('deputy', deputyEnv);
   log(`Deputy (child process, pid ${deputy.pid}) at ${deputy.url}`);
   let deputyResults: DeputyScenarios;
+  let consolePages: Awaited<ReturnType<typeof benchConsole>>;
   try {
+    if (CONSOLE_ONLY) {
+      consolePages = await benchConsole(deputy.url, database.url, pepper);
+      process.stdout.write(`\n${consoleTable(consolePages.pages)}\n\n  ${consolePages.met ? 'met    ' : 'NOT MET'}  ${consolePages.target}: ${consolePages.largestListMs} ms\n`);
+      return;
+    }
     deputyResults = await benchDeputy(world, deputy);
+    log('console pages');
+    consolePages = await benchConsole(deputy.url, database.url, pepper);
   } finally {
     await stopChild(deputy);
   }
@@ -641,6 +653,8 @@ async function main(): Promise<void> {
   const all = [...deputyResults.scenarios, ...workerScenarios, ceilings.koa, ceilings.clientCredentials];
   const printed = table(all, ceilings.clientCredentials);
   const targets = checkTargets(deputyResults.scenarios, ceilings.clientCredentials, deputyResults.memory);
+  targets.push({ target: consolePages.target, measured: `${consolePages.largestListMs} ms (largest list p95)`, met: consolePages.met });
+  if (!consolePages.met) problem(`console: ${consolePages.target} not met (${consolePages.largestListMs} ms)`);
 
   const results = {
     date: new Date().toISOString(),
@@ -673,11 +687,12 @@ async function main(): Promise<void> {
     scenarios: [...deputyResults.scenarios, ...workerScenarios],
     ceilings,
     memory: deputyResults.memory,
+    console: consolePages,
     targets,
     problems,
   };
 
-  process.stdout.write(`\n${printed}\n\n`);
+  process.stdout.write(`\n${printed}\n\n${consoleTable(consolePages.pages)}\n\n`);
   process.stdout.write(`targets:\n${targets.map((t) => `  ${t.met ? 'met    ' : 'NOT MET'}  ${t.target}: ${t.measured}`).join('\n')}\n\n`);
   process.stdout.write(
     `jose ES256 (one process): sign ${ceilings.jose.signPerSecond}/s, verify ${ceilings.jose.verifyPerSecond}/s\n` +

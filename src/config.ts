@@ -79,6 +79,8 @@ export const configSchema = z.object({
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   /** On SIGTERM/SIGINT, how long in-flight requests may take before connections are closed, ms. */
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(300_000).default(10_000),
+  /** How long a console sign-in lasts before the admin must sign in again, seconds (at most 24 h). */
+  CONSOLE_SESSION_TTL: seconds.max(86400).default(28800),
   /** Trust X-Forwarded-* headers (behind a reverse proxy). They never change the URLs Deputy publishes. */
   TRUST_PROXY: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   /**

@@ -25,6 +25,11 @@ describe('loadConfig', () => {
     expect(loadConfig({ ISSUER: 'https://deputy.example.com/' }).ISSUER).toBe('https://deputy.example.com');
   });
 
+  it('keeps a console sign-in 8 hours by default, at most a day', () => {
+    expect(loadConfig({}).CONSOLE_SESSION_TTL).toBe(28800);
+    expect(loadConfig({ CONSOLE_SESSION_TTL: '86400' }).CONSOLE_SESSION_TTL).toBe(86400);
+  });
+
   it('treats blank values as unset', () => {
     expect(loadConfig({ PORT: '', DATABASE_URL: '' }).PORT).toBe(3000);
   });
@@ -42,6 +47,8 @@ describe('loadConfig', () => {
     ['LOG_LEVEL', 'loud'],
     ['DEMO_SEED', 'yes'],
     ['CLOCK_SKEW', '1000'],
+    ['CONSOLE_SESSION_TTL', '0'],
+    ['CONSOLE_SESSION_TTL', '86401'],
   ])('rejects %s=%s with a message naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^invalid configuration: ${name}:`));

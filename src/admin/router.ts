@@ -13,7 +13,7 @@ import type { KeyRing } from '../keys/key-ring.js';
 import type { IssuerKeys } from '../exchange/issuer-keys.js';
 import type { Logger } from '../log.js';
 import { AdminApi } from './api.js';
-import { createAuthenticator } from './auth.js';
+import { createAuthenticator, type AdminAuthenticator } from './auth.js';
 import { handleErrors } from './errors.js';
 import { createRegistry, generateDocument } from './openapi.js';
 import { actorRoutes } from './routes/actors.js';
@@ -24,6 +24,7 @@ import { grantRoutes } from './routes/grants.js';
 import { issuerRoutes } from './routes/issuers.js';
 import { keyRoutes } from './routes/keys.js';
 import { openApiRoute } from './routes/openapi.js';
+import { overviewRoutes } from './routes/overview.js';
 import { resourceRoutes } from './routes/resources.js';
 import { subjectRoutes } from './routes/subjects.js';
 import { tokenRoutes } from './routes/tokens.js';
@@ -44,11 +45,19 @@ export interface AdminDeps {
   issuerKeys: IssuerKeys;
 }
 
-export function createAdminRouter(deps: AdminDeps): Router {
+export function createAdminAuthenticator(deps: Pick<AdminDeps, 'provider' | 'pool' | 'config' | 'clientSecretPepper'>): AdminAuthenticator {
+  return createAuthenticator({
+    provider: deps.provider,
+    pool: deps.pool,
+    bootstrapToken: deps.config.DEPUTY_ADMIN_TOKEN,
+    clientSecretPepper: deps.clientSecretPepper,
+  });
+}
+
+export function createAdminRouter(deps: AdminDeps, auth: AdminAuthenticator = createAdminAuthenticator(deps)): Router {
   const router = new Router({ prefix: ADMIN_PREFIX });
   const registry = createRegistry();
-  const authenticate = createAuthenticator({ provider: deps.provider, pool: deps.pool, bootstrapToken: deps.config.DEPUTY_ADMIN_TOKEN });
-  const api = new AdminApi(router, registry, ADMIN_PREFIX, handleErrors(deps.logger), authenticate);
+  const api = new AdminApi(router, registry, ADMIN_PREFIX, handleErrors(deps.logger), auth.authenticate);
 
   subjectRoutes(api, deps);
   actorRoutes(api, deps);
@@ -60,6 +69,7 @@ export function createAdminRouter(deps: AdminDeps): Router {
   tokenRoutes(api, deps);
   auditRoutes(api, deps);
   keyRoutes(api, deps);
+  overviewRoutes(api, deps);
 
   let document: ReturnType<typeof generateDocument> | undefined;
   openApiRoute(api, () => (document ??= generateDocument(registry, deps.config.ISSUER)));

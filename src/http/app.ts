@@ -1,6 +1,6 @@
 /**
  * The Koa application: oidc-provider is itself a Koa app, and Deputy's middleware (request
- * context, operational endpoints, /jwks, the admin API) runs in front of its routes.
+ * context, operational endpoints, /jwks, the admin API, the web console) runs in front of its routes.
  */
 import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
@@ -12,7 +12,9 @@ import { isDatabaseUnavailable } from '../db/pool.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import type { Logger } from '../log.js';
 import { createDocsRouter } from '../admin/docs.js';
-import { ADMIN_PREFIX, createAdminRouter } from '../admin/router.js';
+import { ADMIN_PREFIX, createAdminAuthenticator, createAdminRouter } from '../admin/router.js';
+import { createAdminDispatch } from '../console/dispatch.js';
+import { createConsoleRouter } from '../console/router.js';
 import { registerTokenExchange } from '../exchange/grant.js';
 import { createIssuerKeys } from '../exchange/issuer-keys.js';
 import { createRateLimits } from '../exchange/rate-limit.js';
@@ -91,9 +93,13 @@ export function createApp(deps: AppDeps): App {
     if (key === null) issuerKeys.dropAll();
     else if (key.startsWith(TRUSTED_ISSUER_KEY)) issuerKeys.drop(key.slice(TRUSTED_ISSUER_KEY.length));
   });
-  const admin = createAdminRouter({ ...deps, provider, issuerKeys });
+  const adminAuth = createAdminAuthenticator({ ...deps, provider });
+  const admin = createAdminRouter({ ...deps, provider, issuerKeys }, adminAuth);
   provider.use(admin.routes());
   provider.use(admin.allowedMethods());
+  // The web console: pages over the same admin routes, called in-process as the signed-in admin.
+  const webConsole = createConsoleRouter({ ...deps, auth: adminAuth, dispatch: createAdminDispatch(admin) });
+  provider.use(webConsole.routes());
 
   const rateLimits = createRateLimits({ perClient: deps.config.RATE_LIMIT_CLIENT_PER_SECOND, perActor: deps.config.RATE_LIMIT_ACTOR_PER_SECOND });
   guardClientAuthentication(provider, { metrics, rateLimits });

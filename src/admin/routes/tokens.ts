@@ -8,6 +8,7 @@ import { changeWithAudit, iso } from '../changes.js';
 import { notFound } from '../errors.js';
 import { Filters, isUuid, listPage, type KeyColumn } from '../pagination.js';
 import type { AdminDeps } from '../router.js';
+import { inactiveReasons, type ChainFacts } from '../token-chain.js';
 import { Identifier, TimestampOut, pageOf, pageQuery } from '../schemas.js';
 
 export const Token = z
@@ -27,6 +28,31 @@ export const Token = z
   .meta({ id: 'Token' });
 type TokenOut = z.infer<typeof Token>;
 const TokenPage = pageOf(Token, 'TokenPage');
+
+const Hop = z
+  .object({
+    actor: z.string(),
+    actor_status: z.string().nullable().meta({ description: 'null when the actor no longer exists' }),
+    grant: z
+      .object({ id: z.string(), scopes: z.array(z.string()), expires_at: TimestampOut.nullable(), revoked_at: TimestampOut.nullable() })
+      .nullable()
+      .meta({ description: 'The grant this hop relied on (subject → this actor); null when none is recorded' }),
+  })
+  .meta({ id: 'TokenHop' });
+
+const TokenStatus = z
+  .object({
+    jti: z.string(),
+    active: z.boolean().meta({ description: 'What introspection answers for this token now' }),
+    reasons: z
+      .array(z.object({ code: z.string(), message: z.string() }))
+      .meta({ description: 'Why it is inactive (empty when active): token_revoked, token_expired, ancestor_revoked, subject_disabled, actor_disabled, actor_expired, grant_revoked, grant_expired, grant_missing' }),
+    subject: z.string(),
+    subject_status: z.string().nullable(),
+    hops: z.array(Hop).meta({ description: 'The delegation chain, subject first: each actor with the grant it acted under' }),
+    ancestors: z.array(z.object({ jti: z.string(), revoked_at: TimestampOut.nullable() })).meta({ description: 'Tokens this one was exchanged from, nearest first' }),
+  })
+  .meta({ id: 'TokenStatus' });
 
 const JtiParam = z.object({ jti: z.string().meta({ description: 'The token’s jti' }) });
 
@@ -61,6 +87,71 @@ const KEY: KeyColumn[] = [
   { column: 'issued_at', type: 'timestamptz', field: 'issued_at' },
   { column: 'jti', type: 'text', field: 'jti' },
 ];
+
+const CHAIN_SQL = `
+SELECT t.revoked_at, t.expires_at, t.subject_id, t.actor_ids, t.grant_ids,
+  (SELECT json_build_object('id', s.id, 'status', s.status) FROM subjects s WHERE s.id = t.subject_id) AS subject,
+  (SELECT coalesce(json_agg(json_build_object('id', a.id, 'status', a.status, 'expiresAt', a.expires_at)), '[]')
+     FROM actors a WHERE a.id = ANY(t.actor_ids)) AS actors,
+  (SELECT coalesce(json_agg(json_build_object('id', g.id, 'actorId', g.actor_id, 'scopes', g.scopes, 'expiresAt', g.expires_at,
+      'revokedAt', g.revoked_at)), '[]')
+     FROM delegation_grants g WHERE g.id = ANY(t.grant_ids)) AS grants,
+  (SELECT coalesce(json_agg(json_build_object('jti', a.jti, 'revokedAt', a.revoked_at) ORDER BY array_position(t.ancestor_jtis, a.jti)), '[]')
+     FROM issued_tokens a WHERE a.jti = ANY(t.ancestor_jtis)) AS ancestors
+FROM issued_tokens t WHERE t.jti = $1`;
+
+interface ChainRow {
+  revoked_at: Date | null;
+  expires_at: Date;
+  subject_id: string;
+  actor_ids: string[];
+  grant_ids: string[];
+  subject: { id: string; status: string } | null;
+  actors: Array<{ id: string; status: string; expiresAt: string | null }>;
+  grants: Array<{ id: string; actorId: string; scopes: string[]; expiresAt: string | null; revokedAt: string | null }>;
+  ancestors: Array<{ jti: string; revokedAt: string | null }>;
+}
+
+const date = (value: string | null) => (value === null ? null : new Date(value));
+
+function chainFacts(row: ChainRow): ChainFacts {
+  return {
+    revokedAt: row.revoked_at,
+    expiresAt: row.expires_at,
+    subject: row.subject,
+    subjectId: row.subject_id,
+    actorIds: row.actor_ids,
+    actors: row.actors.map((a) => ({ id: a.id, status: a.status, expiresAt: date(a.expiresAt) })),
+    grantIds: row.grant_ids,
+    grants: row.grants.map((g) => ({ id: g.id, actorId: g.actorId, scopes: g.scopes, expiresAt: date(g.expiresAt), revokedAt: date(g.revokedAt) })),
+    ancestors: row.ancestors.map((a) => ({ jti: a.jti, revokedAt: date(a.revokedAt) })),
+  };
+}
+
+function tokenStatus(jti: string, facts: ChainFacts, now: Date): z.input<typeof TokenStatus> {
+  const reasons = inactiveReasons(facts, now);
+  const actors = new Map(facts.actors.map((actor) => [actor.id, actor]));
+  const grants = new Map(facts.grants.map((grant) => [grant.id, grant]));
+  return {
+    jti,
+    active: reasons.length === 0,
+    reasons,
+    subject: facts.subjectId,
+    subject_status: facts.subject?.status ?? null,
+    hops: facts.actorIds.map((actor, index) => {
+      // Each hop's grant is the subject's to that actor; grant_ids are recorded hop by hop.
+      const grant = facts.grantIds.map((id) => grants.get(id)).find((g) => g?.actorId === actor) ?? grants.get(facts.grantIds[index] ?? '');
+      return {
+        actor,
+        actor_status: actors.get(actor)?.status ?? null,
+        grant: grant
+          ? { id: grant.id, scopes: grant.scopes, expires_at: grant.expiresAt?.toISOString() ?? null, revoked_at: grant.revokedAt?.toISOString() ?? null }
+          : null,
+      };
+    }),
+    ancestors: facts.ancestors.map((a) => ({ jti: a.jti, revoked_at: a.revokedAt?.toISOString() ?? null })),
+  };
+}
 
 const toToken = (row: TokenRow): TokenOut => ({
   jti: row.jti,
@@ -119,6 +210,24 @@ export function tokenRoutes(api: AdminApi, { pool }: AdminDeps): void {
       const { rows } = await pool.query<TokenRow>(`SELECT ${COLUMNS} FROM issued_tokens WHERE jti = $1`, [params.jti]);
       if (!rows[0]) throw notFound('token');
       return toToken(rows[0]);
+    },
+  });
+
+  api.route({
+    method: 'get',
+    path: '/tokens/:jti/status',
+    operationId: 'getTokenStatus',
+    tag: 'tokens',
+    summary: 'Whether an issued token is active now, why not, and its delegation chain',
+    description: 'Checks what introspection checks (the token, the tokens it was exchanged from, its subject, every actor and grant of its chain), read live.',
+    params: JtiParam,
+    status: 200,
+    response: TokenStatus,
+    responseDescription: 'The token’s status and chain',
+    handler: async ({ params }) => {
+      const { rows } = await pool.query<ChainRow>(CHAIN_SQL, [params.jti]);
+      if (!rows[0]) throw notFound('token');
+      return tokenStatus(params.jti, chainFacts(rows[0]), new Date());
     },
   });
 
