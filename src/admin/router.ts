@@ -36,6 +36,15 @@ export interface AdminDeps {
 }
 
 export function createAdminRouter(deps: AdminDeps): Router {
+  return buildAdminApi(deps).router;
+}
+
+/**
+ * The admin routes and their OpenAPI document. Building them touches none of `deps` (handlers
+ * use them per request), so the document can also be generated offline, at build time
+ * (scripts/generate-admin-client.ts types the CLI's client from it).
+ */
+export function buildAdminApi(deps: AdminDeps): { router: Router; document(): ReturnType<typeof generateDocument> } {
   const router = new Router({ prefix: ADMIN_PREFIX });
   const registry = createRegistry();
   const authenticate = createAuthenticator({ provider: deps.provider, pool: deps.pool, bootstrapToken: deps.config.DEPUTY_ADMIN_TOKEN });
@@ -52,10 +61,11 @@ export function createAdminRouter(deps: AdminDeps): Router {
   auditRoutes(api, deps);
 
   let document: ReturnType<typeof generateDocument> | undefined;
-  openApiRoute(api, () => (document ??= generateDocument(registry, deps.config.ISSUER)));
+  const documentOnce = () => (document ??= generateDocument(registry, deps.config.ISSUER));
+  openApiRoute(api, documentOnce);
 
   router.all(FALLBACK_ROUTE, '/{*rest}', unknownPathOrMethod(router));
-  return router;
+  return { router, document: documentOnce };
 }
 
 /** Registered last: runs only when no route matched both the path and the method. */
