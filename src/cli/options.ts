@@ -25,8 +25,16 @@ export function timestamp(value: string): string {
   return value;
 }
 
-export function nullableTimestamp(value: string): string | null {
-  return value === NONE ? null : timestamp(value);
+/**
+ * A parser that also accepts `none` (clear the field). It returns the literal: commander turns
+ * a parser's null into '', so the body builder maps it with `orNull`.
+ */
+export function orNone<T>(parse: (value: string) => T) {
+  return (value: string): T | typeof NONE => (value === NONE ? NONE : parse(value));
+}
+
+export function orNull<T>(value: T | typeof NONE | undefined): T | null | undefined {
+  return value === NONE ? null : value;
 }
 
 export function httpUrl(value: string): string {

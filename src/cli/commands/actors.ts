@@ -6,7 +6,7 @@ import { openSession, outputFormat } from '../context.js';
 import { UsageError } from '../errors.js';
 import type { components } from '../generated/admin-api.js';
 import { note, out, printObject, withOutput, type Column } from '../output.js';
-import { NONE, choice, defined, examples, integer, jwksOption, nullableTimestamp, timestamp, words } from '../options.js';
+import { NONE, choice, defined, examples, integer, jwksOption, orNone, orNull, timestamp, words } from '../options.js';
 import { unwrap } from '../session.js';
 import { collect, printPage, withPaging, type PageOptions } from './list.js';
 
@@ -29,13 +29,13 @@ interface ActorFields {
   owner?: string;
   purpose?: string;
   status?: Actor['status'];
-  expiresAt?: string | null;
+  expiresAt?: string;
   jwksFile?: string;
   workloadIssuer?: string;
   workloadSubject?: string;
   scopeCeiling?: string[];
   resource?: string[];
-  maxTokenTtl?: number | null;
+  maxTokenTtl?: number | typeof NONE;
   mayDelegateTo?: string[];
 }
 
@@ -46,13 +46,13 @@ function fieldOptions(command: Command, creating: boolean): Command {
     .addOption(new Option('--owner <subject>', 'the subject accountable for it').makeOptionMandatory(creating))
     .option('--purpose <text>', 'what it is for')
     .addOption(choice('--status <status>', 'active or disabled', STATUSES))
-    .option('--expires-at <time>', `when it lapses (RFC 3339)${clear}`, creating ? timestamp : nullableTimestamp)
+    .option('--expires-at <time>', `when it lapses (RFC 3339)${clear}`, creating ? timestamp : orNone(timestamp))
     .option('--jwks-file <path>', `its public keys: a JWK Set or JWK file, - for stdin${clear}`)
     .option('--workload-issuer <issuer>', `trusted workload issuer whose tokens act as it${clear}`)
     .option('--workload-subject <subject>', 'the workload token subject (with --workload-issuer)')
     .option('--scope-ceiling <scopes>', 'the most it may ever be granted (repeatable, or space-separated)', words)
     .option('--resource <uri>', 'a resource URI it may target (repeatable)', words)
-    .option('--max-token-ttl <seconds>', `longest token lifetime${clear}`, (value: string) => (value === NONE && !creating ? null : integer(1, 86400)(value)))
+    .option('--max-token-ttl <seconds>', `longest token lifetime${clear}`, creating ? integer(1, 86400) : orNone(integer(1, 86400)))
     .option('--may-delegate-to <actor>', 'an actor it may pass a delegation on to (repeatable)', words);
 }
 
@@ -68,12 +68,12 @@ async function actorBody(options: ActorFields) {
     owner: options.owner,
     purpose: options.purpose,
     status: options.status,
-    expires_at: options.expiresAt,
+    expires_at: orNull(options.expiresAt),
     jwks: (await jwksOption(options.jwksFile)) as components['schemas']['Jwks'] | null | undefined,
     workload,
     scope_ceiling: options.scopeCeiling,
     resources: options.resource,
-    max_token_ttl: options.maxTokenTtl,
+    max_token_ttl: orNull(options.maxTokenTtl),
     may_delegate_to: options.mayDelegateTo,
   });
 }

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { openSession, outputFormat } from '../context.js';
 import type { components } from '../generated/admin-api.js';
 import { printObject, withOutput, type Column } from '../output.js';
-import { NONE, choice, defined, examples } from '../options.js';
+import { NONE, choice, defined, examples, orNull } from '../options.js';
 import { unwrap } from '../session.js';
 import { collect, printPage, withPaging, type PageOptions } from './list.js';
 
@@ -17,8 +17,6 @@ const COLUMNS: Column<Subject>[] = [
   { header: 'STATUS', value: (s) => s.status },
   { header: 'CREATED', value: (s) => s.created_at },
 ];
-
-const nullableEmail = (value: string) => (value === NONE ? null : value);
 
 export function subjectCommands(program: Command): void {
   const group = program.command('subjects').alias('subject').description('people on whose behalf tokens are minted');
@@ -56,11 +54,11 @@ export function subjectCommands(program: Command): void {
   );
 
   withOutput(group.command('update').description('change a subject’s email or status').argument('<id>', 'subject id'))
-    .option('--email <email>', `new email (${NONE} to clear)`, nullableEmail)
+    .option('--email <email>', `new email (${NONE} to clear)`)
     .addOption(choice('--status <status>', 'new status', STATUSES))
-    .action(async (id: string, options: { email?: string | null; status?: Status }, command: Command) => {
+    .action(async (id: string, options: { email?: string; status?: Status }, command: Command) => {
       const api = await (await openSession(command)).admin();
-      const body = defined({ email: options.email, status: options.status });
+      const body = defined({ email: orNull(options.email), status: options.status });
       printObject(await unwrap(api.PATCH('/admin/v1/subjects/{id}', { params: { path: { id } }, body })), outputFormat(command));
     });
 
