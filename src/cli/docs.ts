@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { HELP_WIDTH, createProgram } from './program.js';
 
-function helpOf(command: Command): string {
+export function helpOf(command: Command): string {
   let text = '';
   command.configureOutput({ writeOut: (chunk) => (text += chunk), getOutHelpWidth: () => HELP_WIDTH, getOutHasColors: () => false });
   command.outputHelp();

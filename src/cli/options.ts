@@ -93,3 +93,10 @@ export function defined<T extends Record<string, unknown>>(value: T): { [K in ke
 export function examples(command: Command, ...lines: string[]): Command {
   return command.addHelpText('after', `\nExamples:\n${lines.map((line) => `  $ ${line}`).join('\n')}`);
 }
+
+/** A subcommand by name (to attach examples after its definition). */
+export function subcommand(group: Command, name: string): Command {
+  const found = group.commands.find((command) => command.name() === name);
+  if (!found) throw new Error(`no command ${name} under ${group.name()}`);
+  return found;
+}

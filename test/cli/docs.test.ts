@@ -1,7 +1,9 @@
 /** docs/cli.md is the commands' own help: regenerate it (npm run docs:cli) when this fails. */
 import { describe, expect, it } from '@jest/globals';
 import { readFile } from 'node:fs/promises';
-import { renderCliDocs } from '../../src/cli/docs.js';
+import type { Command } from 'commander';
+import { helpOf, renderCliDocs } from '../../src/cli/docs.js';
+import { createProgram } from '../../src/cli/program.js';
 
 describe('docs/cli.md', () => {
   it('is up to date with the commands’ help', async () => {
@@ -17,6 +19,14 @@ describe('docs/cli.md', () => {
     ]) {
       expect(docs).toContain(`## deputy ${command}\n`);
     }
-    expect(docs.match(/^Examples:$/gm)?.length).toBeGreaterThan(20);
+  });
+
+  it('gives every command examples in its --help', () => {
+    const leaves = (command: Command, path: string[]): Array<[string, Command]> =>
+      command.commands.length === 0 ? [[path.join(' '), command]] : command.commands.filter((c) => c.name() !== 'help').flatMap((c) => leaves(c, [...path, c.name()]));
+    const all = leaves(createProgram(), ['deputy']);
+    expect(all.length).toBeGreaterThan(45);
+    const without = all.filter(([, command]) => !/\nExamples:\n  \$ [^]*deputy /.test(helpOf(command))).map(([path]) => path);
+    expect(without).toEqual([]);
   });
 });

@@ -6,7 +6,7 @@ import { openSession, outputFormat } from '../context.js';
 import { UsageError } from '../errors.js';
 import type { components } from '../generated/admin-api.js';
 import { note, out, printObject, withOutput, type Column } from '../output.js';
-import { NONE, choice, defined, examples, integer, jwksOption, orNone, orNull, timestamp, words } from '../options.js';
+import { NONE, choice, defined, examples, subcommand, integer, jwksOption, orNone, orNull, timestamp, words } from '../options.js';
 import { unwrap } from '../session.js';
 import { collect, printPage, withPaging, type PageOptions } from './list.js';
 
@@ -184,4 +184,6 @@ export function actorCommands(program: Command): void {
     'deputy actors keygen --out triage.pem > triage.jwks.json',
     'deputy actors keygen --alg EdDSA --out triage.pem | deputy actors update agent:triage --jwks-file -',
   );
+
+  examples(subcommand(group, 'get'), 'deputy actors get agent:triage');
 }

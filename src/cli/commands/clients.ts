@@ -9,7 +9,7 @@ import { openSession, outputFormat } from '../context.js';
 import { UsageError } from '../errors.js';
 import type { components } from '../generated/admin-api.js';
 import { note, printObject, withOutput, type Column, type Format } from '../output.js';
-import { NONE, choice, defined, examples, jwksOption, words } from '../options.js';
+import { NONE, choice, defined, examples, subcommand, jwksOption, words } from '../options.js';
 import { unwrap } from '../session.js';
 import { collect, printPage, withPaging, type PageOptions } from './list.js';
 
@@ -143,4 +143,8 @@ export function clientCommands(program: Command): void {
       }),
     'deputy clients rotate-secret triage-app --secret-file triage-app.secret',
   );
+
+  examples(subcommand(group, 'list'), 'deputy clients list --actor agent:triage');
+  examples(subcommand(group, 'get'), 'deputy clients get triage-app --json');
+  examples(subcommand(group, 'update'), 'deputy clients update triage-app --allowed-actor agent:summarizer --actor none');
 }

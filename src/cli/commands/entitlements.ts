@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { openSession, outputFormat } from '../context.js';
 import type { components } from '../generated/admin-api.js';
 import { note, printObject, withOutput, type Column } from '../output.js';
-import { defined, examples, httpUrl, timestamp } from '../options.js';
+import { defined, examples, subcommand, httpUrl, timestamp } from '../options.js';
 import { unwrap } from '../session.js';
 import { collect, printPage, withPaging, type PageOptions } from './list.js';
 
@@ -61,4 +61,8 @@ export function entitlementCommands(program: Command): void {
       await unwrap(api.DELETE('/admin/v1/entitlements/{id}', { params: { path: { id } } }));
       note(`entitlement ${id} withdrawn`);
     });
+
+  examples(subcommand(group, 'list'), 'deputy entitlements list --subject alice --all');
+  examples(subcommand(group, 'get'), 'deputy entitlements get 7c3e1f0a-5b2d-4e6f-8a9b-1c2d3e4f5a6b');
+  examples(subcommand(group, 'delete'), 'deputy entitlements delete 7c3e1f0a-5b2d-4e6f-8a9b-1c2d3e4f5a6b');
 }

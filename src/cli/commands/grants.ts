@@ -3,7 +3,7 @@ import { Option, type Command } from 'commander';
 import { openSession, outputFormat } from '../context.js';
 import type { components } from '../generated/admin-api.js';
 import { printObject, withOutput, type Column } from '../output.js';
-import { defined, examples, httpUrl, timestamp, words } from '../options.js';
+import { defined, examples, subcommand, httpUrl, timestamp, words } from '../options.js';
 import { unwrap } from '../session.js';
 import { collect, printPage, withPaging, type PageOptions } from './list.js';
 
@@ -77,4 +77,6 @@ export function grantCommands(program: Command): void {
       }),
     'deputy grants revoke 6f1c2a9e-0d4b-4c55-9a57-3c2f0e1b7d10 --reason "agent retired"',
   );
+
+  examples(subcommand(group, 'get'), 'deputy grants get 6f1c2a9e-0d4b-4c55-9a57-3c2f0e1b7d10 --json');
 }

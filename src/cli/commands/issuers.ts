@@ -4,7 +4,7 @@ import { openSession, outputFormat } from '../context.js';
 import { UsageError } from '../errors.js';
 import type { components } from '../generated/admin-api.js';
 import { note, printObject, withOutput, type Column } from '../output.js';
-import { NONE, choice, defined, examples, jwksOption, words } from '../options.js';
+import { NONE, choice, defined, examples, subcommand, jwksOption, words } from '../options.js';
 import { unwrap } from '../session.js';
 import { collect, printPage, withPaging, type PageOptions } from './list.js';
 
@@ -102,4 +102,9 @@ export function issuerCommands(program: Command): void {
       await unwrap(api.DELETE('/admin/v1/issuers/{id}', { params: { path: { id } } }));
       note(`issuer ${id} deleted`);
     });
+
+  examples(subcommand(group, 'list'), 'deputy issuers list --kind workload');
+  examples(subcommand(group, 'get'), 'deputy issuers get 1b4e28ba-2fa1-4d2b-883f-0016d3cca427');
+  examples(subcommand(group, 'update'), 'deputy issuers update 1b4e28ba-2fa1-4d2b-883f-0016d3cca427 --jwks-file idp-keys.json --jwks-uri none');
+  examples(subcommand(group, 'delete'), 'deputy issuers delete 1b4e28ba-2fa1-4d2b-883f-0016d3cca427');
 }

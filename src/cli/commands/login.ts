@@ -87,15 +87,15 @@ export function loginCommands(program: Command): void {
     'deputy --profile prod login --url https://deputy.example.com --client-id ops-admin --client-secret -',
   );
 
-  program
+  examples(program
     .command('logout')
     .description('remove a stored profile (--profile, default "default")')
     .action(async (_options: object, command: Command) => {
       const name = profileName(command);
       out((await removeProfile(name)) ? `profile "${name}" removed` : `no profile named "${name}"`);
-    });
+    }), 'deputy --profile prod logout');
 
-  program
+  examples(program
     .command('profiles')
     .description('list stored profiles (never their secrets)')
     .option('--json', 'print one JSON document')
@@ -106,6 +106,6 @@ export function loginCommands(program: Command): void {
         credentials: 'token' in profile ? 'admin token' : `client ${profile.client_id}`,
       }));
       out(options.json ? JSON.stringify(profiles, null, 2) : table(['PROFILE', 'URL', 'CREDENTIALS'], profiles.map((p) => [p.name, p.url, p.credentials])));
-    });
+    }), 'deputy profiles');
 }
 

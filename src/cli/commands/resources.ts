@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { openSession, outputFormat } from '../context.js';
 import type { components } from '../generated/admin-api.js';
 import { printObject, withOutput, type Column } from '../output.js';
-import { defined, examples, httpUrl, words } from '../options.js';
+import { defined, examples, subcommand, httpUrl, words } from '../options.js';
 import { unwrap } from '../session.js';
 import { collect, printPage, withPaging, type PageOptions } from './list.js';
 
@@ -51,4 +51,8 @@ export function resourceCommands(program: Command): void {
       const api = await (await openSession(command)).admin();
       printObject(await unwrap(api.PATCH('/admin/v1/resources/{id}', { params: { path: { id } }, body: { scopes: options.scope } })), outputFormat(command));
     });
+
+  examples(subcommand(group, 'list'), 'deputy resources list --uri https://api.example.com/tickets');
+  examples(subcommand(group, 'get'), 'deputy resources get 5d9c7e1e-2f43-4a8e-9b1d-0c6f3a2b7e11');
+  examples(subcommand(group, 'update'), 'deputy resources update 5d9c7e1e-2f43-4a8e-9b1d-0c6f3a2b7e11 --scope "tickets:read tickets:write tickets:close"');
 }

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { openSession, outputFormat } from '../context.js';
 import type { components } from '../generated/admin-api.js';
 import { printObject, withOutput, type Column } from '../output.js';
-import { NONE, choice, defined, examples, orNull } from '../options.js';
+import { NONE, choice, defined, examples, subcommand, orNull } from '../options.js';
 import { unwrap } from '../session.js';
 import { collect, printPage, withPaging, type PageOptions } from './list.js';
 
@@ -76,4 +76,7 @@ export function subjectCommands(program: Command): void {
       `deputy subjects ${verb} alice`,
     );
   }
+
+  examples(subcommand(group, 'get'), 'deputy subjects get alice --json');
+  examples(subcommand(group, 'update'), 'deputy subjects update alice --email alice@corp.example');
 }

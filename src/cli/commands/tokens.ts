@@ -11,7 +11,7 @@ import { CliError, EXIT, RefusedError, UsageError } from '../errors.js';
 import type { components } from '../generated/admin-api.js';
 import { actChain, drawChain, inactiveReasons } from '../inspect.js';
 import { note, out, printObject, table, withOutput, type Column, type Format } from '../output.js';
-import { choice, defined, examples, readStdin, words } from '../options.js';
+import { choice, defined, examples, subcommand, readStdin, words } from '../options.js';
 import { OAUTH_PATHS, unwrap, type AdminClient, type ClientCredentials, type Session } from '../session.js';
 import { collect, printPage, withPaging, type PageOptions } from './list.js';
 
@@ -274,7 +274,7 @@ export function tokenCommands(program: Command): void {
         if (reasons.length > 0) out(['', 'why inactive:', ...reasons.map((reason) => `  - ${reason}`)].join('\n'));
         else if (status === 'inactive' && admin && !admin.unavailable) out('\nwhy inactive: nothing in the records (an ancestor token may have been revoked)');
       }
-      if (status !== 'active' && status !== 'unknown') process.exitCode = EXIT.refused;
+      if (status !== 'active' && status !== 'unknown') throw new CliError(`the token is ${status}`, EXIT.refused);
     }),
     'deputy tokens inspect "$ACCESS_TOKEN"',
     'deputy tokens exchange … | deputy tokens inspect - --json',
@@ -312,4 +312,6 @@ export function tokenCommands(program: Command): void {
       }),
     'deputy tokens revoke 3f9e1c1e-8f0a-4a43-9d4e-1d2b8c7a6e55 --reason "leaked in a log"',
   );
+
+  examples(subcommand(group, 'get'), 'deputy tokens get 3f9e1c1e-8f0a-4a43-9d4e-1d2b8c7a6e55');
 }
