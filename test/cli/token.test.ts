@@ -217,9 +217,13 @@ describe('deputy CLI: tokens, audit, keygen, completion', () => {
   it('audit tail --follow prints new events as they happen and stops on SIGINT', async () => {
     const child = spawnCli(['audit', 'tail', '--follow', '-n', '0', '--interval', '1', '--type', 'subject.created', '--jsonl'], admin);
     let stdout = '';
+    let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
     try {
+      // Events before it says it is following are history (-n 0 prints none of them).
+      await until(() => stderr.includes('following events after #'), 'the follower to start', 120_000, 100);
       await runCliJson(['subjects', 'create', 'followed-1', '--json'], admin);
       await runCliJson(['subjects', 'create', 'followed-2', '--json'], admin);
       await until(() => stdout.includes('followed-2'), 'the followed events', 120_000, 100);

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { openSession, outputFormat } from '../context.js';
 import { CliError, EXIT, UsageError } from '../errors.js';
 import type { components, operations } from '../generated/admin-api.js';
-import { cell, out, printObject, withOutput, type Format } from '../output.js';
+import { cell, note, out, printObject, withOutput, type Format } from '../output.js';
 import { defined, examples, integer, timestamp } from '../options.js';
 import { unwrap, type AdminClient } from '../session.js';
 
@@ -95,6 +95,7 @@ export function auditCommands(program: Command): void {
         if (!options.follow) return;
 
         let lastId = first.items[0]?.id ?? 0;
+        note(`following events after #${lastId} (Ctrl-C to stop)`);
         const stop = new AbortController();
         process.once('SIGINT', () => stop.abort());
         process.once('SIGTERM', () => stop.abort());
