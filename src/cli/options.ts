@@ -84,7 +84,7 @@ export async function jwksOption(path: string | undefined): Promise<{ keys: Arra
   throw new UsageError(`${path} is neither a JWK Set nor a JWK`);
 }
 
-/** Drops undefined members (the API's strict schemas refuse nothing else, but omit means "unchanged"). */
+/** Drops undefined members (a form field or a display line that is absent). */
 export function defined<T extends Record<string, unknown>>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as never;
 }

@@ -8,11 +8,21 @@
  * generated from the admin API's own OpenAPI document (scripts/generate-admin-client.ts).
  */
 import createClient, { type Client } from 'openapi-fetch';
-import type { paths } from './generated/admin-api.js';
+import type { operations, paths } from './generated/admin-api.js';
 import { RefusedError, UsageError, refusal, unreachable } from './errors.js';
 import { DEFAULT_PROFILE, ProfileName, readProfile } from './profiles.js';
 
 export type AdminClient = Client<paths>;
+/**
+ * An operation's JSON body and query. Build them as object literals of these types, so that a
+ * field the API renamed or dropped is a type error (spreads and helper results escape
+ * TypeScript's excess-property check). Undefined members are left out on the wire.
+ */
+export type RequestBody<O extends keyof operations> = operations[O] extends { requestBody?: { content: { 'application/json': infer B } } } ? B : never;
+export type Query<O extends keyof operations> = Omit<NonNullable<operations[O]['parameters']['query']>, 'limit' | 'cursor'>;
+
+/** Whether an update body names anything to change. */
+export const changesSomething = (body: object) => Object.values(body).some((value) => value !== undefined);
 
 /** Deputy's fixed OAuth routes, relative to its URL (src/oauth/provider.ts). */
 export const OAUTH_PATHS = {

@@ -6,8 +6,8 @@ import { openSession, outputFormat } from '../context.js';
 import { UsageError } from '../errors.js';
 import type { components } from '../generated/admin-api.js';
 import { note, out, printObject, withOutput, type Column } from '../output.js';
-import { NONE, choice, defined, examples, subcommand, integer, jwksOption, orNone, orNull, timestamp, words } from '../options.js';
-import { unwrap } from '../session.js';
+import { NONE, choice, examples, subcommand, integer, jwksOption, orNone, orNull, timestamp, words } from '../options.js';
+import { changesSomething, unwrap, type Query, type RequestBody } from '../session.js';
 import { collect, printPage, withPaging, type PageOptions } from './list.js';
 
 type Actor = components['schemas']['Actor'];
@@ -56,14 +56,14 @@ function fieldOptions(command: Command, creating: boolean): Command {
     .option('--may-delegate-to <actor>', 'an actor it may pass a delegation on to (repeatable)', words);
 }
 
-async function actorBody(options: ActorFields) {
+async function actorBody(options: ActorFields): Promise<RequestBody<'updateActor'>> {
   let workload: { issuer: string; subject: string } | null | undefined;
   if (options.workloadIssuer === NONE) workload = null;
   else if (options.workloadIssuer !== undefined || options.workloadSubject !== undefined) {
     if (!options.workloadIssuer || !options.workloadSubject) throw new UsageError('give --workload-issuer and --workload-subject together');
     workload = { issuer: options.workloadIssuer, subject: options.workloadSubject };
   }
-  return defined({
+  return {
     kind: options.kind,
     owner: options.owner,
     purpose: options.purpose,
@@ -75,7 +75,7 @@ async function actorBody(options: ActorFields) {
     resources: options.resource,
     max_token_ttl: orNull(options.maxTokenTtl),
     may_delegate_to: options.mayDelegateTo,
-  });
+  };
 }
 
 export function actorCommands(program: Command): void {
@@ -94,13 +94,13 @@ export function actorCommands(program: Command): void {
           command: Command,
         ) => {
           const api = await (await openSession(command)).admin();
-          const filters = defined({
+          const filters: Query<'listActors'> = {
             owner: options.owner,
             kind: options.kind,
             status: options.status,
             expiring_before: options.expiringBefore,
             unused_since: options.unusedSince,
-          });
+          };
           const page = await collect(options, (paging) => unwrap(api.GET('/admin/v1/actors', { params: { query: { ...paging, ...filters } } })));
           printPage(page, COLUMNS, outputFormat(command));
         },
@@ -119,7 +119,7 @@ export function actorCommands(program: Command): void {
   examples(
     fieldOptions(withOutput(group.command('create').description('register an actor').argument('<id>', 'actor id, e.g. agent:triage')), true)
       .action(async (id: string, options: ActorFields, command: Command) => {
-        const body = { id, ...(await actorBody(options)), kind: options.kind!, owner: options.owner! };
+        const body: RequestBody<'createActor'> = { ...(await actorBody(options)), id, kind: options.kind!, owner: options.owner! };
         const api = await (await openSession(command)).admin();
         printObject(await unwrap(api.POST('/admin/v1/actors', { body })), outputFormat(command));
       }),
@@ -131,7 +131,7 @@ export function actorCommands(program: Command): void {
     fieldOptions(withOutput(group.command('update').description('change an actor').argument('<id>', 'actor id')), false).action(
       async (id: string, options: ActorFields, command: Command) => {
         const body = await actorBody(options);
-        if (Object.keys(body).length === 0) throw new UsageError('name at least one field to change');
+        if (!changesSomething(body)) throw new UsageError('name at least one field to change');
         const api = await (await openSession(command)).admin();
         printObject(await unwrap(api.PATCH('/admin/v1/actors/{id}', { params: { path: { id } }, body })), outputFormat(command));
       },

@@ -3,13 +3,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { openSession, outputFormat } from '../context.js';
 import { CliError, EXIT, UsageError } from '../errors.js';
-import type { components, operations } from '../generated/admin-api.js';
+import type { components } from '../generated/admin-api.js';
 import { cell, note, out, printObject, withOutput, type Format } from '../output.js';
 import { defined, examples, integer, timestamp } from '../options.js';
-import { unwrap, type AdminClient } from '../session.js';
+import { unwrap, type AdminClient, type Query } from '../session.js';
 
 type AuditEvent = components['schemas']['AuditEvent'];
-type AuditQuery = Omit<NonNullable<operations['listAuditEvents']['parameters']['query']>, 'limit' | 'cursor'>;
 
 interface TailOptions {
   lines: number;
@@ -47,7 +46,7 @@ function print(events: AuditEvent[], format: Format): void {
 }
 
 /** Events newer than `afterId`, oldest first, following cursors back until reaching it. */
-async function newerThan(api: AdminClient, filters: AuditQuery, afterId: number): Promise<AuditEvent[]> {
+async function newerThan(api: AdminClient, filters: Query<'listAuditEvents'>, afterId: number): Promise<AuditEvent[]> {
   const found: AuditEvent[] = [];
   let cursor: string | undefined;
   for (;;) {
@@ -79,7 +78,7 @@ export function auditCommands(program: Command): void {
         const format = outputFormat(command);
         if (options.follow && format === 'json') throw new UsageError('--follow prints a stream: use --jsonl');
         const api = await (await openSession(command)).admin();
-        const filters: AuditQuery = defined({
+        const filters: Query<'listAuditEvents'> = {
           subject: options.subject,
           actor: options.actor,
           client: options.client,
@@ -87,7 +86,7 @@ export function auditCommands(program: Command): void {
           admin: options.admin,
           since: options.since,
           until: options.until,
-        });
+        };
         const first = await unwrap(api.GET('/admin/v1/audit', { params: { query: { ...filters, limit: Math.max(options.lines, 1) } } }));
         const recent = first.items.slice(0, options.lines).reverse();
         if (format === 'json') return out(JSON.stringify(recent, null, 2));

@@ -9,8 +9,8 @@ import { openSession, outputFormat } from '../context.js';
 import { UsageError } from '../errors.js';
 import type { components } from '../generated/admin-api.js';
 import { note, printObject, withOutput, type Column, type Format } from '../output.js';
-import { NONE, choice, defined, examples, subcommand, jwksOption, words } from '../options.js';
-import { unwrap } from '../session.js';
+import { NONE, choice, examples, subcommand, jwksOption, words } from '../options.js';
+import { changesSomething, unwrap, type RequestBody } from '../session.js';
 import { collect, printPage, withPaging, type PageOptions } from './list.js';
 
 type Client = components['schemas']['Client'];
@@ -46,14 +46,14 @@ function fieldOptions(command: Command, creating: boolean): Command {
     .option('--secret-file <path>', 'write a newly issued secret to this file (mode 0600) instead of printing it');
 }
 
-async function clientBody(options: ClientFields) {
-  return defined({
+async function clientBody(options: ClientFields): Promise<RequestBody<'updateClient'>> {
+  return {
     token_endpoint_auth_method: options.authMethod,
     jwks: (await jwksOption(options.jwksFile)) as components['schemas']['Jwks'] | null | undefined,
     actor: options.actor === NONE ? null : options.actor,
     allowed_actors: options.allowedActor,
     scope: options.scope,
-  });
+  };
 }
 
 /**
@@ -97,7 +97,7 @@ export function clientCommands(program: Command): void {
     .action(async (options: PageOptions & { actor?: string }, command: Command) => {
       const api = await (await openSession(command)).admin();
       const page = await collect(options, (paging) =>
-        unwrap(api.GET('/admin/v1/clients', { params: { query: { ...paging, ...defined({ actor: options.actor }) } } })),
+        unwrap(api.GET('/admin/v1/clients', { params: { query: { ...paging, actor: options.actor } } })),
       );
       printPage(page, COLUMNS, outputFormat(command));
     });
@@ -113,7 +113,7 @@ export function clientCommands(program: Command): void {
     fieldOptions(withOutput(group.command('create').description('register a client').argument('<client_id>', 'client id, e.g. triage-app')), true).action(
       async (id: string, options: ClientFields, command: Command) => {
         const api = await (await openSession(command)).admin();
-        const body = { client_id: id, ...(await clientBody(options)) };
+        const body: RequestBody<'createClient'> = { ...(await clientBody(options)), client_id: id };
         await withSecretOutput(options.secretFile, outputFormat(command), () => unwrap(api.POST('/admin/v1/clients', { body })));
       },
     ),
@@ -124,7 +124,7 @@ export function clientCommands(program: Command): void {
   fieldOptions(withOutput(group.command('update').description('change a client').argument('<client_id>', 'client id')), false).action(
     async (id: string, options: ClientFields, command: Command) => {
       const body = await clientBody(options);
-      if (Object.keys(body).length === 0) throw new UsageError('name at least one field to change');
+      if (!changesSomething(body)) throw new UsageError('name at least one field to change');
       const api = await (await openSession(command)).admin();
       await withSecretOutput(options.secretFile, outputFormat(command), () =>
         unwrap(api.PATCH('/admin/v1/clients/{id}', { params: { path: { id } }, body })),

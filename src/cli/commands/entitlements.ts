@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import { openSession, outputFormat } from '../context.js';
 import type { components } from '../generated/admin-api.js';
 import { note, printObject, withOutput, type Column } from '../output.js';
-import { defined, examples, subcommand, httpUrl, timestamp } from '../options.js';
-import { unwrap } from '../session.js';
+import { examples, subcommand, httpUrl, timestamp } from '../options.js';
+import { unwrap, type Query, type RequestBody } from '../session.js';
 import { collect, printPage, withPaging, type PageOptions } from './list.js';
 
 type Entitlement = components['schemas']['Entitlement'];
@@ -25,7 +25,7 @@ export function entitlementCommands(program: Command): void {
     .option('--resource <uri>', 'only on this resource', httpUrl)
     .action(async (options: PageOptions & { subject?: string; resource?: string }, command: Command) => {
       const api = await (await openSession(command)).admin();
-      const filters = defined({ subject: options.subject, resource: options.resource });
+      const filters: Query<'listEntitlements'> = { subject: options.subject, resource: options.resource };
       const page = await collect(options, (paging) => unwrap(api.GET('/admin/v1/entitlements', { params: { query: { ...paging, ...filters } } })));
       printPage(page, COLUMNS, outputFormat(command));
     });
@@ -45,7 +45,7 @@ export function entitlementCommands(program: Command): void {
       .option('--expires-at <time>', 'just-in-time access: it lapses then (RFC 3339)', timestamp)
       .action(async (options: { subject: string; resource: string; scope: string; expiresAt?: string }, command: Command) => {
         const api = await (await openSession(command)).admin();
-        const body = { subject: options.subject, resource: options.resource, scope: options.scope, ...defined({ expires_at: options.expiresAt }) };
+        const body: RequestBody<'createEntitlement'> = { subject: options.subject, resource: options.resource, scope: options.scope, expires_at: options.expiresAt };
         printObject(await unwrap(api.POST('/admin/v1/entitlements', { body })), outputFormat(command));
       }),
     'deputy entitlements create --subject alice --resource https://api.example.com/tickets --scope tickets:read',

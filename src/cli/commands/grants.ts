@@ -3,8 +3,8 @@ import { Option, type Command } from 'commander';
 import { openSession, outputFormat } from '../context.js';
 import type { components } from '../generated/admin-api.js';
 import { printObject, withOutput, type Column } from '../output.js';
-import { defined, examples, subcommand, httpUrl, timestamp, words } from '../options.js';
-import { unwrap } from '../session.js';
+import { examples, subcommand, httpUrl, timestamp, words } from '../options.js';
+import { unwrap, type Query, type RequestBody } from '../session.js';
 import { collect, printPage, withPaging, type PageOptions } from './list.js';
 
 type Grant = components['schemas']['Grant'];
@@ -32,7 +32,7 @@ export function grantCommands(program: Command): void {
       .action(async (options: PageOptions & { subject?: string; actor?: string; resource?: string; active?: boolean; inactive?: boolean }, command: Command) => {
         const api = await (await openSession(command)).admin();
         const active = options.active ? ('true' as const) : options.inactive ? ('false' as const) : undefined;
-        const filters = defined({ subject: options.subject, actor: options.actor, resource: options.resource, active });
+        const filters: Query<'listGrants'> = { subject: options.subject, actor: options.actor, resource: options.resource, active };
         const page = await collect(options, (paging) => unwrap(api.GET('/admin/v1/grants', { params: { query: { ...paging, ...filters } } })));
         printPage(page, COLUMNS, outputFormat(command));
       }),
@@ -55,12 +55,12 @@ export function grantCommands(program: Command): void {
       .option('--expires-at <time>', 'when the grant lapses (RFC 3339)', timestamp)
       .action(async (options: { subject: string; actor: string; resource: string; scope: string[]; expiresAt?: string }, command: Command) => {
         const api = await (await openSession(command)).admin();
-        const body = {
+        const body: RequestBody<'createGrant'> = {
           subject: options.subject,
           actor: options.actor,
           resource: options.resource,
           scopes: options.scope,
-          ...defined({ expires_at: options.expiresAt }),
+          expires_at: options.expiresAt,
         };
         printObject(await unwrap(api.POST('/admin/v1/grants', { body })), outputFormat(command));
       }),
@@ -72,7 +72,7 @@ export function grantCommands(program: Command): void {
       .option('--reason <text>', 'recorded in the audit event')
       .action(async (id: string, options: { reason?: string }, command: Command) => {
         const api = await (await openSession(command)).admin();
-        const body = defined({ reason: options.reason });
+        const body: RequestBody<'revokeGrant'> = { reason: options.reason };
         printObject(await unwrap(api.POST('/admin/v1/grants/{id}/revoke', { params: { path: { id } }, body })), outputFormat(command));
       }),
     'deputy grants revoke 6f1c2a9e-0d4b-4c55-9a57-3c2f0e1b7d10 --reason "agent retired"',

@@ -4,8 +4,8 @@ import { openSession, outputFormat } from '../context.js';
 import { UsageError } from '../errors.js';
 import type { components } from '../generated/admin-api.js';
 import { note, printObject, withOutput, type Column } from '../output.js';
-import { NONE, choice, defined, examples, subcommand, jwksOption, words } from '../options.js';
-import { unwrap } from '../session.js';
+import { NONE, choice, examples, subcommand, jwksOption, words } from '../options.js';
+import { changesSomething, unwrap, type Query, type RequestBody } from '../session.js';
 import { collect, printPage, withPaging, type PageOptions } from './list.js';
 
 type Issuer = components['schemas']['Issuer'];
@@ -39,17 +39,17 @@ function fieldOptions(command: Command, creating: boolean): Command {
     .option('--algorithm <alg>', `an accepted algorithm (repeatable): ${ALGORITHMS.join(', ')}`, words);
 }
 
-async function issuerBody(options: IssuerFields) {
+async function issuerBody(options: IssuerFields): Promise<RequestBody<'updateIssuer'>> {
   for (const alg of options.algorithm ?? []) {
     if (!(ALGORITHMS as readonly string[]).includes(alg)) throw new UsageError(`--algorithm ${alg} is not one of ${ALGORITHMS.join(', ')}`);
   }
-  return defined({
+  return {
     jwks_uri: options.jwksUri === NONE ? null : options.jwksUri,
     jwks: (await jwksOption(options.jwksFile)) as components['schemas']['Jwks'] | null | undefined,
     audience: options.audience,
     subject_claim: options.subjectClaim,
     algorithms: options.algorithm as IssuerCreate['algorithms'],
-  });
+  };
 }
 
 export function issuerCommands(program: Command): void {
@@ -60,7 +60,7 @@ export function issuerCommands(program: Command): void {
     .option('--issuer <iss>', 'only this issuer')
     .action(async (options: PageOptions & { kind?: Issuer['kind']; issuer?: string }, command: Command) => {
       const api = await (await openSession(command)).admin();
-      const filters = defined({ kind: options.kind, issuer: options.issuer });
+      const filters: Query<'listIssuers'> = { kind: options.kind, issuer: options.issuer };
       const page = await collect(options, (paging) => unwrap(api.GET('/admin/v1/issuers', { params: { query: { ...paging, ...filters } } })));
       printPage(page, COLUMNS, outputFormat(command));
     });
@@ -79,7 +79,8 @@ export function issuerCommands(program: Command): void {
         const { audience, ...rest } = await issuerBody(options);
         if (!audience) throw new UsageError("required option '--audience <aud>' not specified");
         const api = await (await openSession(command)).admin();
-        printObject(await unwrap(api.POST('/admin/v1/issuers', { body: { issuer, kind: options.kind, audience, ...rest } })), outputFormat(command));
+        const body: RequestBody<'createIssuer'> = { ...rest, issuer, kind: options.kind, audience };
+        printObject(await unwrap(api.POST('/admin/v1/issuers', { body })), outputFormat(command));
       }),
     'deputy issuers create https://idp.example.com --kind user --audience https://deputy.example.com \\\n      --jwks-uri https://idp.example.com/.well-known/jwks.json',
   );
@@ -87,7 +88,7 @@ export function issuerCommands(program: Command): void {
   fieldOptions(withOutput(group.command('update').description('change an issuer’s keys, audience, subject claim or algorithms').argument('<id>', 'issuer id')), false).action(
     async (id: string, options: IssuerFields, command: Command) => {
       const body = await issuerBody(options);
-      if (Object.keys(body).length === 0) throw new UsageError('name at least one field to change');
+      if (!changesSomething(body)) throw new UsageError('name at least one field to change');
       const api = await (await openSession(command)).admin();
       printObject(await unwrap(api.PATCH('/admin/v1/issuers/{id}', { params: { path: { id } }, body })), outputFormat(command));
     },

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { openSession, outputFormat } from '../context.js';
 import type { components } from '../generated/admin-api.js';
 import { printObject, withOutput, type Column } from '../output.js';
-import { defined, examples, subcommand, httpUrl, words } from '../options.js';
+import { examples, subcommand, httpUrl, words } from '../options.js';
 import { unwrap } from '../session.js';
 import { collect, printPage, withPaging, type PageOptions } from './list.js';
 
@@ -23,7 +23,7 @@ export function resourceCommands(program: Command): void {
     .action(async (options: PageOptions & { uri?: string }, command: Command) => {
       const api = await (await openSession(command)).admin();
       const page = await collect(options, (paging) =>
-        unwrap(api.GET('/admin/v1/resources', { params: { query: { ...paging, ...defined({ uri: options.uri }) } } })),
+        unwrap(api.GET('/admin/v1/resources', { params: { query: { ...paging, uri: options.uri } } })),
       );
       printPage(page, COLUMNS, outputFormat(command));
     });

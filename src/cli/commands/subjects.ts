@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import { openSession, outputFormat } from '../context.js';
 import type { components } from '../generated/admin-api.js';
 import { printObject, withOutput, type Column } from '../output.js';
-import { NONE, choice, defined, examples, subcommand, orNull } from '../options.js';
-import { unwrap } from '../session.js';
+import { NONE, choice, examples, subcommand, orNull } from '../options.js';
+import { unwrap, type RequestBody } from '../session.js';
 import { collect, printPage, withPaging, type PageOptions } from './list.js';
 
 type Subject = components['schemas']['Subject'];
@@ -27,7 +27,7 @@ export function subjectCommands(program: Command): void {
       .action(async (options: PageOptions & { status?: Status }, command: Command) => {
         const api = await (await openSession(command)).admin();
         const page = await collect(options, (paging) =>
-          unwrap(api.GET('/admin/v1/subjects', { params: { query: { ...paging, ...defined({ status: options.status }) } } })),
+          unwrap(api.GET('/admin/v1/subjects', { params: { query: { ...paging, status: options.status } } })),
         );
         printPage(page, COLUMNS, outputFormat(command));
       }),
@@ -47,7 +47,7 @@ export function subjectCommands(program: Command): void {
       .addOption(choice('--status <status>', 'initial status (default active)', STATUSES))
       .action(async (id: string, options: { email?: string; status?: Status }, command: Command) => {
         const api = await (await openSession(command)).admin();
-        const body = { id, ...defined({ email: options.email, status: options.status }) };
+        const body: RequestBody<'createSubject'> = { id, email: options.email, status: options.status };
         printObject(await unwrap(api.POST('/admin/v1/subjects', { body })), outputFormat(command));
       }),
     'deputy subjects create alice --email alice@example.com',
@@ -58,7 +58,7 @@ export function subjectCommands(program: Command): void {
     .addOption(choice('--status <status>', 'new status', STATUSES))
     .action(async (id: string, options: { email?: string; status?: Status }, command: Command) => {
       const api = await (await openSession(command)).admin();
-      const body = defined({ email: orNull(options.email), status: options.status });
+      const body: RequestBody<'updateSubject'> = { email: orNull(options.email), status: options.status };
       printObject(await unwrap(api.PATCH('/admin/v1/subjects/{id}', { params: { path: { id } }, body })), outputFormat(command));
     });
 

@@ -12,7 +12,7 @@ import type { components } from '../generated/admin-api.js';
 import { actChain, drawChain, inactiveReasons } from '../inspect.js';
 import { note, out, printObject, table, withOutput, type Column, type Format } from '../output.js';
 import { choice, defined, examples, subcommand, readStdin, words } from '../options.js';
-import { OAUTH_PATHS, unwrap, type AdminClient, type ClientCredentials, type Session } from '../session.js';
+import { OAUTH_PATHS, unwrap, type AdminClient, type ClientCredentials, type Query, type RequestBody, type Session } from '../session.js';
 import { collect, printPage, withPaging, type PageOptions } from './list.js';
 
 type Token = components['schemas']['Token'];
@@ -288,7 +288,7 @@ export function tokenCommands(program: Command): void {
       .option('--client <client_id>', 'only tokens issued to this client')
       .action(async (options: PageOptions & { subject?: string; actor?: string; grant?: string; client?: string }, command: Command) => {
         const api = await (await openSession(command)).admin();
-        const filters = defined({ subject: options.subject, actor: options.actor, grant: options.grant, client: options.client });
+        const filters: Query<'listTokens'> = { subject: options.subject, actor: options.actor, grant: options.grant, client: options.client };
         const page = await collect(options, (paging) => unwrap(api.GET('/admin/v1/tokens', { params: { query: { ...paging, ...filters } } })));
         printPage(page, COLUMNS, outputFormat(command));
       }),
@@ -307,7 +307,7 @@ export function tokenCommands(program: Command): void {
       .option('--reason <text>', 'recorded in the audit event')
       .action(async (jti: string, options: { reason?: string }, command: Command) => {
         const api = await (await openSession(command)).admin();
-        const body = defined({ reason: options.reason });
+        const body: RequestBody<'revokeToken'> = { reason: options.reason };
         printObject(await unwrap(api.POST('/admin/v1/tokens/{jti}/revoke', { params: { path: { jti } }, body })), outputFormat(command));
       }),
     'deputy tokens revoke 3f9e1c1e-8f0a-4a43-9d4e-1d2b8c7a6e55 --reason "leaked in a log"',
