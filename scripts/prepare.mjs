@@ -1,6 +1,7 @@
 // npm runs `prepare` after `npm install` / `npm ci` in a clone of the repository (never when the
 // published package is installed: that ships dist/). With the dev dependencies present it
-// generates the Prisma client (the schema tests use it) and builds dist/; without them
+// generates the Prisma client (the schema tests use it) and the CLI's typed admin client, and
+// builds dist/; without them
 // (`npm ci --omit=dev`) there is nothing to build with, and it says so instead of failing.
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -20,9 +21,12 @@ const run = (script) => {
   if (result.status !== 0) process.exit(result.status ?? 1);
 };
 
-if (!installed('prisma/build/index.js') || !installed('typescript/bin/tsc')) {
+if (!installed('prisma/build/index.js') || !installed('typescript/bin/tsc') || !installed('tsx')) {
   process.stderr.write('deputy: dev dependencies not installed; not generating the Prisma client nor building dist/\n');
   process.exit(0);
 }
 run('./prisma-generate.mjs');
+// The CLI's admin client is typed from the admin API's OpenAPI document: generated before the build.
+const generated = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./generate-admin-client.ts', import.meta.url))], { stdio: 'inherit' });
+if (generated.status !== 0) process.exit(generated.status ?? 1);
 run('./build.mjs');

@@ -55,6 +55,18 @@ export function createAdminAuthenticator(deps: Pick<AdminDeps, 'provider' | 'poo
 }
 
 export function createAdminRouter(deps: AdminDeps, auth: AdminAuthenticator = createAdminAuthenticator(deps)): Router {
+  return buildAdminApi(deps, auth).router;
+}
+
+/**
+ * The admin routes and their OpenAPI document. Building them touches none of `deps` (handlers
+ * use them per request), so the document can also be generated offline, at build time
+ * (scripts/generate-admin-client.ts types the CLI's client from it).
+ */
+export function buildAdminApi(
+  deps: AdminDeps,
+  auth: AdminAuthenticator = createAdminAuthenticator(deps),
+): { router: Router; document(): ReturnType<typeof generateDocument> } {
   const router = new Router({ prefix: ADMIN_PREFIX });
   const registry = createRegistry();
   const api = new AdminApi(router, registry, ADMIN_PREFIX, handleErrors(deps.logger), auth.authenticate);
@@ -72,10 +84,11 @@ export function createAdminRouter(deps: AdminDeps, auth: AdminAuthenticator = cr
   overviewRoutes(api, deps);
 
   let document: ReturnType<typeof generateDocument> | undefined;
-  openApiRoute(api, () => (document ??= generateDocument(registry, deps.config.ISSUER)));
+  const documentOnce = () => (document ??= generateDocument(registry, deps.config.ISSUER));
+  openApiRoute(api, documentOnce);
 
   router.all(FALLBACK_ROUTE, '/{*rest}', unknownPathOrMethod(router));
-  return router;
+  return { router, document: documentOnce };
 }
 
 /** Registered last: runs only when no route matched both the path and the method. */
