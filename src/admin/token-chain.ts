@@ -7,11 +7,12 @@
 export interface ChainFacts {
   revokedAt: Date | null;
   expiresAt: Date;
-  subject: { id: string; status: string } | null;
+  /** `disabledSinceIssued`: disabled at or after the token was issued, even if active again (a kill switch is final). */
+  subject: { id: string; status: string; disabledSinceIssued: boolean } | null;
   subjectId: string;
   /** The chain's actors in order, as recorded on the token. */
   actorIds: string[];
-  actors: Array<{ id: string; status: string; expiresAt: Date | null }>;
+  actors: Array<{ id: string; status: string; expiresAt: Date | null; disabledSinceIssued: boolean }>;
   grantIds: string[];
   grants: Array<{ id: string; actorId: string; scopes: string[]; expiresAt: Date | null; revokedAt: Date | null }>;
   ancestors: Array<{ jti: string; revokedAt: Date | null }>;
@@ -24,7 +25,9 @@ export type InactiveCode =
   | 'grant_expired'
   | 'grant_missing'
   | 'subject_disabled'
+  | 'subject_disabled_since_issued'
   | 'actor_disabled'
+  | 'actor_disabled_since_issued'
   | 'actor_expired'
   | 'ancestor_revoked';
 
@@ -43,11 +46,16 @@ export function inactiveReasons(facts: ChainFacts, now: Date): InactiveReason[] 
     if (ancestor.revokedAt) reasons.push({ code: 'ancestor_revoked', message: `the token it was exchanged from (${ancestor.jti}) was revoked` });
   }
   if (facts.subject?.status !== 'active') reasons.push({ code: 'subject_disabled', message: `the subject ${facts.subjectId} is disabled or deleted` });
+  else if (facts.subject.disabledSinceIssued) {
+    reasons.push({ code: 'subject_disabled_since_issued', message: `the subject ${facts.subjectId} was disabled after this token was issued (re-enabling does not revive it)` });
+  }
   const actors = new Map(facts.actors.map((actor) => [actor.id, actor]));
   for (const id of facts.actorIds) {
     const actor = actors.get(id);
     if (!actor || actor.status !== 'active') reasons.push({ code: 'actor_disabled', message: `the actor ${id} is disabled` });
-    else if (passed(actor.expiresAt, now)) reasons.push({ code: 'actor_expired', message: `the actor ${id} has expired` });
+    else if (actor.disabledSinceIssued) {
+      reasons.push({ code: 'actor_disabled_since_issued', message: `the actor ${id} was disabled after this token was issued (re-enabling does not revive it)` });
+    } else if (passed(actor.expiresAt, now)) reasons.push({ code: 'actor_expired', message: `the actor ${id} has expired` });
   }
   const grants = new Map(facts.grants.map((grant) => [grant.id, grant]));
   for (const id of facts.grantIds) {

@@ -45,8 +45,6 @@ describe('console in Chromium', () => {
     w = await startExchangeWorld({ DEPUTY_ADMIN_TOKEN: ADMIN_TOKEN });
     base = w.deputy.url;
     agentToken = tokenOf(await w.exchangeAs('alice', { scope: 'read' }));
-    const first = tokenOf(await w.exchangeAs('alice', { scope: 'read write' }));
-    twoHopToken = tokenOf(await w.exchange({ subject_token: first, subject_token_type: TT.accessToken, resource: RESOURCE }, { clientId: 'app-b' }));
 
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -143,11 +141,13 @@ describe('console in Chromium', () => {
     expect((await w.introspect(agentToken)).json).toEqual({ active: false });
     await shot('console-token-inactive');
 
-    // Re-enable, for the flows below.
+    // Re-enable, for the flows below. A kill switch is final: the old token stays inactive, and its page says why.
     await page.goto(`${base}/console/actors/agent%3Aa`);
     await page.getByRole('button', { name: 'Re-enable' }).click();
     await page.waitForURL(/done=active/);
-    expect((await w.introspect(agentToken)).json.active).toBe(true);
+    expect((await w.introspect(agentToken)).json).toEqual({ active: false });
+    await page.goto(`${base}/console/tokens/${claimsOf(agentToken).jti}`);
+    expect(await main().getByRole('status').first().textContent()).toContain('was disabled after this token was issued');
   }, 60_000);
 
   it('creates a grant (warned when it exceeds entitlements) and revokes it', async () => {
@@ -184,6 +184,9 @@ describe('console in Chromium', () => {
   }, 60_000);
 
   it('follows a two-hop token\'s chain, and pastes a token to see the same', async () => {
+    // Minted now: agent:a was disabled and re-enabled above, which a token issued before stays dead for.
+    const first = tokenOf(await w.exchangeAs('alice', { scope: 'read write' }));
+    twoHopToken = tokenOf(await w.exchange({ subject_token: first, subject_token_type: TT.accessToken, resource: RESOURCE }, { clientId: 'app-b' }));
     await page.goto(`${base}/console/tokens?actor=agent%3Ab`);
     await shot('console-tokens');
     await main().getByRole('link', { name: new RegExp(`^${String(claimsOf(twoHopToken).jti).slice(0, 8)}`) }).click();

@@ -38,12 +38,12 @@ describe('inactiveReasons', () => {
   const live: ChainFacts = {
     revokedAt: null,
     expiresAt: future,
-    subject: { id: 'alice', status: 'active' },
+    subject: { id: 'alice', status: 'active', disabledSinceIssued: false },
     subjectId: 'alice',
     actorIds: ['agent:a', 'agent:b'],
     actors: [
-      { id: 'agent:a', status: 'active', expiresAt: null },
-      { id: 'agent:b', status: 'active', expiresAt: future },
+      { id: 'agent:a', status: 'active', expiresAt: null, disabledSinceIssued: false },
+      { id: 'agent:b', status: 'active', expiresAt: future, disabledSinceIssued: false },
     ],
     grantIds: ['g1', 'g2'],
     grants: [
@@ -62,10 +62,15 @@ describe('inactiveReasons', () => {
     expect(codes({ revokedAt: past })).toEqual(['token_revoked']);
     expect(codes({ expiresAt: now })).toEqual(['token_expired']);
     expect(codes({ ancestors: [{ jti: 'parent', revokedAt: past }] })).toEqual(['ancestor_revoked']);
-    expect(codes({ subject: { id: 'alice', status: 'disabled' } })).toEqual(['subject_disabled']);
+    expect(codes({ subject: { id: 'alice', status: 'disabled', disabledSinceIssued: true } })).toEqual(['subject_disabled']);
     expect(codes({ subject: null })).toEqual(['subject_disabled']);
-    expect(codes({ actors: [live.actors[0]!, { id: 'agent:b', status: 'disabled', expiresAt: null }] })).toEqual(['actor_disabled']);
-    expect(codes({ actors: [live.actors[0]!, { id: 'agent:b', status: 'active', expiresAt: past }] })).toEqual(['actor_expired']);
+    expect(codes({ actors: [live.actors[0]!, { id: 'agent:b', status: 'disabled', expiresAt: null, disabledSinceIssued: true }] })).toEqual(['actor_disabled']);
+    expect(codes({ actors: [live.actors[0]!, { id: 'agent:b', status: 'active', expiresAt: past, disabledSinceIssued: false }] })).toEqual(['actor_expired']);
+    // A kill switch is final: re-enabled since, the token stays inactive.
+    expect(codes({ subject: { id: 'alice', status: 'active', disabledSinceIssued: true } })).toEqual(['subject_disabled_since_issued']);
+    expect(codes({ actors: [live.actors[0]!, { id: 'agent:b', status: 'active', expiresAt: null, disabledSinceIssued: true }] })).toEqual([
+      'actor_disabled_since_issued',
+    ]);
     expect(codes({ actors: [live.actors[0]!] })).toEqual(['actor_disabled']);
     expect(codes({ grants: [live.grants[0]!, { ...live.grants[1]!, revokedAt: past }] })).toEqual(['grant_revoked']);
     expect(codes({ grants: [live.grants[0]!, { ...live.grants[1]!, expiresAt: past }] })).toEqual(['grant_expired']);

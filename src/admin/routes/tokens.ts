@@ -90,8 +90,10 @@ const KEY: KeyColumn[] = [
 
 const CHAIN_SQL = `
 SELECT t.revoked_at, t.expires_at, t.subject_id, t.actor_ids, t.grant_ids,
-  (SELECT json_build_object('id', s.id, 'status', s.status) FROM subjects s WHERE s.id = t.subject_id) AS subject,
-  (SELECT coalesce(json_agg(json_build_object('id', a.id, 'status', a.status, 'expiresAt', a.expires_at)), '[]')
+  (SELECT json_build_object('id', s.id, 'status', s.status, 'disabledSinceIssued', coalesce(s.disabled_at >= t.issued_at, false))
+     FROM subjects s WHERE s.id = t.subject_id) AS subject,
+  (SELECT coalesce(json_agg(json_build_object('id', a.id, 'status', a.status, 'expiresAt', a.expires_at,
+      'disabledSinceIssued', coalesce(a.disabled_at >= t.issued_at, false))), '[]')
      FROM actors a WHERE a.id = ANY(t.actor_ids)) AS actors,
   (SELECT coalesce(json_agg(json_build_object('id', g.id, 'actorId', g.actor_id, 'scopes', g.scopes, 'expiresAt', g.expires_at,
       'revokedAt', g.revoked_at)), '[]')
@@ -106,8 +108,8 @@ interface ChainRow {
   subject_id: string;
   actor_ids: string[];
   grant_ids: string[];
-  subject: { id: string; status: string } | null;
-  actors: Array<{ id: string; status: string; expiresAt: string | null }>;
+  subject: { id: string; status: string; disabledSinceIssued: boolean } | null;
+  actors: Array<{ id: string; status: string; expiresAt: string | null; disabledSinceIssued: boolean }>;
   grants: Array<{ id: string; actorId: string; scopes: string[]; expiresAt: string | null; revokedAt: string | null }>;
   ancestors: Array<{ jti: string; revokedAt: string | null }>;
 }
@@ -121,7 +123,7 @@ function chainFacts(row: ChainRow): ChainFacts {
     subject: row.subject,
     subjectId: row.subject_id,
     actorIds: row.actor_ids,
-    actors: row.actors.map((a) => ({ id: a.id, status: a.status, expiresAt: date(a.expiresAt) })),
+    actors: row.actors.map((a) => ({ id: a.id, status: a.status, expiresAt: date(a.expiresAt), disabledSinceIssued: a.disabledSinceIssued })),
     grantIds: row.grant_ids,
     grants: row.grants.map((g) => ({ id: g.id, actorId: g.actorId, scopes: g.scopes, expiresAt: date(g.expiresAt), revokedAt: date(g.revokedAt) })),
     ancestors: row.ancestors.map((a) => ({ jti: a.jti, revokedAt: date(a.revokedAt) })),
