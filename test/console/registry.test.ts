@@ -105,4 +105,26 @@ describe('console registry', () => {
     expect((await browser.post('/console/registry/subjects/frank/status', { _csrf: token, status: 'active' })).status).toBe(200);
     expect((await admin.get('/subjects/frank')).body.status).toBe('active');
   });
+
+  it('withdraws an entitlement after a confirmation that says what it stops, through the admin API (audited)', async () => {
+    await admin.post('/subjects', { id: 'wendy' });
+    await admin.post('/resources', { uri: 'https://withdraw.example', scopes: ['read'] });
+    const { body: entitlement } = await admin.post('/entitlements', { subject: 'wendy', resource: 'https://withdraw.example', scope: 'read' });
+    const list = await browser.get('/console/registry/entitlements');
+    expect(list.text).toContain(`/console/registry/entitlements/${entitlement.id}/withdraw`);
+    const confirm = await browser.get(`/console/registry/entitlements/${entitlement.id}/withdraw`);
+    expect(confirm.status).toBe(200);
+    expect(confirm.text).toContain('from now on no exchange grants it');
+
+    const refused = await browser.post(`/console/registry/entitlements/${entitlement.id}/withdraw`, { _csrf: 'forged' });
+    expect(refused.status).toBe(403);
+    expect((await db.query('SELECT count(*)::int AS n FROM entitlements WHERE id = $1', [entitlement.id])).rows[0]).toEqual({ n: 1 });
+
+    const withdrawn = await browser.post(`/console/registry/entitlements/${entitlement.id}/withdraw`, { _csrf: ConsoleClient.csrfOf(confirm) });
+    expect(withdrawn.status).toBe(200);
+    expect(withdrawn.text).toContain('The entitlement is withdrawn.');
+    expect((await db.query('SELECT count(*)::int AS n FROM entitlements WHERE id = $1', [entitlement.id])).rows[0]).toEqual({ n: 0 });
+    const [event] = (await db.query("SELECT admin FROM audit_events WHERE type = 'entitlement.deleted' AND subject_id = 'wendy'")).rows;
+    expect(event).toEqual({ admin: 'bootstrap' });
+  });
 });

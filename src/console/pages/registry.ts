@@ -1,6 +1,7 @@
 /**
  * The registry: subjects, resources, entitlements, clients and trusted issuers — lists, create,
- * edit, disable (a subject), stop trusting (an issuer) and rotate (a client's secret). Every write
+ * edit, disable (a subject), withdraw (an entitlement), stop trusting (an issuer) and rotate (a
+ * client's secret). Every write
  * is the admin API's, so its validation messages appear next to the fields. A client's secret
  * is shown once, on the page answering its creation or rotation, and never again.
  */
@@ -59,7 +60,7 @@ ${reply.status === 200 ? html`${table(['URI', 'Scopes', 'Created', ''], reply.bo
         const reply = await listOf(ctx, '/entitlements');
         return html`<form method="post" action="${BASE}/registry/entitlements" class="filters card">${csrfField(ctx.state.console.viewer)}
 ${input(form, error, 'subject', 'Subject', html` required`)}${input(form, error, 'resource', 'Resource URI', html` required size="36"`)}${input(form, error, 'scope', 'Scope', html` required`)}<button type="submit">Entitle</button></form>
-${reply.status === 200 ? html`${table(['Subject', 'Resource', 'Scope', 'Expires'], reply.body.items.map((e: { subject: string; resource: string; scope: string; expires_at: string | null }) => html`<tr><td>${e.subject}</td><td><code>${e.resource}</code></td><td><code>${e.scope}</code></td><td>${when(e.expires_at, 'never')}</td></tr>`), 'No entitlements.')}${pager(`${BASE}/registry/entitlements`, { cursor: queryOf(ctx, 'cursor') }, reply.body.next_cursor)}` : apiError(reply.body)}`;
+${reply.status === 200 ? html`${table(['Subject', 'Resource', 'Scope', 'Expires', ''], reply.body.items.map((e: { id: string; subject: string; resource: string; scope: string; expires_at: string | null }) => html`<tr><td>${e.subject}</td><td><code>${e.resource}</code></td><td><code>${e.scope}</code></td><td>${when(e.expires_at, 'never')}</td><td class="actions"><a href="${BASE}/registry/entitlements/${enc(e.id)}/withdraw">Withdraw…</a></td></tr>`), 'No entitlements.')}${pager(`${BASE}/registry/entitlements`, { cursor: queryOf(ctx, 'cursor') }, reply.body.next_cursor)}` : apiError(reply.body)}`;
       },
     },
     {
@@ -227,6 +228,22 @@ ${editor.fields.map((field) => html`<p>${input(form, error, field.name, field.la
     const reply = await ctx.state.console.api({ method: 'DELETE', path: `/issuers/${enc(ctx.params.id!)}` });
     if (reply.status !== 204) return renderFailure(ctx, reply, 'Not changed');
     await show(ctx, issuers, 200, html`<div class="alert ok" role="status">The issuer is no longer trusted.</div>`);
+  });
+
+  pages.get('/registry/entitlements/:id/withdraw', async (ctx) => {
+    const { api, viewer } = ctx.state.console;
+    const reply = await api({ method: 'GET', path: `/entitlements/${enc(ctx.params.id!)}` });
+    if (reply.status !== 200) return renderFailure(ctx, reply);
+    const e = reply.body;
+    render(ctx, 200, page('Withdraw this entitlement?', viewer, '/registry', html`<section class="card">
+<p><strong>${e.subject}</strong> will no longer hold <code>${e.scope}</code> on <code>${e.resource}</code>: from now on no exchange grants it. Tokens already minted with it stay valid until they expire (at most <code>TOKEN_TTL</code>) unless you revoke them.</p>
+<form method="post" action="${BASE}/registry/entitlements/${enc(ctx.params.id!)}/withdraw" class="actions">${csrfField(viewer)}<button type="submit" class="danger">Withdraw it</button> <a href="${BASE}/registry/entitlements">Cancel</a></form></section>`));
+  });
+
+  pages.post('/registry/entitlements/:id/withdraw', async (ctx) => {
+    const reply = await ctx.state.console.api({ method: 'DELETE', path: `/entitlements/${enc(ctx.params.id!)}` });
+    if (reply.status !== 204) return renderFailure(ctx, reply, 'Not changed');
+    await show(ctx, entitlements, 200, html`<div class="alert ok" role="status">The entitlement is withdrawn.</div>`);
   });
 
   pages.post('/registry/subjects/:id/status', async (ctx) => {
