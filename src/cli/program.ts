@@ -2,6 +2,7 @@
  * The `deputy` command tree. Built by a function, not at import, so the CLI reference
  * (docs/cli.md) and shell completion are generated from the very commands that run.
  */
+import { createRequire } from 'node:module';
 import { Command, Option } from 'commander';
 import { actorCommands } from './commands/actors.js';
 import { auditCommands } from './commands/audit.js';
@@ -16,7 +17,8 @@ import { subjectCommands } from './commands/subjects.js';
 import { tokenCommands } from './commands/tokens.js';
 import { integer } from './options.js';
 
-export const VERSION = '0.1.0';
+/** The package's version: package.json sits two levels above both src/cli/ and dist/cli/. */
+export const VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 /** Help is wrapped at this width whatever the terminal, so docs/cli.md is reproducible. */
 export const HELP_WIDTH = 100;
 
