@@ -62,14 +62,21 @@ describe('token status and chain', () => {
     } finally {
       await w.sql(`UPDATE actors SET status = 'active' WHERE id = 'agent:a'`);
     }
-    expect((await status(second)).active).toBe(true);
-
-    expect((await admin.post(`/tokens/${claimsOf(first).jti}/revoke`, {})).status).toBe(200);
-    const grantId = (await status(second)).hops[1].grant.id;
-    expect((await admin.post(`/grants/${grantId}/revoke`, {})).status).toBe(200);
-    const body = await status(second);
-    expect(body.reasons.map((r: { code: string }) => r.code)).toEqual(['ancestor_revoked', 'grant_revoked']);
+    // A kill switch is final for the tokens issued before it (review item 15).
+    const revived = await status(second);
+    expect(revived.active).toBe(false);
+    expect(revived.reasons.map((r: { code: string }) => r.code)).toEqual(['actor_disabled_since_issued']);
     expect((await w.introspect(second)).json).toEqual({ active: false });
+
+    const parent = tokenOf(await w.exchangeAs('erin', { scope: 'read' }));
+    const child = tokenOf(await w.exchange({ subject_token: parent, subject_token_type: TT.accessToken, resource: RESOURCE }, { clientId: 'app-b' }));
+    expect((await status(child)).active).toBe(true);
+    expect((await admin.post(`/tokens/${claimsOf(parent).jti}/revoke`, {})).status).toBe(200);
+    const grantId = (await status(child)).hops[1].grant.id;
+    expect((await admin.post(`/grants/${grantId}/revoke`, {})).status).toBe(200);
+    const body = await status(child);
+    expect(body.reasons.map((r: { code: string }) => r.code)).toEqual(['ancestor_revoked', 'grant_revoked']);
+    expect((await w.introspect(child)).json).toEqual({ active: false });
   });
 
   it('answers 404 for an unknown token, and requires the admin credential', async () => {
