@@ -7,7 +7,6 @@ import { decodeKey32 } from './keys/key-encryption.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const seconds = z.coerce.number().int().positive();
-const optionalUrl = z.string().url().optional();
 /** A 32-byte key; the message never repeats the value. */
 const key32 = z
   .string()
@@ -20,7 +19,10 @@ export const configSchema = z.object({
   /** Address to bind. */
   HOST: z.string().min(1).default('127.0.0.1'),
   /** The `iss` of every token Deputy mints. Defaults to http://localhost:$PORT. */
-  ISSUER: optionalUrl,
+  ISSUER: z
+    .string()
+    .refine(isIssuerIdentifier, 'must be an https (or http) URL without credentials, query or fragment')
+    .optional(),
   /** PostgreSQL to use; when absent an embedded PostgreSQL under DEPUTY_HOME is started. */
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL').optional(),
   /** Processes serving requests on the shared port (node:cluster); 1 serves in the started process itself. */
@@ -93,6 +95,22 @@ export const configSchema = z.object({
     .pipe(z.array(z.string().refine(isExactOrigin, 'must be comma-separated origins such as https://app.example.com (scheme, host, optional port; no path, no wildcard)')))
     .default([]),
 });
+
+/**
+ * RFC 8414 §2: an issuer identifier has no query or fragment; nor credentials, which every URL
+ * Deputy publishes would repeat. The scheme is http(s): every published URL is built on it.
+ */
+function isIssuerIdentifier(value: string): boolean {
+  const url = URL.parse(value);
+  return (
+    url !== null &&
+    (url.protocol === 'https:' || url.protocol === 'http:') &&
+    url.username === '' &&
+    url.password === '' &&
+    !value.includes('?') &&
+    !value.includes('#')
+  );
+}
 
 /** `https://app.example.com` and `http://localhost:8080` are origins; `*`, `null` or a URL with a path are not. */
 function isExactOrigin(value: string): boolean {

@@ -64,7 +64,15 @@ const FORBIDDEN = blockList([
   ['fe80::', 10], // link-local
   ['fec0::', 10], // site-local (deprecated)
   ['ff00::', 8], // multicast
+  ['3fff::', 20], // documentation (RFC 9637)
 ]);
+
+/**
+ * IPv6 unicast the internet routes: 2000::/3 (IANA). Everything else outside the ranges above is
+ * reserved by the IETF (::/96 IPv4-compatible addresses such as ::127.0.0.1 among them), and some
+ * hosts still route those to the IPv4 address they embed.
+ */
+const GLOBAL_UNICAST_V6 = blockList([['2000::', 3]]);
 
 /** Classifies an IP address literal (IPv6 without brackets). Not an IP at all: forbidden. */
 export function classifyAddress(address: string): AddressClass {
@@ -73,6 +81,7 @@ export function classifyAddress(address: string): AddressClass {
   const family = version === 4 ? 'ipv4' : 'ipv6';
   if (FORBIDDEN.check(address, family)) return 'forbidden';
   if (PRIVATE.check(address, family)) return 'private';
+  if (family === 'ipv6' && !GLOBAL_UNICAST_V6.check(address, family)) return 'forbidden';
   return 'public';
 }
 

@@ -1,7 +1,8 @@
 /**
  * Admin tokens (client credentials with deputy:admin), issue 11 item 11: issuing one writes an
  * audit event in the same transaction as the token (no token without its event), and changing
- * the client's credentials makes its outstanding admin tokens unusable at once.
+ * the client's credentials, or taking deputy:admin away, makes its outstanding admin tokens
+ * unusable at once.
  */
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -109,5 +110,21 @@ describe('admin tokens', () => {
       expect(switched.status).toBe(200);
       expect(await usable(token)).toBe(401);
     });
+  });
+
+  it('taking deputy:admin away revokes its outstanding admin tokens: giving it back does not revive them', async () => {
+    const secret = await adminClientWithSecret('ops-demoted');
+    const token = await clientCredentialsToken(deputy, 'ops-demoted', secret, 'deputy:admin');
+    expect(await usable(token)).toBe(200);
+
+    expect((await admin.patch('/clients/ops-demoted', { scope: '' })).status).toBe(200);
+    expect(await usable(token)).toBe(401); // deleted, not merely forbidden while the scope is away
+    const event = (await admin.get('/audit?type=client.updated&client=ops-demoted')).body.items[0];
+    expect(event.details).toMatchObject({ admin_tokens_revoked: 1 });
+
+    expect((await admin.patch('/clients/ops-demoted', { scope: 'deputy:admin' })).status).toBe(200);
+    expect(await usable(token)).toBe(401);
+    const fresh = await clientCredentialsToken(deputy, 'ops-demoted', secret, 'deputy:admin');
+    expect(await usable(fresh)).toBe(200);
   });
 });

@@ -105,6 +105,11 @@ describe('address classes', () => {
     ['64:ff9b::a9fe:a9fe', 'forbidden'],
     ['2002:a9fe:a9fe::1', 'forbidden'],
     ['192.0.2.1', 'forbidden'],
+    ['::127.0.0.1', 'forbidden'], // IPv4-compatible (::/96, reserved): connected to on 105bd02
+    ['::a9fe:a9fe', 'forbidden'],
+    ['::ffff:0:a9fe:a9fe', 'forbidden'], // IPv4-translated (SIIT)
+    ['5f00::1', 'forbidden'], // outside 2000::/3: reserved
+    ['3fff::1', 'forbidden'], // documentation
     ['not-an-ip', 'forbidden'],
   ])('%s is %s', (address, kind) => {
     expect(classifyAddress(address)).toBe(kind);
@@ -152,6 +157,7 @@ describe('fetching a JWKS: refused targets (the default)', () => {
     'https://[fd00::1]/jwks',
     'https://[::1]/jwks',
     'https://[::ffff:127.0.0.1]/jwks',
+    'https://[::127.0.0.1]/jwks',
     'https://100.64.0.1/jwks',
     'https://0.0.0.0/jwks',
   ])('refuses %s before connecting', async (uri) => {

@@ -4,8 +4,8 @@
  * HMAC under the server's pepper; a private_key_jwt client registers public keys instead.
  * oidc-provider reads the clients table on every authentication, so changes apply at once.
  * Changing a client's credentials (rotating its secret, switching its method, replacing its keys)
- * deletes its outstanding client-credentials (admin) tokens in the same transaction. (Taking
- * deputy:admin away needs no deletion: the admin API checks the client's scope on every call.)
+ * deletes its outstanding client-credentials (admin) tokens in the same transaction; so does
+ * taking deputy:admin away, or giving it back would revive them (a kill switch is final).
  */
 import { z } from 'zod';
 import { canonicalJson } from '../../audit/audit-log.js';
@@ -127,6 +127,8 @@ const auditView = (client: ClientOut) => {
   const { jwks, created_at: _created, ...rest } = client;
   return { ...rest, jwks: keyIds(jwks) };
 };
+const holdsAdminScope = (scope: string) => scope.split(' ').includes(ADMIN_SCOPE);
+
 const AUDITED = ['token_endpoint_auth_method', 'jwks', 'actor', 'allowed_actors', 'scope', 'protected_resources'] as const;
 
 function requireKeysFor(method: AuthMethodValue, jwks: JwksValue | null | undefined) {
@@ -248,7 +250,8 @@ export function clientRoutes(api: AdminApi, { pool, clientSecretPepper }: AdminD
         const after = toClient(rows[0]!);
         const changes = fieldChanges(auditView(toClient(row)), auditView(after), AUDITED);
         const credentialsChanged = switching || (body.jwks !== undefined && canonicalJson(body.jwks) !== canonicalJson(row.jwks));
-        const tokensRevoked = credentialsChanged ? await revokeClientCredentialsTokens(db, after.client_id) : 0;
+        const adminScopeTaken = holdsAdminScope(row.scope) && !holdsAdminScope(after.scope);
+        const tokensRevoked = credentialsChanged || adminScopeTaken ? await revokeClientCredentialsTokens(db, after.client_id) : 0;
         if (Object.keys(changes).length > 0) {
           await record({
             type: 'client.updated',
