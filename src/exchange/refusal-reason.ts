@@ -31,6 +31,7 @@ export function describedAs(stage: string, description: string): string {
 export function refusalReason(stage: ExchangeStage, error: OAuthError, decision?: RefusalReason): string {
   if (decision) return `decision.${decision}`;
   if (error.status === 429) return `${stage}.rate_limited`;
+  if (error.code === 'temporarily_unavailable') return `${stage}.unavailable`;
   if (REASON_CODE_DETAILS.has(error.detail)) return `${stage}.${error.detail}`;
   return `${stage}.${describedAs(stage, error.description)}`;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { OAuthError } from '../../src/errors.js';
+import { OAuthError, temporarilyUnavailable } from '../../src/errors.js';
 import { describedAs, refusalReason } from '../../src/exchange/refusal-reason.js';
 
 describe('refusal reasons', () => {
@@ -12,6 +12,10 @@ describe('refusal reasons', () => {
     expect(refusalReason('actor_token', new OAuthError('invalid_request', 'actor assertion was already used'))).toBe('actor_token.actor_assertion_was_already_used');
     expect(refusalReason('request', new OAuthError('invalid_request', 'subject_token is required'))).toBe('request.subject_token_is_required');
     expect(refusalReason('actor', new OAuthError('temporarily_unavailable', 'too many requests for this actor; retry later', undefined, 429))).toBe('actor.rate_limited');
+  });
+
+  it('names an unreachable dependency (a trusted issuer\'s JWKS) with a stable code, not its message', () => {
+    expect(refusalReason('subject_token', temporarilyUnavailable('jwks fetch failed'))).toBe('subject_token.unavailable');
   });
 
   it('is bounded and made only of lowercase words', () => {
