@@ -16,7 +16,7 @@ import { loadOrCreateSecret } from './db/server-settings.js';
 import { demoSecretsFile, readDemoSecrets, seedDemoWorld } from './demo/seed.js';
 import { quickstart } from './demo/quickstart.js';
 import { loadKeyEncryptionKey } from './keys/local-keys.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, routeConsoleToLog, type Logger } from './log.js';
 import { applyMigrations, startDeputy } from './server.js';
 
 /** Seeds the demo world on an empty database, when DEMO_SEED asks for it. */
@@ -54,6 +54,7 @@ function onSignals(shutdown: (signal: string) => Promise<void>): void {
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const logger = createLogger(config.LOG_LEVEL);
+  routeConsoleToLog(logger);
 
   let embedded: EmbeddedDatabase | null = null;
   if (!config.DATABASE_URL) {
@@ -115,6 +116,7 @@ async function main(): Promise<void> {
 async function worker(): Promise<void> {
   const config = loadConfig(process.env);
   const logger = createLogger(config.LOG_LEVEL);
+  routeConsoleToLog(logger);
   const deputy = await startDeputy(config, config.DATABASE_URL!, logger);
   process.send!({ type: 'deputy:listening', url: deputy.url } satisfies WorkerListening);
   let closing: Promise<void> | null = null;

@@ -10,11 +10,17 @@ import { freePort } from '../src/db/embedded.js';
 import { DEMO, demoSecretsFile, readDemoSecrets } from '../src/demo/seed.js';
 import { demoUserToken } from '../src/demo/user-token.js';
 import { createTestDatabase } from './support/database.js';
+import { until } from './support/wait.js';
 
 /** Resolves once `until` matches stdout or stderr (the banner is on stderr, the log on stdout). */
-function run(env: Record<string, string>, until?: RegExp, timeoutMs = 60000): Promise<{ code: number | null; stdout: string; stderr: string; child: ReturnType<typeof spawn> }> {
+function run(
+  env: Record<string, string>,
+  until?: RegExp,
+  timeoutMs = 60000,
+  imports: string[] = [],
+): Promise<{ code: number | null; stdout: string; stderr: string; child: ReturnType<typeof spawn> }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', ...imports.flatMap((file) => ['--import', file]), 'src/main.ts'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => {
@@ -76,6 +82,33 @@ describe('npm start', () => {
       expect(await exited).toBe(0);
     }
     await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+  });
+
+  it('keeps stdout pure NDJSON when oidc-provider writes a notice or a library uses console.log', async () => {
+    const db = await createTestDatabase();
+    const port = await freePort();
+    const env = { DEPUTY_HOME: await mkdtemp(path.join(os.tmpdir(), 'deputy-start-')), PORT: String(port), ISSUER: `http://127.0.0.1:${port}`, DATABASE_URL: db.url, DEMO_SEED: 'false', LOG_LEVEL: 'info' };
+    const started = await run(env, /deputy is listening/, 60000, ['./test/support/console-notice-probe.ts']);
+    let exitCode: number | null = null;
+    try {
+      started.child.kill('SIGUSR2');
+      await until(() => started.stderr.includes('probe: done'), 'the probe', 10000);
+      const exited = new Promise<number | null>((resolve) => started.child.on('exit', resolve));
+      started.child.kill('SIGTERM');
+      exitCode = await exited;
+
+      const lines = started.stdout.split('\n').filter((line) => line.length > 0);
+      const entries = lines.map((line) => JSON.parse(line) as { msg?: string; source?: string });
+      expect(entries.filter((entry) => entry.source === 'console').map((entry) => entry.msg)).toEqual([
+        'oidc-provider NOTICE: probe notice',
+        "probe console.log { n: 1 }",
+      ]);
+      expect(started.stderr).toContain('oidc-provider WARNING: probe warning');
+      expect(exitCode).toBe(0);
+    } finally {
+      if (exitCode === null) started.child.kill('SIGKILL');
+      await db.drop();
+    }
   });
 
   it('keeps secrets out of stdout and stderr: stdout is pure NDJSON, the banner only names the secrets file', async () => {

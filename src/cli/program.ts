@@ -11,6 +11,7 @@ import { completionCommand } from './commands/completion.js';
 import { entitlementCommands } from './commands/entitlements.js';
 import { grantCommands } from './commands/grants.js';
 import { issuerCommands } from './commands/issuers.js';
+import { keyCommands } from './commands/keys.js';
 import { loginCommands } from './commands/login.js';
 import { resourceCommands } from './commands/resources.js';
 import { subjectCommands } from './commands/subjects.js';
@@ -54,8 +55,7 @@ export function createProgram(): Command {
   grantCommands(program);
   tokenCommands(program);
   auditCommands(program);
-  // `deputy keys rotate` belongs here, as commands/keys.ts, once the admin API has its
-  // key-rotation route (being added on another branch); the typed client will then offer it.
+  keyCommands(program);
   completionCommand(program);
   return program;
 }

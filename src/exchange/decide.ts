@@ -16,6 +16,7 @@ import type {
   LiveGrant,
   RefusalError,
   RefusalReason,
+  SubjectTokenFacts,
 } from './decision-types.js';
 
 export type * from './decision-types.js';
@@ -98,10 +99,23 @@ function isActiveActor(actor: LiveActor, now: number): boolean {
 
 /**
  * A kill switch is final for the tokens issued before it: true when the row was disabled at or
- * after `issuedAt`, even if it is active again. External tokens (`issuedAt` null) are not Deputy's.
+ * after a Deputy token's `issuedAt`, even if it is active again.
  */
 function disabledSince(disabledAt: number | null, issuedAt: number | null): boolean {
   return issuedAt !== null && disabledAt !== null && !(disabledAt < issuedAt);
+}
+
+/**
+ * The subject's kill switch for the token in hand. A Deputy token is judged by its record's
+ * millisecond issue time. An external token only has its `iat` in whole seconds: one issued in
+ * the very second of the disable cannot be told apart from one issued just after it, and is
+ * accepted (a one-second window); one without an issue time is refused (fail closed).
+ */
+function subjectDisabledSinceIssued(disabledAt: number | null, token: SubjectTokenFacts): boolean {
+  if (disabledAt === null) return false;
+  if (token.issuedAt !== null) return disabledSince(disabledAt, token.issuedAt);
+  const iat = token.externalIssuedAt;
+  return !(iat !== null && iat >= Math.floor(disabledAt));
 }
 
 function isActiveGrant(grant: LiveGrant, now: number): boolean {
@@ -240,7 +254,7 @@ export function decide(input: DecisionInput): Decision {
   if (live.subject === null) return refuse('subject_unknown');
   if (live.subject.id !== token.subjectId) return refuse('subject_mismatch');
   if (live.subject.status !== 'active') return refuse('subject_disabled');
-  if (disabledSince(live.subject.disabledAt, token.issuedAt)) return refuse('subject_disabled_since_issued');
+  if (subjectDisabledSinceIssued(live.subject.disabledAt, token)) return refuse('subject_disabled_since_issued');
 
   // 3. The actor.
   const actor = live.actor;

@@ -59,6 +59,8 @@ export interface SubjectTokenFacts {
   mayActSub: string | null;
   /** When a Deputy parent token was issued (its record, millisecond precision); null for external tokens. */
   issuedAt: number | null;
+  /** An external token's `iat` claim (whole seconds); null for a Deputy token or when absent. */
+  externalIssuedAt: number | null;
   /** A Deputy parent token's DPoP binding (`cnf.jkt`); null when it is a Bearer token or external. */
   boundJkt: string | null;
 }

@@ -59,6 +59,8 @@ export interface TrustedIssuerDeps {
 export interface TrustedIssuerToken {
   subjectId: string;
   exp: number;
+  /** `iat`, required and checked to be in the past (whole seconds). */
+  iat: number;
   issuer: string;
   /** `may_act.sub` (RFC 8693 §4.4): the only actor this token may be exchanged for, if set. */
   mayActSub: string | null;
@@ -116,6 +118,7 @@ export async function verifyTrustedIssuerToken(
   return {
     subjectId,
     exp: claims.exp as number,
+    iat: claims.iat as number,
     issuer: record.issuer,
     mayActSub: mayActSubject(claims.may_act, label),
     claims: withoutAct,

@@ -5,6 +5,10 @@
  *
  * A client-credentials token (an admin token) is stored in one transaction with its audit
  * event, so none exists without its event; the event names the token by its SHA-256 only.
+ *
+ * An opaque token's id is the token itself: its row is keyed by the id's digest and its payload
+ * stored without the `jti`, so reading the table yields nothing that can be replayed. `find`
+ * puts the presented id back as the payload's `jti`, which is what oidc-provider expects.
  */
 import { createHash } from 'node:crypto';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
@@ -44,6 +48,23 @@ export function clientMetadata(row: ClientRow): AdapterPayload {
   } as AdapterPayload;
 }
 
+/** oidc-provider models whose id is a bearer secret (most are turned off; all are covered). */
+const TOKEN_MODELS = new Set([
+  'AccessToken',
+  'AuthorizationCode',
+  'BackchannelAuthenticationRequest',
+  'ClientCredentials',
+  'DeviceCode',
+  'InitialAccessToken',
+  'RefreshToken',
+  'RegistrationAccessToken',
+]);
+
+/** The row id under which a token model's value is stored: SHA-256, base64url. */
+export function storedTokenId(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('base64url');
+}
+
 const UPSERT_SQL = `
 INSERT INTO oidc_payloads (id, type, payload, grant_id, user_code, uid, expires_at)
 VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7::int IS NULL THEN NULL ELSE now() + make_interval(secs => $7::int) END)
@@ -75,12 +96,27 @@ export async function revokeClientCredentialsTokens(db: pg.ClientBase, clientId:
   return rowCount ?? 0;
 }
 
+function withoutJti(payload: AdapterPayload): AdapterPayload {
+  const { jti: _token, ...rest } = payload;
+  return rest;
+}
+
 export function createAdapterClass(pool: pg.Pool, cache: ConfigCache): new (name: string) => Adapter {
   return class PostgresAdapter implements Adapter {
-    constructor(readonly name: string) {}
+    private readonly isToken: boolean;
+
+    constructor(readonly name: string) {
+      this.isToken = TOKEN_MODELS.has(name);
+    }
+
+    /** The id as stored: a token model's by digest, anything else as is. */
+    private rowId(id: string): string {
+      return this.isToken ? storedTokenId(id) : id;
+    }
 
     async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
-      const values = [id, this.name, payload, payload.grantId ?? null, payload.userCode ?? null, payload.uid ?? null, expiresIn ?? null];
+      const stored = this.isToken ? withoutJti(payload) : payload;
+      const values = [this.rowId(id), this.name, stored, payload.grantId ?? null, payload.userCode ?? null, payload.uid ?? null, expiresIn ?? null];
       if (this.name !== CLIENT_CREDENTIALS) {
         await pool.query(UPSERT_SQL, values);
         return;
@@ -99,11 +135,12 @@ export function createAdapterClass(pool: pg.Pool, cache: ConfigCache): new (name
       const { rows } = await pool.query<{ payload: AdapterPayload; consumed_at: Date | null }>(
         `SELECT payload, consumed_at FROM oidc_payloads
           WHERE id = $1 AND type = $2 AND (expires_at IS NULL OR expires_at > now())`,
-        [id, this.name],
+        [this.rowId(id), this.name],
       );
       const row = rows[0];
       if (!row) return undefined;
-      return row.consumed_at ? { ...row.payload, consumed: Math.floor(row.consumed_at.getTime() / 1000) } : row.payload;
+      const payload = this.isToken ? { ...row.payload, jti: id } : row.payload;
+      return row.consumed_at ? { ...payload, consumed: Math.floor(row.consumed_at.getTime() / 1000) } : payload;
     }
 
     private findClient(id: string): Promise<AdapterPayload | undefined> {
@@ -134,11 +171,11 @@ export function createAdapterClass(pool: pg.Pool, cache: ConfigCache): new (name
     }
 
     async consume(id: string): Promise<void> {
-      await pool.query(`UPDATE oidc_payloads SET consumed_at = now() WHERE id = $1 AND type = $2`, [id, this.name]);
+      await pool.query(`UPDATE oidc_payloads SET consumed_at = now() WHERE id = $1 AND type = $2`, [this.rowId(id), this.name]);
     }
 
     async destroy(id: string): Promise<void> {
-      await pool.query(`DELETE FROM oidc_payloads WHERE id = $1 AND type = $2`, [id, this.name]);
+      await pool.query(`DELETE FROM oidc_payloads WHERE id = $1 AND type = $2`, [this.rowId(id), this.name]);
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {

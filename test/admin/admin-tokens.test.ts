@@ -81,6 +81,42 @@ describe('admin tokens', () => {
     });
   });
 
+  describe('stored by digest', () => {
+    const digest = (token: string) => createHash('sha256').update(token).digest('base64url');
+    const basic = (clientId: string, secret: string) => `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`;
+    const form = (path: string, clientId: string, secret: string, token: string) =>
+      fetch(`${deputy.url}${path}`, { method: 'POST', headers: { authorization: basic(clientId, secret) }, body: new URLSearchParams({ token }) });
+
+    it('the row id is not the token and no column carries it; the admin API, introspection and revocation still accept it', async () => {
+      const secret = await adminClientWithSecret('ops-digest');
+      const token = await clientCredentialsToken(deputy, 'ops-digest', secret, 'deputy:admin');
+
+      const { rows } = await deputy.pool.query(`SELECT * FROM oidc_payloads WHERE type = 'ClientCredentials' AND payload->>'clientId' = 'ops-digest'`);
+      expect(rows).toHaveLength(1);
+      expect(rows[0].id).toBe(digest(token));
+      expect(JSON.stringify(rows[0])).not.toContain(token);
+      const anywhere = await deputy.pool.query(`SELECT count(*)::int AS n FROM oidc_payloads WHERE id = $1 OR payload::text LIKE '%' || $1 || '%'`, [token]);
+      expect(anywhere.rows[0].n).toBe(0);
+
+      expect(await usable(token)).toBe(200);
+      const introspected = await form('/token/introspection', 'ops-digest', secret, token);
+      expect(introspected.status).toBe(200);
+      expect(await introspected.json()).toMatchObject({ active: true, client_id: 'ops-digest', scope: 'deputy:admin' });
+
+      expect((await form('/token/revocation', 'ops-digest', secret, token)).status).toBe(200);
+      expect(await usable(token)).toBe(401);
+      expect((await deputy.pool.query(`SELECT id FROM oidc_payloads WHERE id = $1`, [digest(token)])).rows).toEqual([]);
+    });
+
+    it('a row id read from the database is not a usable token', async () => {
+      const secret = await adminClientWithSecret('ops-digest-replay');
+      await clientCredentialsToken(deputy, 'ops-digest-replay', secret, 'deputy:admin');
+      const { rows } = await deputy.pool.query<{ id: string }>(`SELECT id FROM oidc_payloads WHERE type = 'ClientCredentials' AND payload->>'clientId' = 'ops-digest-replay'`);
+      expect(rows).toHaveLength(1);
+      expect(await usable(rows[0]!.id)).toBe(401);
+    });
+  });
+
   describe('changing the client’s credentials revokes its outstanding admin tokens', () => {
     it('rotating the secret', async () => {
       const secret = await adminClientWithSecret('ops-rotated');

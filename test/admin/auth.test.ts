@@ -1,6 +1,7 @@
 /**
  * Who may call /admin/v1: the bootstrap token, or a deputy:admin client_credentials token.
  */
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { TestDeputy } from '../support/deputy.js';
 import { adminClient, clientCredentialsToken, startAdminDeputy, type Admin } from './support.js';
@@ -102,7 +103,9 @@ describe('admin API authentication', () => {
     const token = await clientCredentialsToken(deputy, 'ops-cli', adminSecret, 'deputy:admin');
     expect((await adminClient(deputy.url, `${token}x`).get('/subjects')).status).toBe(401);
 
-    await deputy.pool.query(`UPDATE oidc_payloads SET expires_at = now() - interval '1 second' WHERE id = $1`, [token]);
+    const storedId = createHash('sha256').update(token).digest('base64url');
+    const expired = await deputy.pool.query(`UPDATE oidc_payloads SET expires_at = now() - interval '1 second' WHERE id = $1`, [storedId]);
+    expect(expired.rowCount).toBe(1);
     expect((await adminClient(deputy.url, token).get('/subjects')).status).toBe(401);
   });
 

@@ -223,6 +223,39 @@ describe('deputy CLI: login, admin resources, exit codes', () => {
     expect((await runCliJson(['entitlements', 'list', '--subject', 'bea', '--json'], admin)).items).toEqual([]);
   });
 
+  it('keys: list the signing keys, rotate the active one (the old one retired, still published), audited', async () => {
+    const before = await runCliJson<{ kid: string; status: string }[]>(['keys', 'list', '--json'], admin);
+    const active = before.filter((key) => key.status === 'active');
+    expect(active).toHaveLength(1);
+    const table = await runCli(['keys', 'list'], admin);
+    expect(table.code).toBe(0);
+    expect(table.stdout.split('\n')[0]).toMatch(/^KID\s+ALG\s+STATUS\s+CREATED\s+RETIRED\s+PUBLISHED UNTIL$/);
+    expect(table.stdout).toMatch(new RegExp(`${active[0]!.kid}\\s+(ES256|EdDSA)\\s+active`));
+
+    const rotated = await runCliJson<{ kid: string; retired: string[] }>(['keys', 'rotate', '--json'], admin);
+    expect(rotated.kid).not.toBe(active[0]!.kid);
+    expect(rotated.retired).toEqual([active[0]!.kid]);
+
+    const after = await runCliJson<{ kid: string; status: string; retired_at: string | null; published_until: string | null }[]>(['keys', 'list', '--json'], admin);
+    expect(after.map((key) => [key.kid, key.status])).toEqual(expect.arrayContaining([[rotated.kid, 'active'], [active[0]!.kid, 'retired']]));
+    expect(after.filter((key) => key.status === 'active')).toHaveLength(1);
+    const retired = after.find((key) => key.kid === active[0]!.kid)!;
+    expect(retired.retired_at).not.toBeNull();
+    expect(retired.published_until).not.toBeNull();
+    expect(JSON.stringify(after)).not.toMatch(/"d"|private/i);
+    const jwks = (await (await fetch(`${deputy.url}/jwks`)).json()) as { keys: { kid: string }[] };
+    expect(jwks.keys.map((key) => key.kid)).toEqual(expect.arrayContaining([rotated.kid, active[0]!.kid]));
+
+    const events = await runCliJson<{ type: string; details: Record<string, unknown> }[]>(['audit', 'tail', '-n', '1', '--type', 'key.rotated', '--json'], admin);
+    expect(events).toEqual([expect.objectContaining({ type: 'key.rotated', details: expect.objectContaining({ kid: rotated.kid, trigger: 'admin' }) })]);
+
+    const plain = await runCli(['keys', 'rotate'], admin);
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toMatch(/^FIELD\s+VALUE/);
+    expect(plain.stdout).toContain(rotated.kid);
+    expect((await runCli(['keys', 'rotate', 'extra'], admin)).code).toBe(2);
+  });
+
   it('--json is one document, --jsonl one item per line, --all follows every cursor', async () => {
     for (const id of ['page-1', 'page-2', 'page-3', 'page-4', 'page-5']) await runCliJson(['subjects', 'create', id, '--json'], admin);
     const first = await runCliJson(['subjects', 'list', '--limit', '2', '--json'], admin);

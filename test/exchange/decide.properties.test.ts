@@ -105,6 +105,10 @@ function inputs(odds: number): fc.Arbitrary<DecisionInput> {
           audience: isChain ? k.mostly<string | null>(API, fc.constant(OTHER_API)) : fc.constant(null),
           mayActSub: k.mostly<string | null>(null, fc.constantFrom(ACTOR, 'agent:other')),
           issuedAt: isChain ? k.mostly<number | null>(NOW - 30, k.instant) : fc.constant(null),
+          // Whole seconds (an IdP's iat), a fraction, or none at all.
+          externalIssuedAt: isChain
+            ? fc.constant(null)
+            : k.mostly<number | null>(NOW - 30, fc.option(fc.oneof(k.instant.map(Math.floor), k.instant), { nil: null })),
           boundJkt: isChain ? k.boundJkt : fc.constant(null),
         }),
         dpopJkt: k.dpopJkt,
@@ -130,6 +134,19 @@ function inputs(odds: number): fc.Arbitrary<DecisionInput> {
 
 /** Any input at all, including broken chains, unknown rows and refusals of every kind. */
 const anyInput = fc.oneof({ arbitrary: inputs(4), weight: 1 }, { arbitrary: inputs(100), weight: 2 });
+
+// External tokens whose subject was disabled once and is active again, their iat (whole seconds,
+// a fraction, or none) and the disable both within the same few minutes, often the same second.
+const around = (min: number, max: number) => fc.oneof(fc.integer({ min, max }), fc.double({ min, max, noNaN: true }));
+const killSwitchedExternal = fc
+  .tuple(inputs(100), around(NOW - 120, NOW), fc.option(around(NOW - 150, NOW), { nil: null, freq: 8 }))
+  .filter(([input]) => input.subjectToken.chain.length === 0)
+  .map(([input, disabledAt, iat]) => ({
+    ...input,
+    subjectToken: { ...input.subjectToken, externalIssuedAt: iat },
+    live: { ...input.live, subject: { id: 'alice', status: 'active', disabledAt } },
+  }));
+const externalInput = fc.oneof(anyInput, killSwitchedExternal);
 
 // ---- A small model of the rules, written independently of the implementation.
 
@@ -314,6 +331,38 @@ describe('decide: properties over random inputs', () => {
     guard.check(10);
   });
 
+  it('never grants on an external token issued (iat) before the second its subject was last disabled, nor on one without iat', () => {
+    const guard = vacuityGuard();
+    fc.assert(
+      fc.property(externalInput, (input) => {
+        const decision = run(input);
+        const disabledAt = input.live.subject?.disabledAt ?? null;
+        if (input.subjectToken.chain.length > 0 || disabledAt === null) return;
+        guard.see(decision);
+        if (!decision.granted) return;
+        const iat = input.subjectToken.externalIssuedAt;
+        expect(iat).not.toBeNull();
+        expect(iat!).toBeGreaterThanOrEqual(Math.floor(disabledAt));
+      }),
+      SLICE_RUNS,
+    );
+    guard.check(10);
+  });
+
+  it('refuses an external token for its subject\'s kill switch only when it was issued before the second of the disable', () => {
+    fc.assert(
+      fc.property(externalInput, (input) => {
+        const decision = run(input);
+        if (input.subjectToken.chain.length > 0 || decision.granted || decision.reason !== 'subject_disabled_since_issued') return;
+        const disabledAt = input.live.subject!.disabledAt;
+        const iat = input.subjectToken.externalIssuedAt;
+        expect(disabledAt).not.toBeNull();
+        if (iat !== null) expect(iat).toBeLessThan(Math.floor(disabledAt!));
+      }),
+      SLICE_RUNS,
+    );
+  });
+
   it('exchanges a DPoP-bound subject token only with a proof of its key', () => {
     const guard = vacuityGuard();
     fc.assert(
@@ -395,7 +444,7 @@ describe('decide: chains of its own tokens', () => {
         let now = NOW;
         let subjectToken: SubjectTokenFacts = {
           subjectId: 'alice', exp: scenario.subjectExp, scopes: null, chain: [], chainGrantIds: [], audience: null, mayActSub: null,
-          issuedAt: null, boundJkt: null,
+          issuedAt: null, externalIssuedAt: NOW - 30, boundJkt: null,
         };
         let parent: GrantedDecision | null = null;
         const chainActors: LiveActor[] = [];

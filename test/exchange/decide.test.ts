@@ -64,6 +64,7 @@ function build(chain: string[], actorId: string, edit?: (input: DecisionInput) =
       audience: isChain ? API : null,
       mayActSub: null,
       issuedAt: isChain ? NOW - 60 : null,
+      externalIssuedAt: isChain ? null : NOW - 60,
       boundJkt: null,
     },
     dpopJkt: null,
@@ -221,9 +222,35 @@ describe('kill switches are final for the tokens issued before them', () => {
     expect(decide(input).granted).toBe(true);
   });
 
-  it('does not apply to an external token, nor to the new actor (they are judged by their status now)', () => {
-    expect(decide(external((i) => { i.live.subject!.disabledAt = NOW - 1; })).granted).toBe(true);
+  it('does not apply to the new actor (it is judged by its status now)', () => {
     expect(decide(twoHops((i) => { i.live.actor!.disabledAt = NOW - 1; })).granted).toBe(true);
+  });
+
+  // external()'s IdP token says iat = NOW - 60, in whole seconds.
+  it('refuses an external token issued (iat) before the second its subject was last disabled, even if active again', () => {
+    for (const disabledAt of [NOW - 59, NOW - 58.5, NOW - 1]) {
+      expectRefused(decide(external((i) => { i.live.subject!.disabledAt = disabledAt; })), 'invalid_request', 'subject_disabled_since_issued');
+    }
+  });
+
+  it('accepts an external token issued in the very second of the disable, or after it (iat is whole seconds)', () => {
+    for (const disabledAt of [NOW - 60, NOW - 59.999, NOW - 60.5, NOW - 3600]) {
+      expect(decide(external((i) => { i.live.subject!.disabledAt = disabledAt; })).granted).toBe(true);
+    }
+  });
+
+  it('refuses an external token without an issue time once its subject has been disabled (fail closed)', () => {
+    expectRefused(
+      decide(external((i) => { i.subjectToken.externalIssuedAt = null; i.live.subject!.disabledAt = NOW - 3600; })),
+      'invalid_request',
+      'subject_disabled_since_issued',
+    );
+    expect(decide(external((i) => { i.subjectToken.externalIssuedAt = null; })).granted).toBe(true);
+    expectRefused(
+      decide(external((i) => { i.subjectToken.externalIssuedAt = Number.NaN; i.live.subject!.disabledAt = NOW - 3600; })),
+      'invalid_request',
+      'subject_disabled_since_issued',
+    );
   });
 
   it('fails closed on an unusable issue time', () => {

@@ -101,6 +101,7 @@ describe('verifyTrustedIssuerToken: accepted tokens', () => {
     expect(result).toEqual({
       subjectId: 'alice',
       exp: NOW_S + 600,
+      iat: claims().iat,
       issuer: ISSUER,
       mayActSub: null,
       claims: claims(),
@@ -146,7 +147,7 @@ describe('verifyTrustedIssuerToken: accepted tokens', () => {
     const h = harness();
     const act = { sub: 'agent-9', act: { sub: 'agent-8' } };
     const result = await verifyTrustedIssuerToken(await signJwt(issuerKey, claims({ act })), h.deps, NOW);
-    expect(Object.keys(result).sort()).toEqual(['claims', 'exp', 'issuer', 'mayActSub', 'subjectId']);
+    expect(Object.keys(result).sort()).toEqual(['claims', 'exp', 'iat', 'issuer', 'mayActSub', 'subjectId']);
     expect(result.claims).not.toHaveProperty('act');
     expect(JSON.stringify(result)).not.toContain('agent-9');
     expect(result.subjectId).toBe('alice');

@@ -12,6 +12,7 @@ export function mintedFacts(input: DecisionInput, decision: GrantedDecision): Su
     audience: input.requestedResource,
     mayActSub: null,
     issuedAt: input.now,
+    externalIssuedAt: null,
     // The token is bound to the request's proof key, if any (grant.ts).
     boundJkt: input.dpopJkt,
   };

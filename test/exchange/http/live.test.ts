@@ -120,6 +120,32 @@ describe('live checks', () => {
       expect(await active(child.json.access_token as string)).toBe(true);
     });
 
+    it('re-enabling a disabled subject does not revive its IdP tokens issued before the disable; fresh ones are accepted', async () => {
+      await w.addSubject('k-idp', { entitlements: ALL, grants: { 'agent:k1': ALL } });
+      const exchangeIdp = (subjectToken: string) =>
+        w.exchange({ subject_token: subjectToken, subject_token_type: TT.jwt, resource: RESOURCE, scope: 'read' }, { clientId: 'app-k1' });
+      const old = await w.userToken('k-idp', { claims: { iat: Math.floor(Date.now() / 1000) - 5 } });
+      expect((await exchangeIdp(old)).status).toBe(200);
+
+      await w.sql(`UPDATE subjects SET status = 'disabled' WHERE id = 'k-idp'`);
+      await w.sql(`UPDATE subjects SET status = 'active' WHERE id = 'k-idp'`);
+      const [row] = await w.sql<{ disabled_at: Date }>(`SELECT disabled_at FROM subjects WHERE id = 'k-idp'`);
+      const disabledSecond = Math.floor(row!.disabled_at.getTime() / 1000);
+
+      await w.expectRefused(() => exchangeIdp(old), 'invalid_request');
+      expect(await w.lastEvent('token.exchange_denied')).toMatchObject({ error: 'invalid_request', details: { reason: 'decision.subject_disabled_since_issued' } });
+      const justBefore = await w.userToken('k-idp', { claims: { iat: disabledSecond - 1 } });
+      await w.expectRefused(() => exchangeIdp(justBefore), 'invalid_request');
+
+      // iat is whole seconds: a token of the disable's own second cannot be told apart, and is accepted.
+      const sameSecond = await w.userToken('k-idp', { claims: { iat: disabledSecond } });
+      expect((await exchangeIdp(sameSecond)).status).toBe(200);
+      const fresh = await w.userToken('k-idp');
+      const result = await exchangeIdp(fresh);
+      expect(result.status).toBe(200);
+      expect(await active(result.json.access_token as string)).toBe(true);
+    });
+
     it('is stamped by the database whatever changes the status, and cannot be cleared by hand', async () => {
       await w.addActor('agent:r3', { clientId: 'app-r3' });
       await w.sql(`UPDATE actors SET status = 'disabled' WHERE id = 'agent:r3'`);
