@@ -134,7 +134,7 @@ export function entitlementRoutes(api: AdminApi, { pool }: AdminDeps): void {
     operationId: 'deleteEntitlement',
     tag: 'entitlements',
     summary: 'Withdraw an entitlement',
-    description: 'Takes effect at once: exchanges and introspection read entitlements live.',
+    description: 'Takes effect at once for exchanges, which read entitlements live; tokens already minted with the scope keep it until they expire unless revoked.',
     params: IdParam,
     status: 204,
     responseDescription: 'The entitlement is withdrawn',
