@@ -179,6 +179,9 @@ describe('npm start', () => {
       expect(started.stderr).toContain('Deputy is ready at');
       expect(started.stderr).toContain(demoSecretsFile(home));
       expect(started.stderr).toContain('demo:secret');
+      // The banner points at the console and the admin API's reference.
+      expect(started.stderr).toContain(`${issuer}/console`);
+      expect(started.stderr).toContain(`${issuer}/admin/v1/docs`);
     } finally {
       if (exitCode === null) started.child.kill('SIGKILL');
       await db.drop();

@@ -47,6 +47,11 @@ export function quickstart({ baseUrl, secretsFile, bootstrapTokenConfigured }: Q
   if (bootstrapTokenConfigured) {
     lines.push('', '  # or with the DEPUTY_ADMIN_TOKEN you configured (export it in that shell first):', `  curl -s ${baseUrl}/admin/v1/grants -H "Authorization: Bearer $DEPUTY_ADMIN_TOKEN"`);
   }
-  lines.push('');
+  lines.push(
+    '',
+    `The web console: ${baseUrl}/console (client id ${DEMO.adminClient}; its secret: npm run -s demo:secret -- admin)`,
+    `The admin API's reference: ${baseUrl}/admin/v1/docs`,
+    '',
+  );
   return lines.join('\n');
 }
