@@ -13,6 +13,7 @@ import { DEMO, readDemoSecrets } from '../src/demo/seed.js';
 import { demoUserToken } from '../src/demo/user-token.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { basic } from './support/hostile.js';
+import { alive } from './support/process.js';
 import { until } from './support/wait.js';
 
 interface LogLine {
@@ -21,15 +22,6 @@ interface LogLine {
   worker_pid?: number;
   [field: string]: unknown;
 }
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('npm start with WORKERS=2', () => {
   let db: TestDatabase;

@@ -10,16 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../src/db/embedded.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { alive } from '../support/process.js';
 import { until } from '../support/wait.js';
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('npm start', () => {
   let db: TestDatabase | undefined;

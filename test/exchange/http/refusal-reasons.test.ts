@@ -5,40 +5,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pino from 'pino';
-import { loadConfig } from '../../../src/config.js';
-import { freePort } from '../../../src/db/embedded.js';
-import { startDeputy } from '../../../src/server.js';
-import { createTestDatabase } from '../../support/database.js';
-import { PEPPER, RESOURCE, TT, buildWorld, type World } from '../../support/exchange-world.js';
+import { RESOURCE, TT, startExchangeWorld, type World } from '../../support/exchange-world.js';
 
 describe('refusal reasons', () => {
   let w: World;
   const logLines: Array<Record<string, unknown>> = [];
 
   beforeAll(async () => {
-    const database = await createTestDatabase();
-    const port = await freePort();
-    const config = loadConfig({
-      NODE_ENV: 'test',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      ISSUER: `http://127.0.0.1:${port}`,
-      LOG_LEVEL: 'debug',
-      DEMO_SEED: 'false',
-      DATABASE_POOL_SIZE: '5',
-      CLIENT_SECRET_PEPPER: PEPPER,
-    });
     const logger = pino({ level: 'debug' }, { write: (line: string) => void logLines.push(JSON.parse(line) as Record<string, unknown>) });
-    const running = await startDeputy(config, database.url, logger);
-    w = await buildWorld({
-      ...running,
-      config,
-      database,
-      async stop() {
-        await running.close();
-        await database.drop();
-      },
-    });
+    w = await startExchangeWorld({ LOG_LEVEL: 'debug' }, logger);
   });
   afterAll(async () => {
     await w.stop();
