@@ -16,8 +16,8 @@ const installed = (name) => {
     return false;
   }
 };
-const run = (script) => {
-  const result = spawnSync(process.execPath, [fileURLToPath(new URL(script, import.meta.url))], { stdio: 'inherit' });
+const run = (script, nodeArgs = []) => {
+  const result = spawnSync(process.execPath, [...nodeArgs, fileURLToPath(new URL(script, import.meta.url))], { stdio: 'inherit' });
   if (result.status !== 0) process.exit(result.status ?? 1);
 };
 
@@ -27,6 +27,5 @@ if (!installed('prisma/build/index.js') || !installed('typescript/bin/tsc') || !
 }
 run('./prisma-generate.mjs');
 // The CLI's admin client is typed from the admin API's OpenAPI document: generated before the build.
-const generated = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./generate-admin-client.ts', import.meta.url))], { stdio: 'inherit' });
-if (generated.status !== 0) process.exit(generated.status ?? 1);
+run('./generate-admin-client.ts', ['--import', 'tsx']);
 run('./build.mjs');
