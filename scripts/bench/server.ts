@@ -12,7 +12,7 @@
  * and when its stdin closes (the parent died), so it never outlives the benchmark.
  */
 import cluster from 'node:cluster';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
@@ -57,6 +57,9 @@ async function start(mode: Mode, fixedPort?: number): Promise<{ url: string; clo
       LOG_LEVEL: 'silent',
       DATABASE_POOL_SIZE: '20',
       CLIENT_SECRET_PEPPER: pepper,
+      // Required in production since signing keys are sealed; derived from the run's pepper so
+      // every Deputy process of one run shares it.
+      KEY_ENCRYPTION_KEY: createHash('sha256').update(`key-encryption:${pepper}`).digest('hex'),
     });
     const deputy = await startDeputy(config, databaseUrl, createLogger('silent'));
     return { url: deputy.url, close: () => deputy.close() };
