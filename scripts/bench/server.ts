@@ -46,7 +46,8 @@ async function start(mode: Mode, fixedPort?: number): Promise<{ url: string; clo
   if (mode === 'deputy') {
     const databaseUrl = process.env.BENCH_DATABASE_URL;
     const pepper = process.env.BENCH_PEPPER;
-    if (!databaseUrl || !pepper) throw new Error('BENCH_DATABASE_URL and BENCH_PEPPER are required');
+    const keyEncryptionKey = process.env.BENCH_KEY_ENCRYPTION_KEY;
+    if (!databaseUrl || !pepper || !keyEncryptionKey) throw new Error('BENCH_DATABASE_URL, BENCH_PEPPER and BENCH_KEY_ENCRYPTION_KEY are required');
     const config = loadConfig({
       NODE_ENV: 'production',
       PORT: String(port),
@@ -57,6 +58,7 @@ async function start(mode: Mode, fixedPort?: number): Promise<{ url: string; clo
       LOG_LEVEL: 'silent',
       DATABASE_POOL_SIZE: '20',
       CLIENT_SECRET_PEPPER: pepper,
+      KEY_ENCRYPTION_KEY: keyEncryptionKey,
     });
     const deputy = await startDeputy(config, databaseUrl, createLogger('silent'));
     return { url: deputy.url, close: () => deputy.close() };
