@@ -32,6 +32,8 @@ export interface ParentTokenRecord {
   issuedAt: number;
   /** The parent's DPoP binding (cnf.jkt), if any. */
   dpopJkt: string | null;
+  /** SHA-256 (hex) of the parent token as minted; null for tokens recorded before migration 0006. */
+  digest: string | null;
   revoked: boolean;
 }
 
@@ -78,7 +80,7 @@ SELECT
   (SELECT json_build_object('jti', t.jti, 'subjectId', t.subject_id, 'actorIds', t.actor_ids, 'grantIds', t.grant_ids,
       'ancestorJtis', t.ancestor_jtis,
       'resource', t.resource_uri, 'scope', t.scope, 'expiresAt', ${epoch('t.expires_at')},
-      'issuedAt', ${preciseEpoch('t.issued_at')}, 'dpopJkt', t.dpop_jkt,
+      'issuedAt', ${preciseEpoch('t.issued_at')}, 'dpopJkt', t.dpop_jkt, 'digest', encode(t.token_sha256, 'hex'),
       'revoked', t.revoked_at IS NOT NULL OR EXISTS (SELECT 1 FROM revoked_ancestors))
      FROM parent t) AS parent`;
 
