@@ -59,9 +59,12 @@ const actorJson = `json_build_object('id', a.id, 'status', a.status, 'disabledAt
 const grantJson = `json_build_object('id', g.id, 'actorId', g.actor_id, 'scopes', g.scopes,
   'expiresAt', ${epoch('g.expires_at')}, 'revokedAt', ${epoch('g.revoked_at')})`;
 
+// $5 IS NOT NULL gates the parent lookup as a whole (a one-time filter, evaluated with the
+// parameter's value even in a generic plan): an exchange that is not a chain never touches
+// issued_tokens, however its plan was made.
 const LIVE_FACTS_SQL = `
 WITH target AS (SELECT coalesce($2::text, (SELECT c.actor_id FROM clients c WHERE c.client_id = $4)) AS actor_id),
-     parent AS (SELECT * FROM issued_tokens t WHERE t.jti = $5),
+     parent AS (SELECT * FROM issued_tokens t WHERE $5::text IS NOT NULL AND t.jti = $5),
      revoked_ancestors AS (
        SELECT 1 FROM issued_tokens a WHERE a.jti = ANY(coalesce((SELECT ancestor_jtis FROM parent), '{}'::text[])) AND a.revoked_at IS NOT NULL)
 SELECT
