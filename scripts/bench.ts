@@ -275,7 +275,7 @@ interface DeputyScenarios {
   memory: MemoryCheck;
   chainParents: { requested: number; obtained: number; failures: Record<string, number> };
   /** Reused against Deputy with several workers. */
-  requests: { userExchange: PreparedRequest[]; introspections: PreparedRequest[] };
+  requests: { userExchange: PreparedRequest[]; introspections: PreparedRequest[]; chain: PreparedRequest[] };
 }
 
 interface MemoryCheck {
@@ -528,7 +528,7 @@ async function benchDeputy(world: World, deputy: ServerChild): Promise<DeputySce
     scenarios,
     memory,
     chainParents: { requested: CHAIN_PARENTS, obtained: parents.length, failures: parentFailures },
-    requests: { userExchange, introspections },
+    requests: { userExchange, introspections, chain: chainRequests },
   };
 }
 
@@ -638,11 +638,8 @@ function table(rows: ScenarioResult[], ceiling: ScenarioResult): string {
 
 // ---------------------------------------------------------------- previous build
 
-interface PreviousBuildComparison {
-  ref: string;
-  commit: string;
-  connections: number;
-  secondsPerRound: number;
+interface PathComparison {
+  path: string;
   currentRps: number[];
   previousRps: number[];
   current: LoadResult[];
@@ -650,12 +647,26 @@ interface PreviousBuildComparison {
   comparison: RoundComparison;
 }
 
+interface PreviousBuildComparison {
+  ref: string;
+  commit: string;
+  connections: number;
+  secondsPerRound: number;
+  /** The client-as-actor exchange first (the target's), then the other compared paths. */
+  paths: PathComparison[];
+}
+
 /**
- * The client-as-actor exchange against the previous build (BENCH_BASELINE_REF, default HEAD~1),
- * checked out and started by the bench on the same database, in alternating rounds with this
- * build, so both see the same machine, load and table sizes.
+ * Paths measured against the previous build (BENCH_BASELINE_REF, default HEAD~1), checked out
+ * and started by the bench on the same database and issuer (so it accepts this build's chain
+ * tokens), in alternating rounds with this build, so both see the same machine, load and table
+ * sizes. The first path is the client-as-actor exchange, whose target this is.
  */
-async function compareWithPreviousBuild(deputy: ServerChild, env: Record<string, string>, requests: PreparedRequest[]): Promise<PreviousBuildComparison | null> {
+async function compareWithPreviousBuild(
+  deputy: ServerChild,
+  env: Record<string, string>,
+  paths: Array<{ name: string; requests: PreparedRequest[] }>,
+): Promise<PreviousBuildComparison | null> {
   if (BASELINE_REF === 'none') return null;
   let checkout;
   try {
@@ -668,55 +679,49 @@ async function compareWithPreviousBuild(deputy: ServerChild, env: Record<string,
   log(`previous build: ${BASELINE_REF} = ${checkout.commit.slice(0, 12)} in ${checkout.dir}`);
   let previous: ServerChild;
   try {
-    previous = await startServerChild('deputy', env, 60_000, checkout.serverScript);
+    previous = await startServerChild('deputy', { ...env, BENCH_ISSUER: deputy.url }, 60_000, checkout.serverScript);
   } catch (error) {
     problem(`previous build ${BASELINE_REF}: did not start: ${(error as Error).message.slice(0, 600)}`);
     return null;
   }
   cleanups.push({ name: 'stop the previous build', run: () => previous.stop() });
   try {
-    const next = rotate(requests);
-    const probed = await probe(previous.url, next());
-    if (probed.status !== 200) {
-      problem(`previous build ${BASELINE_REF}: probe → ${probed.status} ${probed.body.slice(0, 300)}`);
-      return null;
-    }
     const at = TARGET_CONNECTIONS;
-    const rounds: Record<'current' | 'previous', LoadResult[]> = { current: [], previous: [] };
-    for (let round = 0; round < BASELINE_ROUNDS; round++) {
-      // Alternate which goes first, so neither always runs on the other's warm database.
-      const order = round % 2 === 0 ? (['previous', 'current'] as const) : (['current', 'previous'] as const);
-      for (const which of order) {
-        const server = which === 'current' ? deputy : previous;
-        const result = await runLoad({
-          url: server.url,
-          connections: at,
-          seconds: BASELINE_SECONDS,
-          warmupSeconds: round === 0 ? Math.max(WARMUP, 2) : 1,
-          next,
-          serverCpu: processTreeMeter(server.pid),
-          ...(dbMeter ? { dbCpu: dbMeter } : {}),
-        });
-        rounds[which].push(result);
-        log(`previous-build comparison round ${round + 1} ${which}: ${result.rps} req/s, srv ${result.serverCpuMsPerRequest} + DB ${result.dbCpuMsPerRequest ?? '-'} ms/req, p99 ${result.latencyMs.p99} ms`);
-        if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
-          problem(`previous-build comparison (${which}): ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts; ${JSON.stringify(result.failureSamples)}`);
+    const compared: PathComparison[] = [];
+    for (const path of paths) {
+      const next = rotate(path.requests);
+      const probed = await probe(previous.url, next());
+      if (probed.status !== 200) {
+        problem(`previous build ${BASELINE_REF}, ${path.name}: probe → ${probed.status} ${probed.body.slice(0, 300)}`);
+        continue;
+      }
+      const rounds: Record<'current' | 'previous', LoadResult[]> = { current: [], previous: [] };
+      for (let round = 0; round < BASELINE_ROUNDS; round++) {
+        // Alternate which goes first, so neither always runs right after the other.
+        const order = round % 2 === 0 ? (['previous', 'current'] as const) : (['current', 'previous'] as const);
+        for (const which of order) {
+          const server = which === 'current' ? deputy : previous;
+          const result = await runLoad({
+            url: server.url,
+            connections: at,
+            seconds: BASELINE_SECONDS,
+            warmupSeconds: round === 0 ? Math.max(WARMUP, 2) : 1,
+            next,
+            serverCpu: processTreeMeter(server.pid),
+            ...(dbMeter ? { dbCpu: dbMeter } : {}),
+          });
+          rounds[which].push(result);
+          log(`${path.name} vs ${BASELINE_REF}, round ${round + 1} ${which}: ${result.rps} req/s, srv ${result.serverCpuMsPerRequest} + DB ${result.dbCpuMsPerRequest ?? '-'} ms/req, p99 ${result.latencyMs.p99} ms`);
+          if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
+            problem(`${path.name} vs ${BASELINE_REF} (${which}): ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts; ${JSON.stringify(result.failureSamples)}`);
+          }
         }
       }
+      const currentRps = rounds.current.map((r) => r.rps);
+      const previousRps = rounds.previous.map((r) => r.rps);
+      compared.push({ path: path.name, currentRps, previousRps, current: rounds.current, previous: rounds.previous, comparison: compareRounds(currentRps, previousRps) });
     }
-    const currentRps = rounds.current.map((r) => r.rps);
-    const previousRps = rounds.previous.map((r) => r.rps);
-    return {
-      ref: BASELINE_REF,
-      commit: checkout.commit,
-      connections: at,
-      secondsPerRound: BASELINE_SECONDS,
-      currentRps,
-      previousRps,
-      current: rounds.current,
-      previous: rounds.previous,
-      comparison: compareRounds(currentRps, previousRps),
-    };
+    return { ref: BASELINE_REF, commit: checkout.commit, connections: at, secondsPerRound: BASELINE_SECONDS, paths: compared };
   } finally {
     await previous.stop();
   }
@@ -811,6 +816,7 @@ function targets(scenarios: ScenarioResult[], memory: MemoryCheck, previousBuild
   const assertion = level(EXCHANGE_PATHS[1]!);
   const dpop = level(EXCHANGE_PATHS[3]!);
   const failures = scenarios.flatMap((s) => s.levels).reduce((sum, l) => sum + l.errors + l.timeouts + l.non2xx + l.badBodies, 0);
+  const previousExchange = previousBuild?.paths.find((p) => p.path === EXCHANGE_PATHS[0]);
   return checkTargets({
     connections: at,
     ...(exchange ? { exchange } : {}),
@@ -821,7 +827,9 @@ function targets(scenarios: ScenarioResult[], memory: MemoryCheck, previousBuild
       return found ? [{ name, level: found }] : [];
     }),
     introspection: scenarios.find((s) => s.name === 'introspection')?.levels ?? [],
-    ...(previousBuild ? { previousBuild: { ref: `${previousBuild.ref} (${previousBuild.commit.slice(0, 7)})`, comparison: previousBuild.comparison } } : {}),
+    ...(previousBuild && previousExchange
+      ? { previousBuild: { ref: `${previousBuild.ref} (${previousBuild.commit.slice(0, 7)})`, comparison: previousExchange.comparison } }
+      : {}),
     ...(emptyDatabase ? { emptyDatabase: emptyDatabase.held } : {}),
     failures,
     memoryDriftPercent: memory.driftPercent,
@@ -875,7 +883,10 @@ async function main(): Promise<void> {
       return;
     }
     deputyResults = await benchDeputy(world, deputy);
-    previousBuild = await compareWithPreviousBuild(deputy, deputyEnv, deputyResults.requests.userExchange);
+    previousBuild = await compareWithPreviousBuild(deputy, deputyEnv, [
+      { name: EXCHANGE_PATHS[0]!, requests: deputyResults.requests.userExchange },
+      { name: EXCHANGE_PATHS[2]!, requests: deputyResults.requests.chain },
+    ]);
     log('console pages');
     consolePages = await benchConsole(deputy.url, database.url, pepper);
   } finally {
@@ -930,6 +941,26 @@ async function main(): Promise<void> {
   };
 
   process.stdout.write(`\n${printed}\n\n${consoleTable(consolePages.pages)}\n\n`);
+  if (previousBuild) {
+    const med = (values: Array<number | undefined>) => {
+      const known = values.filter((v): v is number => v !== undefined).sort((x, y) => x - y);
+      return known.length ? known[Math.floor(known.length / 2)] : undefined;
+    };
+    process.stdout.write(`against ${previousBuild.ref} (${previousBuild.commit.slice(0, 7)}), c=${previousBuild.connections}, ${BASELINE_ROUNDS} alternating rounds of ${previousBuild.secondsPerRound}s (medians):\n`);
+    for (const p of previousBuild.paths) {
+      const cpu = (results: LoadResult[]) => `Deputy ${med(results.map((r) => r.serverCpuMsPerRequest))} + PostgreSQL ${med(results.map((r) => r.dbCpuMsPerRequest)) ?? '-'} ms/req`;
+      process.stdout.write(
+        `  ${p.path}: ${p.comparison.currentMedian} vs ${p.comparison.previousMedian} req/s (${Math.round(p.comparison.ratio * 100)}%); CPU ${cpu(p.current)} vs ${cpu(p.previous)}\n`,
+      );
+    }
+    process.stdout.write('\n');
+  }
+  if (emptyDatabase) {
+    process.stdout.write(
+      `empty database: ${emptyDatabase.windows.map((w) => w.rps.toFixed(0)).join(', ')} req/s per ${emptyDatabase.windowSeconds}s; ` +
+        `${emptyDatabase.issuedTokensAtEnd} tokens issued, ${emptyDatabase.issuedTokensSeqScans} sequential scans of issued_tokens\n\n`,
+    );
+  }
   process.stdout.write(`targets:\n${checks.map((t) => `  ${t.met ? 'met    ' : 'NOT MET'}  ${t.target}: ${t.measured}`).join('\n')}\n\n`);
   process.stdout.write(
     `jose ES256 (one process): sign ${ceilings.jose.signPerSecond}/s, verify ${ceilings.jose.verifyPerSecond}/s\n` +
