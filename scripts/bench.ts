@@ -18,7 +18,7 @@
  * on error, on SIGINT/SIGTERM, and by a watchdog if the run overstays.
  */
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,10 +26,13 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../src/db/embedded.js';
 import { migrate } from '../src/db/migrate.js';
-import { OIDC_CEILING_CLIENT, rssOf, startServerChild, type ServerChild } from './bench/common.js';
+import { checkOutBaseline } from './bench/baseline.js';
+import { OIDC_CEILING_CLIENT, rssOf, signEs256, startServerChild, type ServerChild } from './bench/common.js';
+import { databaseBackendsMeter, processTreeMeter, type CpuMeter } from './bench/cpu.js';
 import { benchConsole, consoleTable } from './bench/console.js';
 import { measureJose, type JoseCeiling } from './bench/jose-ceiling.js';
 import { runLoad, type LoadResult, type PreparedRequest } from './bench/load.js';
+import { checkTargets, compareRounds, heldRate, type HeldRate, type RoundComparison, type TargetCheck } from './bench/targets.js';
 import { COUNTS, resourceUri, seedWorld, type World } from './bench/world.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -43,12 +46,21 @@ const SECONDS = envNumber('BENCH_SECONDS', 3);
 const WARMUP = envNumber('BENCH_WARMUP', 1);
 const MEMORY_SECONDS = envNumber('BENCH_MEMORY_SECONDS', 60);
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '1,16,32,64').split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
-const WATCHDOG_MS = envNumber('BENCH_WATCHDOG_SECONDS', 300) * 1000;
+const WATCHDOG_MS = envNumber('BENCH_WATCHDOG_SECONDS', 900) * 1000;
+/** The previous build to compare with (BENCH_BASELINE_REF=none skips it), and its rounds. */
+const BASELINE_REF = process.env.BENCH_BASELINE_REF ?? 'HEAD~1';
+const BASELINE_ROUNDS = envNumber('BENCH_BASELINE_ROUNDS', 3);
+const BASELINE_SECONDS = envNumber('BENCH_BASELINE_SECONDS', 5);
+/** The empty-database phase: this long at the target level, in 5 s windows (0 skips it). */
+const EMPTY_DB_SECONDS = process.env.BENCH_EMPTY_DB_SECONDS === '0' ? 0 : envNumber('BENCH_EMPTY_DB_SECONDS', 60);
+const EMPTY_DB_WINDOW_SECONDS = 5;
 const CHAIN_PARENTS = 1000;
 const FEW_CLIENTS_CONNECTIONS = CONNECTIONS.includes(16) ? 16 : CONNECTIONS[0]!;
 /** BENCH_WORKERS=N (N > 1): also measure N Deputy processes on one port, at one level. Off by default (time budget). */
 const WORKERS = envNumber('BENCH_WORKERS', 1);
 const CONSOLE_ONLY = process.env.BENCH_CONSOLE_ONLY === '1';
+/** BENCH_EMPTY_DB_ONLY=1: the empty-database phase alone (no other scenarios, no results.json). */
+const EMPTY_DB_ONLY = process.env.BENCH_EMPTY_DB_ONLY === '1';
 /** The level the latency and ratio targets name; the one-level measurements run there too. */
 const TARGET_CONNECTIONS = CONNECTIONS.includes(32) ? 32 : CONNECTIONS.at(-1)!;
 const WORKERS_WARMUP = Math.max(WARMUP, 5);
@@ -99,43 +111,69 @@ interface Database {
   kind: string;
   /** The postmaster's pid (embedded PostgreSQL only), to account the database's CPU time. */
   postmasterPid?: number;
+  /** Another fresh database on the same server (the empty-database phase), dropped at the end. */
+  another(name: string): Promise<string>;
 }
 
-let dbPid: number | undefined;
+/** PostgreSQL's CPU for the main database: the embedded postmaster's tree, or the database's backends. */
+let dbMeter: CpuMeter | undefined;
+
+/** How PostgreSQL's CPU is accounted for a database of this run. */
+function meterFor(database: Database, url: string): CpuMeter | undefined {
+  if (database.postmasterPid !== undefined) return processTreeMeter(database.postmasterPid);
+  const host = new URL(url).hostname;
+  if (host !== '127.0.0.1' && host !== 'localhost' && host !== '::1') return undefined; // not on this machine: no /proc
+  const meter = databaseBackendsMeter(url);
+  cleanups.push({ name: 'close the CPU meter connection', run: () => meter.close() });
+  return meter;
+}
+
+async function createDatabase(serverUrl: string, name: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(name)}`);
+  } finally {
+    await admin.end();
+  }
+  cleanups.push({
+    name: `drop database ${name}`,
+    run: async () => {
+      const client = new pg.Client({ connectionString: serverUrl });
+      await client.connect();
+      try {
+        await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`);
+      } finally {
+        await client.end();
+      }
+    },
+  });
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
 
 async function provisionDatabase(): Promise<Database> {
   const external = process.env.DATABASE_URL;
   if (external) {
     const name = `deputy_bench_${randomBytes(6).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: external });
-    await admin.connect();
-    try {
-      await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(name)}`);
-    } finally {
-      await admin.end();
-    }
-    cleanups.push({
-      name: `drop database ${name}`,
-      run: async () => {
-        const client = new pg.Client({ connectionString: external });
-        await client.connect();
-        try {
-          await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`);
-        } finally {
-          await client.end();
-        }
-      },
-    });
-    const url = new URL(external);
-    url.pathname = `/${name}`;
-    return { url: url.toString(), kind: `DATABASE_URL, fresh database ${name}` };
+    return {
+      url: await createDatabase(external, name),
+      kind: `DATABASE_URL, fresh database ${name}`,
+      another: (suffix) => createDatabase(external, `${name}_${suffix}`),
+    };
   }
   const home = await mkdtemp(path.join(os.tmpdir(), 'deputy-bench-'));
   cleanups.push({ name: `remove ${home}`, run: () => rm(home, { recursive: true, force: true }) });
   const embedded = await startEmbeddedPostgres(home);
   cleanups.push({ name: 'stop embedded PostgreSQL', run: () => embedded.stop() });
   const postmaster = Number.parseInt((await readFile(path.join(home, 'pg', 'postmaster.pid'), 'utf8').catch(() => '')).split('\n')[0] ?? '', 10);
-  return { url: embedded.url, kind: `embedded PostgreSQL in ${home}`, ...(Number.isInteger(postmaster) ? { postmasterPid: postmaster } : {}) };
+  return {
+    url: embedded.url,
+    kind: `embedded PostgreSQL in ${home}`,
+    ...(Number.isInteger(postmaster) ? { postmasterPid: postmaster } : {}),
+    another: (name) => createDatabase(embedded.url, `deputy_${name}`),
+  };
 }
 
 async function postgresVersion(url: string): Promise<string> {
@@ -213,7 +251,7 @@ async function runScenario(
   const levels: ScenarioResult['levels'] = [];
   for (const connections of connectionLevels) {
     const source = nextFor(connections);
-    const result = await runLoad({ url, connections, seconds: SECONDS, warmupSeconds, next: source.next, serverPid: server.pid, ...(dbPid === undefined ? {} : { dbPid }), ...(check ? { check } : {}) });
+    const result = await runLoad({ url, connections, seconds: SECONDS, warmupSeconds, next: source.next, serverCpu: processTreeMeter(server.pid), ...(dbMeter ? { dbCpu: dbMeter } : {}), ...(check ? { check } : {}) });
     const onTheFly = source.onTheFly?.() ?? 0;
     levels.push({ ...result, ...(source.onTheFly ? { generatedOnTheFly: onTheFly } : {}) });
     log(
@@ -237,7 +275,7 @@ interface DeputyScenarios {
   memory: MemoryCheck;
   chainParents: { requested: number; obtained: number; failures: Record<string, number> };
   /** Reused against Deputy with several workers. */
-  requests: { userExchange: PreparedRequest[]; introspections: PreparedRequest[] };
+  requests: { userExchange: PreparedRequest[]; introspections: PreparedRequest[]; chain: PreparedRequest[] };
 }
 
 interface MemoryCheck {
@@ -344,9 +382,50 @@ async function benchDeputy(world: World, deputy: ServerChild): Promise<DeputySce
       },
     ),
   );
-  for (const level of scenarios[2]!.levels) {
+  for (const level of scenarios.at(-1)!.levels) {
     if (level.generatedOnTheFly) log(`note: actor assertion c=${level.connections} ran out of pre-signed assertions; ${level.generatedOnTheFly} signed during the run`);
   }
+
+  // 2b. DPoP-bound exchange: the client-as-actor exchange with a DPoP proof (fresh jti, ES256)
+  //     on every request, pre-signed per level like the assertions.
+  const dpopKeys = Array.from({ length: 8 }, () => generateKeyPairSync('ec', { namedCurve: 'P-256' }));
+  const dpopJwks = dpopKeys.map(({ publicKey }) => {
+    const { kty, crv, x, y } = publicKey.export({ format: 'jwk' });
+    return { kty, crv, x, y };
+  });
+  const htu = `${url}/token`;
+  const dpopRequest = (k: number) => {
+    const plain = userExchange[k % userExchange.length]!;
+    const proof = signEs256(
+      { typ: 'dpop+jwt', jwk: dpopJwks[k % dpopJwks.length] },
+      { jti: randomUUID(), htm: 'POST', htu, iat: Math.floor(Date.now() / 1000) },
+      dpopKeys[k % dpopKeys.length]!.privateKey,
+    );
+    return { ...plain, headers: { ...plain.headers, dpop: proof } };
+  };
+  let dpopCounter = 0;
+  scenarios.push(
+    await runScenario(
+      'exchange: DPoP-bound, client as actor',
+      'as the first scenario, with a DPoP proof (ES256, fresh jti, one of 8 keys) on every request: the token is bound to the proof key (token_type DPoP) and the proof jti recorded as used',
+      deputy,
+      (connections) => {
+        const expected = Math.ceil((userRps.get(connections) ?? 1000) * 1.5 * (SECONDS + WARMUP)) + 1000;
+        const pool = Array.from({ length: Math.min(expected, 100_000) }, () => dpopRequest(dpopCounter++));
+        let used = 0;
+        let onTheFly = 0;
+        return {
+          next: () => {
+            if (used < pool.length) return pool[used++]!;
+            onTheFly++;
+            return dpopRequest(dpopCounter++);
+          },
+          onTheFly: () => onTheFly,
+        };
+      },
+      (body) => body.includes('"token_type":"DPoP"'),
+    ),
+  );
 
   // 3. Two-hop chain: step-one tokens obtained now (they live TOKEN_TTL = 300 s), then exchanged by the next actor.
   log(`obtaining ${CHAIN_PARENTS} step-one delegated tokens`);
@@ -423,7 +502,7 @@ async function benchDeputy(world: World, deputy: ServerChild): Promise<DeputySce
   log(`memory: Deputy RSS after warm-up ${MiB(rssAfterWarmup)} MiB (after a full GC); sustained user-JWT exchange for ${MEMORY_SECONDS}s at c=${memoryConnections}`);
   let sustained: LoadResult;
   try {
-    sustained = await runLoad({ url, connections: memoryConnections, seconds: MEMORY_SECONDS, warmupSeconds: 0, next: nextUser, serverPid: deputy.pid, ...(dbPid === undefined ? {} : { dbPid }) });
+    sustained = await runLoad({ url, connections: memoryConnections, seconds: MEMORY_SECONDS, warmupSeconds: 0, next: nextUser, serverCpu: processTreeMeter(deputy.pid), ...(dbMeter ? { dbCpu: dbMeter } : {}) });
   } finally {
     clearInterval(sampler);
   }
@@ -449,7 +528,7 @@ async function benchDeputy(world: World, deputy: ServerChild): Promise<DeputySce
     scenarios,
     memory,
     chainParents: { requested: CHAIN_PARENTS, obtained: parents.length, failures: parentFailures },
-    requests: { userExchange, introspections },
+    requests: { userExchange, introspections, chain: chainRequests },
   };
 }
 
@@ -557,48 +636,204 @@ function table(rows: ScenarioResult[], ceiling: ScenarioResult): string {
   return lines.map((line) => line.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ')).join('\n');
 }
 
-// ---------------------------------------------------------------- targets
+// ---------------------------------------------------------------- previous build
 
-interface TargetCheck {
-  target: string;
-  measured: string;
-  met: boolean;
+interface PathComparison {
+  path: string;
+  currentRps: number[];
+  previousRps: number[];
+  current: LoadResult[];
+  previous: LoadResult[];
+  comparison: RoundComparison;
 }
 
+interface PreviousBuildComparison {
+  ref: string;
+  commit: string;
+  connections: number;
+  secondsPerRound: number;
+  /** The client-as-actor exchange first (the target's), then the other compared paths. */
+  paths: PathComparison[];
+}
+
+/**
+ * Paths measured against the previous build (BENCH_BASELINE_REF, default HEAD~1), checked out
+ * and started by the bench on the same database and issuer (so it accepts this build's chain
+ * tokens), in alternating rounds with this build, so both see the same machine, load and table
+ * sizes. The first path is the client-as-actor exchange, whose target this is.
+ */
+async function compareWithPreviousBuild(
+  deputy: ServerChild,
+  env: Record<string, string>,
+  paths: Array<{ name: string; requests: PreparedRequest[] }>,
+): Promise<PreviousBuildComparison | null> {
+  if (BASELINE_REF === 'none') return null;
+  let checkout;
+  try {
+    checkout = await checkOutBaseline(ROOT, BASELINE_REF);
+  } catch (error) {
+    problem(`previous build ${BASELINE_REF}: could not check it out: ${(error as Error).message.split('\n')[0]}`);
+    return null;
+  }
+  cleanups.push({ name: `remove ${checkout.dir}`, run: checkout.remove });
+  log(`previous build: ${BASELINE_REF} = ${checkout.commit.slice(0, 12)} in ${checkout.dir}`);
+  let previous: ServerChild;
+  try {
+    previous = await startServerChild('deputy', { ...env, BENCH_ISSUER: deputy.url }, 60_000, checkout.serverScript);
+  } catch (error) {
+    problem(`previous build ${BASELINE_REF}: did not start: ${(error as Error).message.slice(0, 600)}`);
+    return null;
+  }
+  cleanups.push({ name: 'stop the previous build', run: () => previous.stop() });
+  try {
+    const at = TARGET_CONNECTIONS;
+    const compared: PathComparison[] = [];
+    for (const path of paths) {
+      const next = rotate(path.requests);
+      const probed = await probe(previous.url, next());
+      if (probed.status !== 200) {
+        problem(`previous build ${BASELINE_REF}, ${path.name}: probe → ${probed.status} ${probed.body.slice(0, 300)}`);
+        continue;
+      }
+      const rounds: Record<'current' | 'previous', LoadResult[]> = { current: [], previous: [] };
+      for (let round = 0; round < BASELINE_ROUNDS; round++) {
+        // Alternate which goes first, so neither always runs right after the other.
+        const order = round % 2 === 0 ? (['previous', 'current'] as const) : (['current', 'previous'] as const);
+        for (const which of order) {
+          const server = which === 'current' ? deputy : previous;
+          const result = await runLoad({
+            url: server.url,
+            connections: at,
+            seconds: BASELINE_SECONDS,
+            warmupSeconds: round === 0 ? Math.max(WARMUP, 2) : 1,
+            next,
+            serverCpu: processTreeMeter(server.pid),
+            ...(dbMeter ? { dbCpu: dbMeter } : {}),
+          });
+          rounds[which].push(result);
+          log(`${path.name} vs ${BASELINE_REF}, round ${round + 1} ${which}: ${result.rps} req/s, srv ${result.serverCpuMsPerRequest} + DB ${result.dbCpuMsPerRequest ?? '-'} ms/req, p99 ${result.latencyMs.p99} ms`);
+          if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
+            problem(`${path.name} vs ${BASELINE_REF} (${which}): ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts; ${JSON.stringify(result.failureSamples)}`);
+          }
+        }
+      }
+      const currentRps = rounds.current.map((r) => r.rps);
+      const previousRps = rounds.previous.map((r) => r.rps);
+      compared.push({ path: path.name, currentRps, previousRps, current: rounds.current, previous: rounds.previous, comparison: compareRounds(currentRps, previousRps) });
+    }
+    return { ref: BASELINE_REF, commit: checkout.commit, connections: at, secondsPerRound: BASELINE_SECONDS, paths: compared };
+  } finally {
+    await previous.stop();
+  }
+}
+
+// ---------------------------------------------------------------- empty database
+
+interface EmptyDatabasePhase {
+  description: string;
+  connections: number;
+  windowSeconds: number;
+  windows: LoadResult[];
+  issuedTokensAtEnd: number;
+  issuedTokensSeqScans: number;
+  held: HeldRate;
+}
+
+/**
+ * A new database with the world seeded and analyzed but NO issued tokens (a new installation;
+ * statistics gathered while issued_tokens was empty, as before any auto-analyze), a Deputy
+ * started on it, and the client-as-actor exchange held at the target level for
+ * BENCH_EMPTY_DB_SECONDS in 5 s windows: the rate must not fall as issued_tokens grows.
+ */
+async function emptyDatabasePhase(database: Database, migrationsFor: (url: string) => Promise<unknown>): Promise<EmptyDatabasePhase | null> {
+  if (EMPTY_DB_SECONDS === 0) return null;
+  const url = await database.another('empty');
+  await migrationsFor(url);
+  const pepper = randomBytes(32).toString('base64url');
+  const world = await seedWorld(url, pepper, { pastTokens: 0 });
+  log(`empty-database phase: seeded ${JSON.stringify(world.rowCounts)} in ${(world.seedMs / 1000).toFixed(1)} s; analyzed with issued_tokens empty`);
+  const deputy = await startChild('deputy', { BENCH_DATABASE_URL: url, BENCH_PEPPER: pepper, BENCH_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'), BENCH_WORKERS: '1' });
+  const meter = database.postmasterPid !== undefined ? dbMeter : meterFor(database, url);
+  try {
+    const requests = Array.from({ length: COUNTS.subjects }, (_, i) =>
+      tokenRequest(world.basicAuth(i % COUNTS.actors), {
+        grant_type: TOKEN_EXCHANGE,
+        subject_token: world.userToken(i),
+        subject_token_type: JWT_TYPE,
+        resource: resourceUri(i % COUNTS.resources),
+        scope: 'read write',
+      }),
+    );
+    const next = rotate(requests);
+    const at = TARGET_CONNECTIONS;
+    const windows: LoadResult[] = [];
+    for (let elapsedSeconds = 0; elapsedSeconds < EMPTY_DB_SECONDS; elapsedSeconds += EMPTY_DB_WINDOW_SECONDS) {
+      // 5 s of warm-up before the first window (JIT, connections): issued_tokens grows meanwhile, its statistics do not.
+      const result = await runLoad({ url: deputy.url, connections: at, seconds: EMPTY_DB_WINDOW_SECONDS, warmupSeconds: elapsedSeconds === 0 ? 5 : 0, next, serverCpu: processTreeMeter(deputy.pid), ...(meter ? { dbCpu: meter } : {}) });
+      windows.push(result);
+      log(`empty database, ${elapsedSeconds + EMPTY_DB_WINDOW_SECONDS}s: ${result.rps} req/s, srv ${result.serverCpuMsPerRequest} + DB ${result.dbCpuMsPerRequest ?? '-'} ms/req, p99 ${result.latencyMs.p99} ms`);
+      if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
+        problem(`empty-database phase: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts; ${JSON.stringify(result.failureSamples)}`);
+      }
+    }
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    let counts: { tokens: number; seqScans: number };
+    try {
+      await client.query('SELECT pg_stat_clear_snapshot()');
+      const { rows } = await client.query<{ tokens: string; seq_scans: string }>(
+        `SELECT (SELECT count(*) FROM issued_tokens) AS tokens, (SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'issued_tokens') AS seq_scans`,
+      );
+      counts = { tokens: Number(rows[0]!.tokens), seqScans: Number(rows[0]!.seq_scans) };
+    } finally {
+      await client.end();
+    }
+    const held = heldRate(windows.map((w) => w.rps));
+    log(`empty database: ${counts.tokens} tokens issued, ${counts.seqScans} sequential scans of issued_tokens; rate ${held.firstQuarterRps} → ${held.lastQuarterRps} req/s`);
+    return {
+      description: `fresh database: world seeded and ANALYZEd with issued_tokens empty; client-as-actor exchange at c=${at} for ${EMPTY_DB_SECONDS}s after 5 s of warm-up`,
+      connections: at,
+      windowSeconds: EMPTY_DB_WINDOW_SECONDS,
+      windows,
+      issuedTokensAtEnd: counts.tokens,
+      issuedTokensSeqScans: counts.seqScans,
+      held,
+    };
+  } finally {
+    await stopChild(deputy);
+  }
+}
+
+// ---------------------------------------------------------------- targets
+
+const EXCHANGE_PATHS = ['exchange: user JWT, client as actor', 'exchange: actor assertion', 'exchange: two-hop chain', 'exchange: DPoP-bound, client as actor'];
+
 /** The issue's targets, each checked against this run (at 32 connections where it names a level). */
-function checkTargets(scenarios: ScenarioResult[], ceiling: ScenarioResult, memory: MemoryCheck): TargetCheck[] {
-  const level = (name: string, connections: number) => scenarios.find((s) => s.name === name)?.levels.find((l) => l.connections === connections);
+function targets(scenarios: ScenarioResult[], memory: MemoryCheck, previousBuild: PreviousBuildComparison | null, emptyDatabase: EmptyDatabasePhase | null): TargetCheck[] {
   const at = TARGET_CONNECTIONS;
-  const ceilingRps = ceiling.levels.find((l) => l.connections === at)?.rps;
-  const exchange = level('exchange: user JWT, client as actor', at);
-  const assertion = level('exchange: actor assertion', at);
-  const introspection = scenarios.find((s) => s.name === 'introspection');
-  const checks: TargetCheck[] = [];
-  if (exchange && ceilingRps) {
-    checks.push({
-      target: `exchange (client as actor) >= client_credentials ceiling, c=${at}`,
-      measured: `${exchange.rps} vs ${ceilingRps} req/s (${Math.round((exchange.rps / ceilingRps) * 100)}%)`,
-      met: exchange.rps >= ceilingRps,
-    });
-  }
-  for (const [label, result] of [['exchange (client as actor)', exchange], ['exchange (actor assertion)', assertion]] as const) {
-    if (result) checks.push({ target: `${label} p99 <= 100 ms, c=${at}`, measured: `${result.latencyMs.p99} ms`, met: result.latencyMs.p99 <= 100 });
-  }
-  if (assertion && ceilingRps) {
-    checks.push({
-      target: `exchange (actor assertion) >= 70% of the ceiling, c=${at}`,
-      measured: `${assertion.rps} req/s (${Math.round((assertion.rps / ceilingRps) * 100)}%)`,
-      met: assertion.rps >= 0.7 * ceilingRps,
-    });
-  }
-  if (introspection) {
-    const best = introspection.levels.reduce((a, b) => (b.rps > a.rps ? b : a));
-    checks.push({ target: 'introspection >= 3,000 req/s', measured: `${best.rps} req/s at c=${best.connections}`, met: best.rps >= 3000 });
-  }
+  const level = (name: string) => scenarios.find((s) => s.name === name)?.levels.find((l) => l.connections === at);
+  const exchange = level(EXCHANGE_PATHS[0]!);
+  const assertion = level(EXCHANGE_PATHS[1]!);
+  const dpop = level(EXCHANGE_PATHS[3]!);
   const failures = scenarios.flatMap((s) => s.levels).reduce((sum, l) => sum + l.errors + l.timeouts + l.non2xx + l.badBodies, 0);
-  checks.push({ target: 'zero errors, timeouts, non-2xx or bad bodies', measured: String(failures), met: failures === 0 });
-  checks.push({ target: 'RSS after the sustained run within 10% of after warm-up', measured: `${memory.driftPercent}%`, met: Math.abs(memory.driftPercent) <= 10 });
-  return checks;
+  const previousExchange = previousBuild?.paths.find((p) => p.path === EXCHANGE_PATHS[0]);
+  return checkTargets({
+    connections: at,
+    ...(exchange ? { exchange } : {}),
+    ...(assertion ? { assertion } : {}),
+    ...(dpop ? { dpop } : {}),
+    exchangePaths: EXCHANGE_PATHS.flatMap((name) => {
+      const found = level(name);
+      return found ? [{ name, level: found }] : [];
+    }),
+    introspection: scenarios.find((s) => s.name === 'introspection')?.levels ?? [],
+    ...(previousBuild && previousExchange
+      ? { previousBuild: { ref: `${previousBuild.ref} (${previousBuild.commit.slice(0, 7)})`, comparison: previousExchange.comparison } }
+      : {}),
+    ...(emptyDatabase ? { emptyDatabase: emptyDatabase.held } : {}),
+    failures,
+    memoryDriftPercent: memory.driftPercent,
+  });
 }
 
 // ---------------------------------------------------------------- main
@@ -621,19 +856,25 @@ async function main(): Promise<void> {
   log(`connections ${CONNECTIONS.join(', ')}; ${SECONDS}s measured after ${WARMUP}s warm-up each; memory run ${MEMORY_SECONDS}s`);
   const database = await provisionDatabase();
   log(`database: ${database.kind}`);
-  dbPid = database.postmasterPid;
+  dbMeter = meterFor(database, database.url);
   const migrated = await migrate(database.url);
   log(`migrations applied: ${migrated.applied.join(', ') || 'none'}`);
   const pgVersion = await postgresVersion(database.url);
 
+  if (EMPTY_DB_ONLY) {
+    const phase = await emptyDatabasePhase(database, migrate);
+    if (phase) process.stdout.write(`\n  ${phase.held.met ? 'met    ' : 'NOT MET'}  empty database holds its rate: ${phase.held.firstQuarterRps} → ${phase.held.lastQuarterRps} req/s (${phase.held.ratio})\n`);
+    return;
+  }
   const pepper = randomBytes(32).toString('base64url');
   const world = await seedWorld(database.url, pepper);
   log(`seeded in ${(world.seedMs / 1000).toFixed(2)} s: ${JSON.stringify(world.rowCounts)}`);
 
-  const deputyEnv = { BENCH_DATABASE_URL: database.url, BENCH_PEPPER: pepper, BENCH_WORKERS: '1' };
+  const deputyEnv = { BENCH_DATABASE_URL: database.url, BENCH_PEPPER: pepper, BENCH_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'), BENCH_WORKERS: '1' };
   const deputy = await startChild('deputy', deputyEnv);
   log(`Deputy (child process, pid ${deputy.pid}) at ${deputy.url}`);
   let deputyResults: DeputyScenarios;
+  let previousBuild: PreviousBuildComparison | null = null;
   let consolePages: Awaited<ReturnType<typeof benchConsole>>;
   try {
     if (CONSOLE_ONLY) {
@@ -642,18 +883,23 @@ async function main(): Promise<void> {
       return;
     }
     deputyResults = await benchDeputy(world, deputy);
+    previousBuild = await compareWithPreviousBuild(deputy, deputyEnv, [
+      { name: EXCHANGE_PATHS[0]!, requests: deputyResults.requests.userExchange },
+      { name: EXCHANGE_PATHS[2]!, requests: deputyResults.requests.chain },
+    ]);
     log('console pages');
     consolePages = await benchConsole(deputy.url, database.url, pepper);
   } finally {
     await stopChild(deputy);
   }
   const workerScenarios = WORKERS > 1 ? await benchDeputyWorkers(deputyResults.requests, deputyEnv, deputy.url) : [];
+  const emptyDatabase = await emptyDatabasePhase(database, migrate);
 
   const ceilings = await benchCeilings();
   const all = [...deputyResults.scenarios, ...workerScenarios, ceilings.koa, ceilings.clientCredentials];
   const printed = table(all, ceilings.clientCredentials);
-  const targets = checkTargets(deputyResults.scenarios, ceilings.clientCredentials, deputyResults.memory);
-  targets.push({ target: consolePages.target, measured: `${consolePages.largestListMs} ms (largest list p95)`, met: consolePages.met });
+  const checks = targets(deputyResults.scenarios, deputyResults.memory, previousBuild, emptyDatabase);
+  checks.push({ target: consolePages.target, measured: `${consolePages.largestListMs} ms (largest list p95)`, met: consolePages.met });
   if (!consolePages.met) problem(`console: ${consolePages.target} not met (${consolePages.largestListMs} ms)`);
 
   const results = {
@@ -687,13 +933,35 @@ async function main(): Promise<void> {
     scenarios: [...deputyResults.scenarios, ...workerScenarios],
     ceilings,
     memory: deputyResults.memory,
+    previousBuild,
+    emptyDatabase,
     console: consolePages,
-    targets,
+    targets: checks,
     problems,
   };
 
   process.stdout.write(`\n${printed}\n\n${consoleTable(consolePages.pages)}\n\n`);
-  process.stdout.write(`targets:\n${targets.map((t) => `  ${t.met ? 'met    ' : 'NOT MET'}  ${t.target}: ${t.measured}`).join('\n')}\n\n`);
+  if (previousBuild) {
+    const med = (values: Array<number | undefined>) => {
+      const known = values.filter((v): v is number => v !== undefined).sort((x, y) => x - y);
+      return known.length ? known[Math.floor(known.length / 2)] : undefined;
+    };
+    process.stdout.write(`against ${previousBuild.ref} (${previousBuild.commit.slice(0, 7)}), c=${previousBuild.connections}, ${BASELINE_ROUNDS} alternating rounds of ${previousBuild.secondsPerRound}s (medians):\n`);
+    for (const p of previousBuild.paths) {
+      const cpu = (results: LoadResult[]) => `Deputy ${med(results.map((r) => r.serverCpuMsPerRequest))} + PostgreSQL ${med(results.map((r) => r.dbCpuMsPerRequest)) ?? '-'} ms/req`;
+      process.stdout.write(
+        `  ${p.path}: ${p.comparison.currentMedian} vs ${p.comparison.previousMedian} req/s (${Math.round(p.comparison.ratio * 100)}%); CPU ${cpu(p.current)} vs ${cpu(p.previous)}\n`,
+      );
+    }
+    process.stdout.write('\n');
+  }
+  if (emptyDatabase) {
+    process.stdout.write(
+      `empty database: ${emptyDatabase.windows.map((w) => w.rps.toFixed(0)).join(', ')} req/s per ${emptyDatabase.windowSeconds}s; ` +
+        `${emptyDatabase.issuedTokensAtEnd} tokens issued, ${emptyDatabase.issuedTokensSeqScans} sequential scans of issued_tokens\n\n`,
+    );
+  }
+  process.stdout.write(`targets:\n${checks.map((t) => `  ${t.met ? 'met    ' : 'NOT MET'}  ${t.target}: ${t.measured}`).join('\n')}\n\n`);
   process.stdout.write(
     `jose ES256 (one process): sign ${ceilings.jose.signPerSecond}/s, verify ${ceilings.jose.verifyPerSecond}/s\n` +
       `seeding: ${results.world.seedSeconds} s for ${JSON.stringify(world.rowCounts)}\n` +

@@ -11,6 +11,7 @@ import type { Config } from './config.js';
 import { migrate } from './db/migrate.js';
 import { createConfigCache } from './db/change-feed.js';
 import { createPool, isDatabaseUnavailable } from './db/pool.js';
+import { STATISTICS_CHECK_MS, keepStatistics } from './db/table-statistics.js';
 import { schedulePurge } from './db/purge.js';
 import { loadOrCreateSecret } from './db/server-settings.js';
 import { createApp, type App } from './http/app.js';
@@ -84,6 +85,13 @@ export async function startDeputy(config: Config, databaseUrl: string, logger: L
       });
       closers.push(() => purge.stop());
     }
+    // Plans follow the hot tables' growth even where autovacuum is off or has not run yet.
+    const statistics = keepStatistics(pool, {
+      intervalMs: STATISTICS_CHECK_MS,
+      onAnalyzed: (tables) => logger.debug({ tables }, 'table statistics refreshed'),
+      onError: (error) => logger.warn({ detail: isDatabaseUnavailable(error) ? 'database unavailable' : error.message }, 'could not refresh table statistics'),
+    });
+    closers.push(async () => statistics.stop());
     let stopping = false;
     const server = createServer((req, res) => {
       // While stopping, every response tells its client not to reuse the connection.

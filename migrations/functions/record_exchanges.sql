@@ -14,7 +14,15 @@
 -- The single-use jtis go into the same atomic store as src/db/single-use-jtis.ts (INSERT ... ON
 -- CONFLICT DO NOTHING into used_assertion_jtis): of any number of concurrent presentations
 -- exactly one inserts it, and it is inserted for every item whose event is written.
-CREATE OR REPLACE FUNCTION deputy_record_exchanges(items jsonb) RETURNS text[] LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION deputy_record_exchanges(items jsonb) RETURNS text[] LANGUAGE plpgsql
+-- Plans that do not depend on table statistics: a session keeps a PL/pgSQL statement's generic
+-- plan until the table is analyzed again, and on a new database (statistics gathered while
+-- issued_tokens was empty, autovacuum off, or before the first auto-analyze) the ancestor check
+-- was planned, and kept, as a sequential scan of issued_tokens: one scan per exchange of an ever
+-- larger table. Every lookup here has an index that answers it, so with sequential scans off its
+-- plans are those index lookups whatever the statistics say (and a table with no usable index
+-- would still be scanned: this cannot make a statement fail).
+SET enable_seqscan = off AS $$
 DECLARE
   v_statuses text[];
   v_events jsonb;

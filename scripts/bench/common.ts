@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { sign, type KeyObject } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -30,13 +30,17 @@ export interface ServerChild {
 
 const SERVER_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'server.ts');
 
-/** Starts `scripts/bench/server.ts <mode>` in its own Node process and waits for its URL. */
-export function startServerChild(mode: 'deputy' | 'koa' | 'oidc', env: Record<string, string> = {}, timeoutMs = 60_000): Promise<ServerChild> {
+/**
+ * Starts `scripts/bench/server.ts <mode>` in its own Node process and waits for its URL;
+ * `script` names another copy of it (the previous build's checkout, scripts/bench/baseline.ts).
+ */
+export function startServerChild(mode: 'deputy' | 'koa' | 'oidc', env: Record<string, string> = {}, timeoutMs = 60_000, script = SERVER_SCRIPT): Promise<ServerChild> {
   // BENCH_CPU_PROF_DIR=<dir>: write a V8 CPU profile of the Deputy process there (--cpu-prof).
-  const profile = mode === 'deputy' && process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF_DIR] : [];
+  const profile = mode === 'deputy' && script === SERVER_SCRIPT && process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF_DIR] : [];
   // --expose-gc: the memory check reads Deputy's RSS after a full collection (SIGUSR2).
   const gc = mode === 'deputy' ? ['--expose-gc'] : [];
-  const child = spawn(process.execPath, [...profile, ...gc, '--import', 'tsx', SERVER_SCRIPT, mode], {
+  const child = spawn(process.execPath, [...profile, ...gc, '--import', 'tsx', script, mode], {
+    cwd: path.resolve(path.dirname(script), '../..'),
     env: { ...process.env, ...env, NODE_ENV: 'production' },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -80,24 +84,4 @@ export function rssOf(pid: number): number {
   const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
   if (!match) throw new Error(`no VmRSS for pid ${pid}`);
   return Number(match[1]) * 1024;
-}
-
-/**
- * CPU time used so far by a process and its live children (a PostgreSQL postmaster's backends
- * and walwriter, Deputy's workers), milliseconds. Children that exit in between take their CPU
- * time with them; Deputy's pool keeps its connections, so over a measured window this is close.
- */
-export function treeCpuMsOf(rootPid: number): number {
-  let total = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(entry) === rootPid || Number(fields[1]) === rootPid) total += (Number(fields[11]) + Number(fields[12])) * 10;
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return total;
 }

@@ -5,7 +5,8 @@
  */
 import { createRequire } from 'node:module';
 import os from 'node:os';
-import { treeCpuMsOf } from './common.js';
+import { measureCpu, type CpuMeter } from './cpu.js';
+import { perRequest } from './targets.js';
 
 interface AutocannonRequest {
   method?: string;
@@ -74,7 +75,7 @@ export interface LoadResult {
   serverCpuMsPerRequest?: number;
   /** Server process CPU use during the window, % of one core. */
   serverCpuPercent?: number;
-  /** CPU time PostgreSQL (postmaster and its children) used per answered request, when known. */
+  /** CPU time PostgreSQL (its backends for the bench's database) used per answered request. */
   dbCpuMsPerRequest?: number;
   /** 1-minute load average at the end of the window (other processes share this machine). */
   loadAverage1m: number;
@@ -89,10 +90,10 @@ export interface LoadOptions {
   next(): PreparedRequest;
   /** Checks a 2xx body; a false result counts as a bad body (and is sampled). */
   check?: (body: string) => boolean;
-  /** The server's pid, to account its CPU time (and its worker processes', if any). */
-  serverPid?: number;
-  /** The PostgreSQL postmaster's pid, to account the database's CPU time. */
-  dbPid?: number;
+  /** The server process (and its workers, if any), to account its CPU time. */
+  serverCpu?: CpuMeter;
+  /** PostgreSQL's processes serving the bench, to account the database's CPU time. */
+  dbCpu?: CpuMeter;
 }
 
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
@@ -119,11 +120,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     await autocannon({ ...common, connections: options.connections, duration: options.warmupSeconds });
   }
   counting = true;
-  const cpuBefore = options.serverPid === undefined ? 0 : treeCpuMsOf(options.serverPid);
-  const dbBefore = options.dbPid === undefined ? 0 : treeCpuMsOf(options.dbPid);
-  const result = await autocannon({ ...common, connections: options.connections, duration: options.seconds });
-  const cpuMs = options.serverPid === undefined ? undefined : treeCpuMsOf(options.serverPid) - cpuBefore;
-  const dbMs = options.dbPid === undefined ? undefined : treeCpuMsOf(options.dbPid) - dbBefore;
+  const {
+    result,
+    cpuMs: [cpuMs, dbMs],
+  } = await measureCpu([options.serverCpu, options.dbCpu], () => autocannon({ ...common, connections: options.connections, duration: options.seconds }));
   counting = false;
   const total = result.requests.total;
   return {
@@ -140,8 +140,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     failureSamples,
     ...(cpuMs === undefined || total === 0
       ? {}
-      : { serverCpuMsPerRequest: Math.round((cpuMs / total) * 100) / 100, serverCpuPercent: Math.round((cpuMs / (result.duration * 1000)) * 100) }),
-    ...(dbMs === undefined || total === 0 ? {} : { dbCpuMsPerRequest: Math.round((dbMs / total) * 100) / 100 }),
+      : { serverCpuMsPerRequest: perRequest(cpuMs, total)!, serverCpuPercent: Math.round((cpuMs / (result.duration * 1000)) * 100) }),
+    ...(dbMs === undefined || total === 0 ? {} : { dbCpuMsPerRequest: perRequest(dbMs, total)! }),
     loadAverage1m: Math.round(os.loadavg()[0]! * 100) / 100,
   };
 }

@@ -61,7 +61,12 @@ export interface World {
   rowCounts: Record<string, number>;
 }
 
-export async function seedWorld(databaseUrl: string, pepper: string): Promise<World> {
+export interface SeedOptions {
+  /** Expired tokens in issued_tokens before the run; 0 for a new installation. */
+  pastTokens?: number;
+}
+
+export async function seedWorld(databaseUrl: string, pepper: string, { pastTokens = COUNTS.pastTokens }: SeedOptions = {}): Promise<World> {
   const issuerKey = ecKey('bench-idp-1');
   const actorKeys = Array.from({ length: COUNTS.keyedActors }, (_, j) => ecKey(`bench-actor-${j}`));
   const runTag = randomBytes(6).toString('hex');
@@ -123,7 +128,7 @@ export async function seedWorld(databaseUrl: string, pepper: string): Promise<Wo
        SELECT 'past-' || n, g.subject_id, ARRAY[g.actor_id], 'client-' || substr(g.actor_id, 7), g.resource_uri, 'read', g.id, ARRAY[g.id],
               now() - interval '2 days', now() - interval '2 days' + interval '5 minutes'
          FROM generate_series(1, $1::int) AS n JOIN g ON g.k = n % $2::int`,
-      [COUNTS.pastTokens, COUNTS.grants],
+      [pastTokens, COUNTS.grants],
     );
     await client.query(
       `INSERT INTO clients (client_id, client_secret_hash, token_endpoint_auth_method, actor_id, allowed_actors, scope)

@@ -82,11 +82,29 @@ export async function checkDeputyToken(token: string, keyRing: KeyRing, issuer: 
   return { valid: true, claims: reading.claims };
 }
 
-/** For the token endpoint: a Deputy subject token that does not verify is invalid_request. */
-export async function verifyDeputySubjectToken(token: string, keyRing: KeyRing, issuer: string, nowSeconds: number): Promise<DeputyTokenClaims> {
-  const check = await checkDeputyToken(token, keyRing, issuer, nowSeconds);
-  if (!check.valid) {
-    throw invalidRequest(check.reason === 'expired' ? 'subject token is expired' : 'subject token is not a valid Deputy access token', check.reason);
-  }
-  return check.claims;
+/** A Deputy subject token's claims and header, its authenticity left to its record (see below). */
+export function readDeputySubjectToken(token: string, issuer: string, nowSeconds: number): Extract<DeputyTokenReading, { valid: true }> {
+  const reading = readDeputyToken(token, issuer, nowSeconds);
+  if (!reading.valid) throw subjectTokenRefused(reading.reason);
+  return reading;
+}
+
+/**
+ * A Deputy subject token is authentic when its digest is the one recorded when Deputy issued it
+ * (the record the chain is read from anyway), under a key still published; a token without a
+ * record, or recorded without a digest, is authentic only if its signature verifies.
+ */
+export async function authenticateDeputySubjectToken(
+  token: string,
+  reading: Extract<DeputyTokenReading, { valid: true }>,
+  keyRing: KeyRing,
+  nowSeconds: number,
+  recordedDigestHex: string | null,
+): Promise<void> {
+  const recorded = recordedDigestHex === null ? null : Buffer.from(recordedDigestHex, 'hex');
+  if (!(await deputyTokenAuthentic(token, reading, keyRing, nowSeconds, recorded))) throw subjectTokenRefused('bad signature or unknown key');
+}
+
+function subjectTokenRefused(reason: string) {
+  return invalidRequest(reason === 'expired' ? 'subject token is expired' : 'subject token is not a valid Deputy access token', reason);
 }

@@ -30,7 +30,7 @@ import { createRecorder } from './record.js';
 import { PresentedJtis } from './single-use-presented.js';
 import { describedAs, refusalReason, type ExchangeStage } from './refusal-reason.js';
 import { EXCHANGE_PARAMETERS, TOKEN_EXCHANGE_GRANT, TOKEN_TYPE, parseExchangeRequest, type ExchangeRequest } from './request.js';
-import { verifySubjectToken } from './subject-identity.js';
+import { authenticateParentToken, verifySubjectToken } from './subject-identity.js';
 import { findTrustedIssuer } from './trusted-issuers.js';
 
 export interface TokenExchangeDeps {
@@ -135,6 +135,8 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
         clientId,
         parentJti: subject.parentJti,
       });
+      stage = 'subject_token';
+      await authenticateParentToken(subject, facts.parent, keyRing, now);
       const actorId = facts.actorId;
       stage = 'actor';
       assertClientMayPresent(facts.client, actorId);

@@ -32,6 +32,8 @@ export interface ParentTokenRecord {
   issuedAt: number;
   /** The parent's DPoP binding (cnf.jkt), if any. */
   dpopJkt: string | null;
+  /** SHA-256 (hex) of the parent token as minted; null for tokens recorded before migration 0006. */
+  digest: string | null;
   revoked: boolean;
 }
 
@@ -57,9 +59,12 @@ const actorJson = `json_build_object('id', a.id, 'status', a.status, 'disabledAt
 const grantJson = `json_build_object('id', g.id, 'actorId', g.actor_id, 'scopes', g.scopes,
   'expiresAt', ${epoch('g.expires_at')}, 'revokedAt', ${epoch('g.revoked_at')})`;
 
+// $5 IS NOT NULL gates the parent lookup as a whole (a one-time filter, evaluated with the
+// parameter's value even in a generic plan): an exchange that is not a chain never touches
+// issued_tokens, however its plan was made.
 const LIVE_FACTS_SQL = `
 WITH target AS (SELECT coalesce($2::text, (SELECT c.actor_id FROM clients c WHERE c.client_id = $4)) AS actor_id),
-     parent AS (SELECT * FROM issued_tokens t WHERE t.jti = $5),
+     parent AS (SELECT * FROM issued_tokens t WHERE $5::text IS NOT NULL AND t.jti = $5),
      revoked_ancestors AS (
        SELECT 1 FROM issued_tokens a WHERE a.jti = ANY(coalesce((SELECT ancestor_jtis FROM parent), '{}'::text[])) AND a.revoked_at IS NOT NULL)
 SELECT
@@ -78,7 +83,7 @@ SELECT
   (SELECT json_build_object('jti', t.jti, 'subjectId', t.subject_id, 'actorIds', t.actor_ids, 'grantIds', t.grant_ids,
       'ancestorJtis', t.ancestor_jtis,
       'resource', t.resource_uri, 'scope', t.scope, 'expiresAt', ${epoch('t.expires_at')},
-      'issuedAt', ${preciseEpoch('t.issued_at')}, 'dpopJkt', t.dpop_jkt,
+      'issuedAt', ${preciseEpoch('t.issued_at')}, 'dpopJkt', t.dpop_jkt, 'digest', encode(t.token_sha256, 'hex'),
       'revoked', t.revoked_at IS NOT NULL OR EXISTS (SELECT 1 FROM revoked_ancestors))
      FROM parent t) AS parent`;
 

@@ -5,7 +5,7 @@
  */
 import type { KeyRing } from '../keys/key-ring.js';
 import type { SubjectTokenFacts } from './decision-types.js';
-import { verifyDeputySubjectToken } from './deputy-token.js';
+import { authenticateDeputySubjectToken, readDeputySubjectToken, type DeputyTokenReading } from './deputy-token.js';
 import type { SubjectTokenKind } from './request.js';
 import { verifyTrustedIssuerToken, type TrustedIssuerDeps } from './trusted-issuer-token.js';
 
@@ -13,6 +13,11 @@ export interface SubjectIdentity {
   facts: SubjectTokenFacts;
   /** The parent token's jti when the subject token is a Deputy token. */
   parentJti: string | null;
+  /**
+   * A Deputy subject token is read here, and authenticated once its issued-token record is
+   * loaded (with the other live facts): {@link authenticateParentToken}.
+   */
+  unauthenticated: { token: string; reading: Extract<DeputyTokenReading, { valid: true }> } | null;
 }
 
 export interface SubjectIdentityDeps extends TrustedIssuerDeps {
@@ -20,7 +25,10 @@ export interface SubjectIdentityDeps extends TrustedIssuerDeps {
   issuer: string;
 }
 
-/** Chain details of a Deputy subject token come from its issued-token record, filled in later. */
+/**
+ * Chain details of a Deputy subject token come from its issued-token record, filled in later;
+ * so does its authentication (authenticateParentToken), which must run before it is used.
+ */
 export async function verifySubjectToken(token: string, kind: SubjectTokenKind, deps: SubjectIdentityDeps, now: Date): Promise<SubjectIdentity> {
   if (kind === 'external') {
     const verified = await verifyTrustedIssuerToken(token, deps, now, 'user');
@@ -39,9 +47,11 @@ export async function verifySubjectToken(token: string, kind: SubjectTokenKind, 
         boundJkt: null,
       },
       parentJti: null,
+      unauthenticated: null,
     };
   }
-  const claims = await verifyDeputySubjectToken(token, deps.keyRing, deps.issuer, Math.floor(now.getTime() / 1000));
+  const reading = readDeputySubjectToken(token, deps.issuer, Math.floor(now.getTime() / 1000));
+  const { claims } = reading;
   return {
     facts: {
       subjectId: claims.sub,
@@ -57,5 +67,22 @@ export async function verifySubjectToken(token: string, kind: SubjectTokenKind, 
       boundJkt: null,
     },
     parentJti: claims.jti,
+    unauthenticated: { token, reading },
   };
+}
+
+/**
+ * Authenticates a Deputy subject token by its record's digest (the record holds the chain, so it
+ * is read anyway; a SHA-256 costs far less than an ES256 verification), or by its signature when
+ * it has no record or one without a digest. Throws invalid_request when it is not authentic.
+ */
+export async function authenticateParentToken(
+  subject: SubjectIdentity,
+  parent: { digest: string | null } | null,
+  keyRing: KeyRing,
+  now: Date,
+): Promise<void> {
+  if (!subject.unauthenticated) return;
+  const { token, reading } = subject.unauthenticated;
+  await authenticateDeputySubjectToken(token, reading, keyRing, Math.floor(now.getTime() / 1000), parent?.digest ?? null);
 }
