@@ -7,6 +7,7 @@ import type pg from 'pg';
 import type { ConfigCache } from '../db/change-feed.js';
 import type { MarkJtiUsed } from '../db/single-use-jtis.js';
 import { verifyActorAssertion, verifyWorkloadToken } from './actor-assertion.js';
+import type { LocalKeySets } from './issuer-keys.js';
 import type { TrustedIssuerDeps } from './trusted-issuer-token.js';
 
 export interface ActorIdentityDeps extends TrustedIssuerDeps {
@@ -14,6 +15,7 @@ export interface ActorIdentityDeps extends TrustedIssuerDeps {
   configCache: ConfigCache;
   acceptedAudiences: string[];
   markJtiUsed: MarkJtiUsed;
+  keySetFor: LocalKeySets;
 }
 
 /** An actor's registered keys, through the change-notified cache (a key change drops it). */
@@ -62,6 +64,7 @@ export async function resolveActor(actorToken: string | null, deps: ActorIdentit
     actorToken,
     {
       findActor: (id) => findActorKeys(deps.pool, deps.configCache, id),
+      keySetFor: deps.keySetFor,
       markJtiUsed: (issuer, jti, exp) => deps.markJtiUsed('actor_assertion', issuer, jti, exp),
       acceptedAudiences: deps.acceptedAudiences,
       clockSkewSeconds: deps.clockSkewSeconds,

@@ -75,6 +75,7 @@ export function createExchangePorts(deps: ExchangePortDeps): TokenExchangePorts 
     configCache: deps.configCache,
     acceptedAudiences: [issuer, `${issuer}/token`],
     markJtiUsed: deps.markSingleUse,
+    keySetFor: deps.issuerKeys.localKeySet,
   };
   return {
     validateDpop: (ctx) => validateDpop(deps.provider, ctx),
