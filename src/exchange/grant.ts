@@ -15,7 +15,7 @@ import type { Logger } from '../log.js';
 import type { DpopProof } from '../oauth/oidc-provider-internals.js';
 import { toProviderError } from '../oauth/provider-errors.js';
 import { decideExchange } from './decide.js';
-import type { ExchangeDecision, GrantedExchange } from './decision-types.js';
+import type { ExchangeDecision, ExchangeDecisionInput, GrantedExchange, RefusedExchange } from './decision-types.js';
 import { deputyTokenDigest } from './deputy-token.js';
 import { EXCHANGE_DENIED, exchangeAuditEvent, type ExchangeTrail } from './exchange-audit.js';
 import type { TokenExchangePorts } from './exchange-ports.js';
@@ -86,9 +86,44 @@ async function limitActor(ports: TokenExchangePorts, decision: ExchangeDecision)
   if (decision.actorId !== null) await ports.limitActor(decision.actorId);
 }
 
-function refusalOf(decision: ExchangeDecision): StepFailed | null {
-  if (decision.granted) return null;
+function refusalOf(decision: RefusedExchange): StepFailed {
   return new StepFailed(decision.stage, new OAuthError(decision.error, decision.description, decision.reason));
+}
+
+/** The recording function found a delegation withdrawn meanwhile and wrote the denial itself. */
+function withdrawn(status: string): StepFailed {
+  return new StepFailed('issue', invalidRequest('the delegation was withdrawn while the token was being issued', status), true);
+}
+
+function decisionInput(
+  settings: TokenExchangeSettings,
+  nowSeconds: number,
+  request: ExchangeRequest,
+  subject: SubjectIdentity,
+  dpop: DpopProof | undefined,
+  facts: LiveFacts,
+): ExchangeDecisionInput {
+  return {
+    now: nowSeconds,
+    limits: { tokenTtl: settings.tokenTtl, maxDelegationDepth: settings.maxDelegationDepth },
+    requestedResource: request.resource,
+    requestedScopes: request.scopes,
+    subjectToken: subject.facts,
+    parentJti: subject.parentJti,
+    dpopJkt: dpop?.thumbprint ?? null,
+    actorId: facts.actorId,
+    live: facts,
+  };
+}
+
+function tokenResponse(token: string, decision: GrantedExchange, dpop: DpopProof | undefined, nowSeconds: number) {
+  return {
+    access_token: token,
+    issued_token_type: TOKEN_TYPE.accessToken,
+    token_type: dpop ? 'DPoP' : 'Bearer',
+    expires_in: decision.exp - nowSeconds,
+    scope: decision.scopes.join(' '),
+  };
 }
 
 interface Issue {
@@ -175,31 +210,13 @@ export function createTokenExchangeHandler(deps: TokenExchangeDeps): (ctx: KoaCo
       trail.subjectId = subject.facts.subjectId;
       const actorId = await step('actor_token', () => ports.resolveActor(request.actorToken, now));
       const facts = await step('live_facts', () => ports.loadLiveFacts(liveFactsQuery(request, subject, actorId, trail.clientId)));
-      const decision = (trail.decision = decideExchange({
-        now: nowSeconds,
-        limits: { tokenTtl: settings.tokenTtl, maxDelegationDepth: settings.maxDelegationDepth },
-        requestedResource: request.resource,
-        requestedScopes: request.scopes,
-        subjectToken: subject.facts,
-        parentJti: subject.parentJti,
-        dpopJkt: dpop?.thumbprint ?? null,
-        actorId: facts.actorId,
-        live: facts,
-      }));
+      const decision = (trail.decision = decideExchange(decisionInput(settings, nowSeconds, request, subject, dpop, facts)));
       await step('actor', () => limitActor(ports, decision));
       if (!decision.granted) throw refusalOf(decision);
       const issued = await step('issue', () => issueToken(ports, settings, { trail, request, subject, facts, decision, dpop, nowSeconds }));
-      if (issued.status !== 'recorded') {
-        throw new StepFailed('issue', invalidRequest('the delegation was withdrawn while the token was being issued', issued.status), true);
-      }
+      if (issued.status !== 'recorded') throw withdrawn(issued.status);
       ports.touchActors(decision.actorIds);
-      ctx.body = {
-        access_token: issued.token,
-        issued_token_type: TOKEN_TYPE.accessToken,
-        token_type: dpop ? 'DPoP' : 'Bearer',
-        expires_in: decision.exp - nowSeconds,
-        scope: decision.scopes.join(' '),
-      };
+      ctx.body = tokenResponse(issued.token, decision, dpop, nowSeconds);
       observe('granted');
     } catch (failure) {
       const { stage, thrown, audited } = failure instanceof StepFailed ? failure : new StepFailed('issue', failure);
