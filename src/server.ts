@@ -5,24 +5,15 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type pg from 'pg';
-import type { CheckpointKey } from './audit/checkpoint.js';
-import { composeDeputy } from './composition.js';
+import { composeDeputy, type ComposedDeputy } from './composition.js';
 import type { Config } from './config.js';
 import { migrate } from './db/migrate.js';
-import type { App } from './http/app.js';
-import type { KeyRing } from './keys/key-ring.js';
-import type { KeyRotationSchedule } from './keys/rotation-schedule.js';
 import type { Logger } from './log.js';
 
-export interface RunningDeputy {
+export interface RunningDeputy extends ComposedDeputy {
   url: string;
   port: number;
-  app: App;
-  pool: pg.Pool;
-  keyRing: KeyRing;
-  keyRotation: KeyRotationSchedule;
-  checkpointKey: CheckpointKey;
+  /** Stops accepting, lets in-flight requests finish, then closes the composed parts. */
   close(): Promise<void>;
 }
 
@@ -50,13 +41,9 @@ export async function startDeputy(config: Config, databaseUrl: string, logger: L
     const port = (server.address() as AddressInfo).port;
     const host = config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST;
     return {
+      ...deputy,
       url: `http://${host}:${port}`,
       port,
-      app: deputy.app,
-      pool: deputy.pool,
-      keyRing: deputy.keyRing,
-      keyRotation: deputy.keyRotation,
-      checkpointKey: deputy.checkpointKey,
       close: async () => {
         stopping = true;
         await closeServer(server, config.SHUTDOWN_GRACE_MS);
