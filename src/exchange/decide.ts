@@ -14,9 +14,10 @@ import type {
   DroppedScope,
   ExchangeDecision,
   ExchangeDecisionInput,
-  ExchangeRefusalReason,
   LiveActor,
   LiveGrant,
+  ParentTokenRefusal,
+  PresentedActorRefusal,
   RefusalError,
   RefusalReason,
   RefusedExchange,
@@ -316,7 +317,7 @@ export function decide(input: DecisionInput): Decision {
 }
 
 /** Refusals before the decision proper. Their descriptions are the client's, as they always were. */
-const EARLY_REFUSALS: Record<Exclude<ExchangeRefusalReason, RefusalReason>, { stage: 'actor' | 'live_facts'; description: string }> = {
+const EARLY_REFUSALS: Record<PresentedActorRefusal | ParentTokenRefusal, { stage: 'actor' | 'live_facts'; description: string }> = {
   client_not_an_actor: { stage: 'actor', description: 'the client is not registered as an actor; send an actor_token' },
   actor_not_bound_to_client: { stage: 'actor', description: 'the client may not act as this actor' },
   parent_token_unknown: { stage: 'live_facts', description: 'subject token is not active' },
@@ -331,7 +332,7 @@ function refuseEarly(reason: keyof typeof EARLY_REFUSALS, actorId: string | null
 }
 
 /** The client presents its own actor, or one of the actors it is allowed to present. */
-function presentedActorRefusal(input: ExchangeDecisionInput): 'client_not_an_actor' | 'actor_not_bound_to_client' | null {
+function presentedActorRefusal(input: ExchangeDecisionInput): PresentedActorRefusal | null {
   const { actorId, live } = input;
   if (actorId === null) return 'client_not_an_actor';
   const client = live.client;
@@ -344,7 +345,7 @@ function presentedActorRefusal(input: ExchangeDecisionInput): 'client_not_an_act
  * name the same subject, and neither it nor any token it was derived from may be revoked. The
  * record, not the token, then says the chain, its grants, audience, scopes, issue time and binding.
  */
-function chainedSubject(input: ExchangeDecisionInput): SubjectTokenFacts | Exclude<keyof typeof EARLY_REFUSALS, 'client_not_an_actor' | 'actor_not_bound_to_client'> {
+function chainedSubject(input: ExchangeDecisionInput): SubjectTokenFacts | ParentTokenRefusal {
   const { subjectToken: subject, parentJti } = input;
   const parent = input.live.parent;
   if (parentJti === null) return parent === null ? subject : 'parent_token_mismatch';
