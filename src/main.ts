@@ -18,6 +18,7 @@ import { quickstart } from './demo/quickstart.js';
 import { loadKeyEncryptionKey } from './keys/local-keys.js';
 import { createLogger, routeConsoleToLog, type Logger } from './log.js';
 import { applyMigrations, startDeputy } from './server.js';
+import { prepareProcess } from './startup.js';
 
 /** Seeds the demo world on an empty database, when DEMO_SEED asks for it. */
 async function seedIfAsked(config: Config, pool: pg.Pool, logger: Logger): Promise<void> {
@@ -52,6 +53,7 @@ function onSignals(shutdown: (signal: string) => Promise<void>): void {
 }
 
 async function main(): Promise<void> {
+  prepareProcess();
   const config = loadConfig(process.env);
   const logger = createLogger(config.LOG_LEVEL);
   routeConsoleToLog(logger);

@@ -8,8 +8,13 @@ export interface PoolOptions {
   onError?: (error: Error) => void;
 }
 
-// Return timestamps as they are stored; we convert where we read them.
-pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value));
+/**
+ * Process-wide: every pg client of the process reads bigint columns (epoch seconds, counts,
+ * audit ids) as numbers. Called once at start-up (src/startup.ts), not on import.
+ */
+export function parseInt8AsNumber(): void {
+  pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value));
+}
 
 export function createPool(options: PoolOptions): pg.Pool {
   const pool = new pg.Pool({

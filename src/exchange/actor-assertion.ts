@@ -4,7 +4,7 @@
  * actor. No database access here: lookups and the jti store are ports.
  */
 import { invalidRequest } from '../errors.js';
-import { localKeySet } from './issuer-keys.js';
+import type { LocalKeySets } from './issuer-keys.js';
 import { assertIssuedInPast, epochSeconds, guardJwt, isAccessTokenTyp, verificationError } from './jwt-guard.js';
 import { verifyJwt } from './jwt-verify.js';
 import { verifyTrustedIssuerToken, type TrustedIssuerDeps } from './trusted-issuer-token.js';
@@ -24,6 +24,8 @@ export interface ActorKeys {
 
 export interface ActorAssertionDeps {
   findActor(id: string): Promise<ActorKeys | null>;
+  /** Key sets of registered JWKSs (cached by the composition root's IssuerKeys). */
+  keySetFor: LocalKeySets;
   /** Records the jti atomically; false when it was seen before. */
   markJtiUsed(issuer: string, jti: string, expiresAt: number): Promise<boolean>;
   /** Deputy's issuer and its token endpoint URL. */
@@ -57,7 +59,7 @@ export async function verifyActorAssertion(token: string, deps: ActorAssertionDe
   }
   let keys;
   try {
-    keys = localKeySet(actor.jwks);
+    keys = deps.keySetFor(actor.jwks);
   } catch (error) {
     throw invalidRequest('actor has no usable keys', error instanceof Error ? error.message : undefined);
   }

@@ -1,13 +1,13 @@
 /**
  * Who is acting: an actor assertion signed with the actor's registered key, a workload token
  * from a trusted workload issuer bound to an actor, or — with no actor token — the
- * authenticated client's own actor. Either way the client must be allowed to present it.
+ * authenticated client's own actor. Whether the client may present it is decide.ts's rule.
  */
 import type pg from 'pg';
 import type { ConfigCache } from '../db/change-feed.js';
 import type { MarkJtiUsed } from '../db/single-use-jtis.js';
-import { invalidRequest } from '../errors.js';
 import { verifyActorAssertion, verifyWorkloadToken } from './actor-assertion.js';
+import type { LocalKeySets } from './issuer-keys.js';
 import type { TrustedIssuerDeps } from './trusted-issuer-token.js';
 
 export interface ActorIdentityDeps extends TrustedIssuerDeps {
@@ -15,11 +15,7 @@ export interface ActorIdentityDeps extends TrustedIssuerDeps {
   configCache: ConfigCache;
   acceptedAudiences: string[];
   markJtiUsed: MarkJtiUsed;
-}
-
-export interface ClientActorBinding {
-  actorId: string | null;
-  allowedActors: readonly string[];
+  keySetFor: LocalKeySets;
 }
 
 /** An actor's registered keys, through the change-notified cache (a key change drops it). */
@@ -68,6 +64,7 @@ export async function resolveActor(actorToken: string | null, deps: ActorIdentit
     actorToken,
     {
       findActor: (id) => findActorKeys(deps.pool, deps.configCache, id),
+      keySetFor: deps.keySetFor,
       markJtiUsed: (issuer, jti, exp) => deps.markJtiUsed('actor_assertion', issuer, jti, exp),
       acceptedAudiences: deps.acceptedAudiences,
       clockSkewSeconds: deps.clockSkewSeconds,
@@ -75,11 +72,4 @@ export async function resolveActor(actorToken: string | null, deps: ActorIdentit
     now,
   );
   return assertion.actorId;
-}
-
-export function assertClientMayPresent(binding: ClientActorBinding | null, actorId: string | null): asserts actorId is string {
-  if (actorId === null) throw invalidRequest('the client is not registered as an actor; send an actor_token');
-  if (!binding || (binding.actorId !== actorId && !binding.allowedActors.includes(actorId))) {
-    throw invalidRequest('the client may not act as this actor', `actor ${actorId} is not bound to the client`);
-  }
 }

@@ -12,10 +12,15 @@ import type {
   DecisionInput,
   DroppedReason,
   DroppedScope,
+  ExchangeDecision,
+  ExchangeDecisionInput,
   LiveActor,
   LiveGrant,
+  ParentTokenRefusal,
+  PresentedActorRefusal,
   RefusalError,
   RefusalReason,
+  RefusedExchange,
   SubjectTokenFacts,
 } from './decision-types.js';
 
@@ -309,4 +314,80 @@ export function decide(input: DecisionInput): Decision {
     grantIds: [...token.chainGrantIds, grant.id],
     dropped: outcome.dropped,
   };
+}
+
+/** Refusals before the decision proper. Their descriptions are the client's, as they always were. */
+const EARLY_REFUSALS: Record<PresentedActorRefusal | ParentTokenRefusal, { stage: 'actor' | 'live_facts'; description: string }> = {
+  client_not_an_actor: { stage: 'actor', description: 'the client is not registered as an actor; send an actor_token' },
+  actor_not_bound_to_client: { stage: 'actor', description: 'the client may not act as this actor' },
+  parent_token_unknown: { stage: 'live_facts', description: 'subject token is not active' },
+  parent_token_mismatch: { stage: 'live_facts', description: 'subject token is not active' },
+  parent_token_revoked: { stage: 'live_facts', description: 'subject token is not active' },
+  ancestor_token_revoked: { stage: 'live_facts', description: 'subject token is not active' },
+};
+
+function refuseEarly(reason: keyof typeof EARLY_REFUSALS, actorId: string | null, actorIds: string[] | null): RefusedExchange {
+  const { stage, description } = EARLY_REFUSALS[reason];
+  return { granted: false, stage, reason, error: 'invalid_request', description, dropped: [], actorId, actorIds };
+}
+
+/** The client presents its own actor, or one of the actors it is allowed to present. */
+function presentedActorRefusal(input: ExchangeDecisionInput): PresentedActorRefusal | null {
+  const { actorId, live } = input;
+  if (actorId === null) return 'client_not_an_actor';
+  const client = live.client;
+  if (client === null || (client.actorId !== actorId && !client.allowedActors.includes(actorId))) return 'actor_not_bound_to_client';
+  return null;
+}
+
+/**
+ * A Deputy subject token counts only through its live record: it must exist, be this token's,
+ * name the same subject, and neither it nor any token it was derived from may be revoked. The
+ * record, not the token, then says the chain, its grants, audience, scopes, issue time and binding.
+ */
+function chainedSubject(input: ExchangeDecisionInput): SubjectTokenFacts | ParentTokenRefusal {
+  const { subjectToken: subject, parentJti } = input;
+  const parent = input.live.parent;
+  if (parentJti === null) return parent === null ? subject : 'parent_token_mismatch';
+  if (parent === null) return 'parent_token_unknown';
+  if (parent.jti !== parentJti || parent.subjectId !== subject.subjectId) return 'parent_token_mismatch';
+  if (parent.revoked) return 'parent_token_revoked';
+  if (parent.revokedAncestorJtis.length > 0) return 'ancestor_token_revoked';
+  return {
+    ...subject,
+    scopes: parent.scope.split(' ').filter(Boolean),
+    chain: parent.actorIds,
+    chainGrantIds: parent.grantIds,
+    audience: parent.resource,
+    exp: Math.min(subject.exp, parent.expiresAt),
+    issuedAt: parent.issuedAt,
+    boundJkt: parent.dpopJkt,
+  };
+}
+
+/**
+ * The whole exchange decision, in order: may the client present this actor; is the parent token
+ * (for a chain) live; then `decide`. Pure, like `decide`.
+ */
+export function decideExchange(input: ExchangeDecisionInput): ExchangeDecision {
+  const presented = presentedActorRefusal(input);
+  if (presented !== null) return refuseEarly(presented, null, null);
+  const actorId = input.actorId as string;
+  const actorIds = [...(input.live.parent?.actorIds ?? []), actorId];
+
+  const subjectToken = chainedSubject(input);
+  if (typeof subjectToken === 'string') return refuseEarly(subjectToken, actorId, actorIds);
+
+  const decision = decide({
+    now: input.now,
+    limits: input.limits,
+    requestedResource: input.requestedResource,
+    requestedScopes: input.requestedScopes,
+    subjectToken,
+    dpopJkt: input.dpopJkt,
+    actorId,
+    live: input.live,
+  });
+  if (decision.granted) return { ...decision, actorId };
+  return { ...decision, stage: 'decision', actorId, actorIds };
 }

@@ -162,3 +162,87 @@ export type RefusedDecision = {
 };
 
 export type Decision = GrantedDecision | RefusedDecision;
+
+/** The client's actor bindings: its own actor (clients.actor_id) and the others it may present. */
+export interface ClientActorBinding {
+  actorId: string | null;
+  allowedActors: readonly string[];
+}
+
+/** The issued-token record of a Deputy subject token (the parent of the token being minted). */
+export interface ParentTokenRecord {
+  jti: string;
+  /** The tokens the parent was itself derived from, nearest first. */
+  ancestorJtis: string[];
+  subjectId: string;
+  actorIds: string[];
+  grantIds: string[];
+  resource: string;
+  scope: string;
+  expiresAt: number;
+  /** Epoch seconds with milliseconds. */
+  issuedAt: number;
+  /** The parent's DPoP binding (cnf.jkt), if any. */
+  dpopJkt: string | null;
+  /** SHA-256 (hex) of the parent token as minted; null for tokens recorded before migration 0006. */
+  digest: string | null;
+  /** The parent itself was revoked. */
+  revoked: boolean;
+  /** Those of `ancestorJtis` whose records say they were revoked. */
+  revokedAncestorJtis: string[];
+}
+
+/** The live rows of an exchange: those `decide` reads, plus the client's bindings and the parent's record. */
+export interface LiveExchangeFacts extends LiveRows {
+  /** null = unknown client. */
+  client: ClientActorBinding | null;
+  /** The record of the Deputy subject token (`parentJti`); null when there is none. */
+  parent: ParentTokenRecord | null;
+}
+
+export type LiveRows = DecisionInput['live'];
+
+/** What `decideExchange` is given: the verified tokens as they came, and the live rows. */
+export interface ExchangeDecisionInput {
+  now: number;
+  limits: DecisionInput['limits'];
+  requestedResource: string;
+  requestedScopes: readonly string[] | null;
+  /** What the subject token itself says; a Deputy token's chain comes from its record. */
+  subjectToken: SubjectTokenFacts;
+  /** The jti of a Deputy subject token; null for an external token. */
+  parentJti: string | null;
+  dpopJkt: string | null;
+  /** The actor the actor token proved or, without one, the client's own; null when there is neither. */
+  actorId: string | null;
+  live: LiveExchangeFacts;
+}
+
+/** Refusals before the decision proper: whether the client may present the actor, whether the parent token is live. */
+export type PresentedActorRefusal = 'client_not_an_actor' | 'actor_not_bound_to_client';
+export type ParentTokenRefusal = 'parent_token_unknown' | 'parent_token_mismatch' | 'parent_token_revoked' | 'ancestor_token_revoked';
+export type ExchangeRefusalReason = RefusalReason | PresentedActorRefusal | ParentTokenRefusal;
+
+/** The step of the exchange a refusal belongs to (a subset of refusal-reason.ts's ExchangeStage). */
+export type DecisionStage = 'actor' | 'live_facts' | 'decision';
+
+export type GrantedExchange = GrantedDecision & {
+  /** The actor the client presented (the last of `actorIds`). */
+  actorId: string;
+};
+
+export type RefusedExchange = {
+  granted: false;
+  stage: DecisionStage;
+  reason: ExchangeRefusalReason;
+  error: RefusalError;
+  /** Safe to send to the client. */
+  description: string;
+  dropped: DroppedScope[];
+  /** The actor the client may present; null when it may not (refused at stage 'actor'). */
+  actorId: string | null;
+  /** The chain with the new actor, once the client may present it; null before. */
+  actorIds: string[] | null;
+};
+
+export type ExchangeDecision = GrantedExchange | RefusedExchange;

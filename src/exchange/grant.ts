@@ -1,67 +1,44 @@
 /**
- * The RFC 8693 token-exchange grant, registered on oidc-provider. The handler only
- * orchestrates, in order: parse → (client already authenticated) → subject → actor → live
- * facts → decide (pure) → mint → record → respond. Every outcome writes one audit event.
+ * The RFC 8693 token-exchange grant, registered on oidc-provider. The handler is a list of
+ * calls: parse → DPoP → subject → actor → live facts → decide (pure, every rule) → actor rate
+ * limit → sign and record → respond. It reaches the world only through its ports
+ * (exchange-ports.ts). Every outcome writes one audit event (exchange-audit.ts), except a rate
+ * limit's refusal and a refusal for an unreachable database.
  */
 import { randomUUID } from 'node:crypto';
 import type Provider from 'oidc-provider';
 import { errors as providerErrors, type KoaContextWithOIDC } from 'oidc-provider';
-import type pg from 'pg';
-import type { ConfigCache } from '../db/change-feed.js';
-import type { AuditEventInput } from '../audit/audit-log.js';
-import type { Config } from '../config.js';
 import { isDatabaseUnavailable } from '../db/pool.js';
 import { OAuthError, invalidRequest, temporarilyUnavailable, type OAuthErrorCode } from '../errors.js';
 import type { Metrics } from '../http/metrics.js';
-import type { KeyRing } from '../keys/key-ring.js';
 import type { Logger } from '../log.js';
-import { validateDpop } from '../oauth/oidc-provider-internals.js';
+import type { DpopProof } from '../oauth/oidc-provider-internals.js';
 import { toProviderError } from '../oauth/provider-errors.js';
-import { assertClientMayPresent, resolveActor } from './actor-identity.js';
-import { createActorUsageTracker } from './actor-usage.js';
-import { decide } from './decide.js';
+import { decideExchange } from './decide.js';
+import type { ExchangeDecision, ExchangeDecisionInput, GrantedExchange, RefusedExchange } from './decision-types.js';
 import { deputyTokenDigest } from './deputy-token.js';
-import type { RefusalReason, SubjectTokenFacts } from './decision-types.js';
-import type { IssuerKeys } from './issuer-keys.js';
-import { loadLiveFacts, type LiveFacts } from './live-facts.js';
-import { mintAccessToken } from './mint.js';
-import { RateLimited, type RateLimits } from './rate-limit.js';
-import { createRecorder } from './record.js';
-import { PresentedJtis } from './single-use-presented.js';
+import { EXCHANGE_DENIED, exchangeAuditEvent, type ExchangeTrail } from './exchange-audit.js';
+import type { TokenExchangePorts } from './exchange-ports.js';
+import type { LiveFacts } from './live-facts.js';
+import { RateLimited } from './rate-limit.js';
+import type { RecordStatus } from './record.js';
 import { describedAs, refusalReason, type ExchangeStage } from './refusal-reason.js';
 import { EXCHANGE_PARAMETERS, TOKEN_EXCHANGE_GRANT, TOKEN_TYPE, parseExchangeRequest, type ExchangeRequest } from './request.js';
-import { authenticateParentToken, verifySubjectToken } from './subject-identity.js';
-import { findTrustedIssuer } from './trusted-issuers.js';
+import { PresentedJtis } from './single-use-presented.js';
+import type { SubjectIdentity } from './subject-identity.js';
 
-export interface TokenExchangeDeps {
-  config: Config;
-  pool: pg.Pool;
-  configCache: ConfigCache;
-  keyRing: KeyRing;
-  issuerKeys: IssuerKeys;
-  logger: Logger;
-  metrics: Metrics;
-  /** The per-client limit is spent right after client authentication (src/oauth/client-authentication.ts). */
-  rateLimits: RateLimits;
+export interface TokenExchangeSettings {
+  issuer: string;
+  /** Seconds. */
+  tokenTtl: number;
+  maxDelegationDepth: number;
 }
 
-/** The subject-token facts with a Deputy parent token's chain taken from its live record. */
-function chainFacts(subject: SubjectTokenFacts, parentJti: string | null, facts: LiveFacts): SubjectTokenFacts {
-  if (parentJti === null) return subject;
-  const parent = facts.parent;
-  if (!parent || parent.revoked || parent.subjectId !== subject.subjectId) {
-    throw invalidRequest('subject token is not active', parent ? 'parent token revoked or mismatched' : 'no issued-token record');
-  }
-  return {
-    ...subject,
-    scopes: parent.scope.split(' ').filter(Boolean),
-    chain: parent.actorIds,
-    chainGrantIds: parent.grantIds,
-    audience: parent.resource,
-    exp: Math.min(subject.exp, parent.expiresAt),
-    issuedAt: parent.issuedAt,
-    boundJkt: parent.dpopJkt,
-  };
+export interface TokenExchangeDeps {
+  ports: TokenExchangePorts;
+  settings: TokenExchangeSettings;
+  logger: Logger;
+  metrics: Pick<Metrics, 'exchanges' | 'exchangeSeconds'>;
 }
 
 /** PostgreSQL's refusals of a value (NUL bytes, invalid text, out of range): bad input, not a fault. */
@@ -82,197 +59,209 @@ function classify(error: unknown): OAuthError {
   return new OAuthError('server_error', 'the request could not be completed', error instanceof Error ? error.message : String(error));
 }
 
-export function registerTokenExchange(provider: Provider, deps: TokenExchangeDeps): void {
-  const { config, pool, keyRing, logger, metrics, rateLimits } = deps;
-  const trusted = {
-    findIssuer: (iss: string, kind: 'user' | 'workload') => findTrustedIssuer(pool, deps.configCache, iss, kind),
-    keysFor: deps.issuerKeys.keysFor,
-    clockSkewSeconds: config.CLOCK_SKEW,
-    ownIssuer: config.ISSUER,
-  };
-  const subjectDeps = { ...trusted, keyRing, issuer: config.ISSUER };
-  const actorDeps = {
-    ...trusted,
-    pool,
-    configCache: deps.configCache,
-    acceptedAudiences: [config.ISSUER, `${config.ISSUER}/token`],
-  };
-  const touchActors = createActorUsageTracker(pool, logger);
-  const recorder = createRecorder(pool);
+/** What ended an exchange early: the step it happened in, and what was thrown. */
+class StepFailed {
+  constructor(
+    readonly stage: ExchangeStage,
+    readonly thrown: unknown,
+    /** The recording function already wrote this refusal's audit event. */
+    readonly audited = false,
+  ) {}
+}
 
-  async function handler(ctx: KoaContextWithOIDC): Promise<void> {
+/** Runs one step of the exchange; anything it throws is labelled with the step. */
+async function step<T>(stage: ExchangeStage, run: () => T | Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (thrown) {
+    throw new StepFailed(stage, thrown);
+  }
+}
+
+function liveFactsQuery(request: ExchangeRequest, subject: SubjectIdentity, actorId: string | null, clientId: string) {
+  return { subjectId: subject.facts.subjectId, actorId, resource: request.resource, clientId, parentJti: subject.parentJti };
+}
+
+/** Once the client may present the actor, the actor's rate limit is spent, whatever the decision. */
+async function limitActor(ports: TokenExchangePorts, decision: ExchangeDecision): Promise<void> {
+  if (decision.actorId !== null) await ports.limitActor(decision.actorId);
+}
+
+function refusalOf(decision: RefusedExchange): StepFailed {
+  return new StepFailed(decision.stage, new OAuthError(decision.error, decision.description, decision.reason));
+}
+
+/**
+ * The recording function wrote a denial itself: a single-use jti of the request was used before
+ * (refused as that replay), or a delegation was withdrawn meanwhile.
+ */
+function replayedOrWithdrawn(presented: PresentedJtis, status: RecordStatus): StepFailed {
+  const replay = presented.replayOf(status);
+  if (replay) return new StepFailed(replay.stage, replay.error(), true);
+  return new StepFailed('issue', invalidRequest('the delegation was withdrawn while the token was being issued', status), true);
+}
+
+function decisionInput(
+  settings: TokenExchangeSettings,
+  nowSeconds: number,
+  request: ExchangeRequest,
+  subject: SubjectIdentity,
+  dpop: DpopProof | undefined,
+  facts: LiveFacts,
+): ExchangeDecisionInput {
+  return {
+    now: nowSeconds,
+    limits: { tokenTtl: settings.tokenTtl, maxDelegationDepth: settings.maxDelegationDepth },
+    requestedResource: request.resource,
+    requestedScopes: request.scopes,
+    subjectToken: subject.facts,
+    parentJti: subject.parentJti,
+    dpopJkt: dpop?.thumbprint ?? null,
+    actorId: facts.actorId,
+    live: facts,
+  };
+}
+
+function tokenResponse(token: string, decision: GrantedExchange, dpop: DpopProof | undefined, nowSeconds: number) {
+  return {
+    access_token: token,
+    issued_token_type: TOKEN_TYPE.accessToken,
+    token_type: dpop ? 'DPoP' : 'Bearer',
+    expires_in: decision.exp - nowSeconds,
+    scope: decision.scopes.join(' '),
+  };
+}
+
+interface Issue {
+  trail: ExchangeTrail;
+  /** Marked used by the statement that records the outcome. */
+  presented: PresentedJtis;
+  request: ExchangeRequest;
+  subject: SubjectIdentity;
+  facts: LiveFacts;
+  decision: GrantedExchange;
+  dpop: DpopProof | undefined;
+  nowSeconds: number;
+}
+
+type Issued = { status: 'recorded'; token: string } | { status: Exclude<RecordStatus, 'recorded' | 'stale_key'> };
+
+/** Signs the token and records it with its audit event; signs again once if a rotation made the key stale. */
+async function issueToken(ports: TokenExchangePorts, settings: TokenExchangeSettings, issue: Issue): Promise<Issued> {
+  const { trail, presented, request, subject, facts, decision, dpop, nowSeconds } = issue;
+  const jti = randomUUID();
+  const event = exchangeAuditEvent(trail, { granted: true, jti });
+  const signAndRecord = async () => {
+    const signed = ports.sign({
+      issuer: settings.issuer,
+      subjectId: subject.facts.subjectId,
+      audience: request.resource,
+      clientId: trail.clientId,
+      scopes: decision.scopes,
+      issuedAt: nowSeconds,
+      expiresAt: decision.exp,
+      jti,
+      act: decision.act,
+      grantId: decision.grantId,
+      dpopJkt: dpop?.thumbprint ?? null,
+    });
+    const status = await ports.record({
+      token: {
+        jti,
+        kid: signed.kid,
+        subjectId: subject.facts.subjectId,
+        actorIds: decision.actorIds,
+        clientId: trail.clientId,
+        resource: request.resource,
+        scope: decision.scopes.join(' '),
+        grantId: decision.grantId,
+        grantIds: decision.grantIds,
+        parentJti: subject.parentJti,
+        ancestorJtis: facts.parent ? [facts.parent.jti, ...facts.parent.ancestorJtis] : [],
+        dpopJkt: dpop?.thumbprint ?? null,
+        issuedAt: trail.at,
+        expiresAt: new Date(decision.exp * 1000),
+        digest: deputyTokenDigest(signed.token),
+      },
+      event,
+      singleUse: presented.entries,
+    });
+    return { status, token: signed.token };
+  };
+  let issued = await signAndRecord();
+  if (issued.status === 'stale_key') {
+    // Another process rotated the signing key: learn the new one and sign again.
+    await ports.reloadSigningKeys();
+    issued = await signAndRecord();
+  }
+  if (issued.status === 'stale_key') throw temporarilyUnavailable('signing key rotated twice during one request');
+  return issued.status === 'recorded' ? { status: 'recorded', token: issued.token } : { status: issued.status };
+}
+
+/** The token endpoint's handler for the token-exchange grant. */
+export function createTokenExchangeHandler(deps: TokenExchangeDeps): (ctx: KoaContextWithOIDC) => Promise<void> {
+  const { ports, settings, logger, metrics } = deps;
+
+  return async function tokenExchange(ctx: KoaContextWithOIDC): Promise<void> {
     const started = process.hrtime.bigint();
     const now = new Date();
     const nowSeconds = Math.floor(now.getTime() / 1000);
-    const clientId = ctx.oidc.client!.clientId;
-    const event: AuditEventInput = { type: 'token.exchange_denied', at: now, requestId: ctx.state.requestId ?? null, clientId };
-    let request: ExchangeRequest | null = null;
-    let audited = false;
-    let stage: ExchangeStage = 'request';
-    let refusal: RefusalReason | undefined;
-    // Marked used by the statement that records the outcome, not one INSERT each.
+    const trail: ExchangeTrail = { at: now, requestId: ctx.state.requestId ?? null, clientId: ctx.oidc.client!.clientId, request: null, subjectId: null, decision: null };
     const presented = new PresentedJtis();
     ctx.state.exchangeHandled = true;
+    const observe = (outcome: string) => {
+      metrics.exchanges.inc({ outcome });
+      metrics.exchangeSeconds.observe({ outcome }, Number(process.hrtime.bigint() - started) / 1e9);
+    };
     try {
-      request = parseExchangeRequest(ctx.oidc.params as Record<string, unknown>);
-      event.resourceUri = request.resource;
-      event.scopeRequested = request.scopes ?? [];
-      stage = 'dpop';
-      const dpop = await validateDpop(provider, ctx);
-      if (dpop) presented.dpopProof(clientId, dpop.jti, nowSeconds);
-
-      stage = 'subject_token';
-      const subject = await verifySubjectToken(request.subjectToken, request.subjectTokenKind, subjectDeps, now);
-      event.subjectId = subject.facts.subjectId;
-      stage = 'actor_token';
-      const claimedActorId = await resolveActor(request.actorToken, { ...actorDeps, markJtiUsed: presented.markActorAssertion }, now);
-
-      stage = 'live_facts';
-      const facts = await loadLiveFacts(pool, {
-        subjectId: subject.facts.subjectId,
-        actorId: claimedActorId,
-        resource: request.resource,
-        clientId,
-        parentJti: subject.parentJti,
-      });
-      stage = 'subject_token';
-      await authenticateParentToken(subject, facts.parent, keyRing, now);
-      const actorId = facts.actorId;
-      stage = 'actor';
-      assertClientMayPresent(facts.client, actorId);
-      await rateLimits.actor(actorId);
-      event.actorIds = [...(facts.parent?.actorIds ?? []), actorId];
-      stage = 'live_facts';
-      const subjectToken = chainFacts(subject.facts, subject.parentJti, facts);
-
-      const decision = decide({
-        now: nowSeconds,
-        limits: { tokenTtl: config.TOKEN_TTL, maxDelegationDepth: config.MAX_DELEGATION_DEPTH },
-        requestedResource: request.resource,
-        requestedScopes: request.scopes,
-        subjectToken,
-        dpopJkt: dpop?.thumbprint ?? null,
-        actorId,
-        live: facts,
-      });
-      event.scopeDenied = decision.dropped;
-      stage = 'decision';
-      if (!decision.granted) {
-        refusal = decision.reason;
-        throw new OAuthError(decision.error, decision.description, decision.reason);
-      }
-      stage = 'issue';
-
-      const jti = randomUUID();
-      Object.assign(event, {
-        type: 'token.exchanged',
-        actorIds: decision.actorIds,
-        scopeRequested: request.scopes ?? decision.scopes.concat(decision.dropped.map((d) => d.scope)),
-        scopeGranted: decision.scopes,
-        jti,
-        grantId: decision.grantId,
-      });
-      const issue = () => {
-        const key = keyRing.active;
-        const token = mintAccessToken(key, {
-          issuer: config.ISSUER,
-          subjectId: subjectToken.subjectId,
-          audience: request!.resource,
-          clientId,
-          scopes: decision.scopes,
-          issuedAt: nowSeconds,
-          expiresAt: decision.exp,
-          jti,
-          act: decision.act,
-          grantId: decision.grantId,
-          dpopJkt: dpop?.thumbprint ?? null,
-        });
-        const recorded = recorder.record({
-          token: {
-            jti,
-            kid: key.kid,
-            subjectId: subjectToken.subjectId,
-            actorIds: decision.actorIds,
-            clientId,
-            resource: request!.resource,
-            scope: decision.scopes.join(' '),
-            grantId: decision.grantId,
-            grantIds: decision.grantIds,
-            parentJti: subject.parentJti,
-            ancestorJtis: facts.parent ? [facts.parent.jti, ...facts.parent.ancestorJtis] : [],
-            dpopJkt: dpop?.thumbprint ?? null,
-            issuedAt: now,
-            expiresAt: new Date(decision.exp * 1000),
-            digest: deputyTokenDigest(token),
-          },
-          event,
-          singleUse: presented.entries,
-        });
-        return recorded.then((status) => ({ status, token }));
-      };
-      let issued = await issue();
-      if (issued.status === 'stale_key') {
-        // Another process rotated the signing key: learn the new one and sign again.
-        await keyRing.reload();
-        issued = await issue();
-      }
-      if (issued.status === 'stale_key') throw temporarilyUnavailable('signing key rotated twice during one request');
-      const replay = presented.replayOf(issued.status);
-      if (replay) {
-        // Written as that jti's refusal by the record; no token was recorded or is returned.
-        audited = true;
-        stage = replay.stage;
-        throw replay.error();
-      }
-      if (issued.status !== 'recorded') {
-        audited = true;
-        throw invalidRequest('the delegation was withdrawn while the token was being issued', issued.status);
-      }
-      const accessToken = issued.token;
-      touchActors(decision.actorIds);
-      ctx.body = {
-        access_token: accessToken,
-        issued_token_type: TOKEN_TYPE.accessToken,
-        token_type: dpop ? 'DPoP' : 'Bearer',
-        expires_in: decision.exp - nowSeconds,
-        scope: decision.scopes.join(' '),
-      };
+      const request = (trail.request = await step('request', () => parseExchangeRequest(ctx.oidc.params as Record<string, unknown>)));
+      const dpop = await step('dpop', () => ports.validateDpop(ctx));
+      if (dpop) presented.dpopProof(trail.clientId, dpop.jti, nowSeconds);
+      const subject = await step('subject_token', () => ports.verifySubject(request.subjectToken, request.subjectTokenKind, now));
+      trail.subjectId = subject.facts.subjectId;
+      const actorId = await step('actor_token', () => ports.resolveActor(request.actorToken, now, presented.markActorAssertion));
+      const facts = await step('live_facts', () => ports.loadLiveFacts(liveFactsQuery(request, subject, actorId, trail.clientId)));
+      await step('subject_token', () => ports.authenticateParent(subject, facts.parent, now));
+      const decision = (trail.decision = decideExchange(decisionInput(settings, nowSeconds, request, subject, dpop, facts)));
+      await step('actor', () => limitActor(ports, decision));
+      if (!decision.granted) throw refusalOf(decision);
+      const issued = await step('issue', () => issueToken(ports, settings, { trail, presented, request, subject, facts, decision, dpop, nowSeconds }));
+      if (issued.status !== 'recorded') throw replayedOrWithdrawn(presented, issued.status);
+      ports.touchActors(decision.actorIds);
+      ctx.body = tokenResponse(issued.token, decision, dpop, nowSeconds);
       observe('granted');
-    } catch (thrown) {
+    } catch (failure) {
+      const { stage, thrown, audited } = failure instanceof StepFailed ? failure : new StepFailed('issue', failure);
       let error = classify(thrown);
-      event.type = 'token.exchange_denied';
-      event.error = error.code;
-      event.jti = null;
-      event.scopeGranted = [];
-      event.details = { reason: refusalReason(stage, error, refusal) };
-      logger.debug({ request_id: event.requestId, error: error.code, reason: event.details.reason }, 'token exchange refused');
-      if (error.status >= 500) logger.warn({ request_id: event.requestId, error: error.code, detail: error.detail }, 'token exchange failed');
+      const event = exchangeAuditEvent(trail, { granted: false, stage, error });
+      const reason = (event.details as { reason: string }).reason;
+      logger.debug({ request_id: trail.requestId, error: error.code, reason }, 'token exchange refused');
+      if (error.status >= 500) logger.warn({ request_id: trail.requestId, error: error.code, detail: error.detail }, 'token exchange failed');
       if (error instanceof RateLimited) {
         // Not audited: a flood of refusals must not become a flood of writes (see SECURITY.md).
         ctx.set('Retry-After', String(error.retryAfterSeconds));
       } else if (!audited && !isDatabaseUnavailable(thrown)) {
-        const status = await recorder.record({ token: null, event, singleUse: presented.entries }).catch((auditError: unknown) => {
-          logger.error({ request_id: event.requestId, detail: (auditError as Error).message }, 'could not write the denial audit event');
+        const status = await ports.record({ token: null, event, singleUse: presented.entries }).catch((auditError: unknown) => {
+          logger.error({ request_id: trail.requestId, detail: (auditError as Error).message }, 'could not write the denial audit event');
           return null;
         });
         // A replayed assertion or proof is refused as such, whatever else failed: its event says so.
         const replay = status === null ? null : presented.replayOf(status);
         if (replay) {
           error = classify(replay.error());
-          logger.debug({ request_id: event.requestId, error: error.code, reason: refusalReason(replay.stage, error) }, 'token exchange refused');
+          logger.debug({ request_id: trail.requestId, error: error.code, reason: refusalReason(replay.stage, error) }, 'token exchange refused');
         }
       }
       observe(error instanceof RateLimited ? 'rate_limited' : error.code);
       throw toProviderError(error);
     }
+  };
+}
 
-    function observe(outcome: string) {
-      metrics.exchanges.inc({ outcome });
-      metrics.exchangeSeconds.observe({ outcome }, Number(process.hrtime.bigint() - started) / 1e9);
-    }
-  }
-
-  provider.registerGrantType(TOKEN_EXCHANGE_GRANT, handler, [...EXCHANGE_PARAMETERS]);
+/** Registers the grant, and audits the exchanges oidc-provider refuses before the handler runs. */
+export function registerTokenExchange(provider: Provider, deps: TokenExchangeDeps): void {
+  const { ports, logger, metrics } = deps;
+  provider.registerGrantType(TOKEN_EXCHANGE_GRANT, createTokenExchangeHandler(deps), [...EXCHANGE_PARAMETERS]);
 
   // oidc-provider refuses some exchanges itself, after client authentication but before the
   // handler runs (duplicated parameters, scope syntax): audit those too. Requests whose client
@@ -287,10 +276,10 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
     const reason = `request.${describedAs('request', body?.error_description ?? error)}`;
     metrics.exchanges.inc({ outcome: error });
     logger.debug({ request_id: ctx.state.requestId, error, reason }, 'token exchange refused');
-    await recorder
+    await ports
       .record({
         token: null,
-        event: { type: 'token.exchange_denied', at: new Date(), requestId: ctx.state.requestId ?? null, clientId: oidc.client!.clientId, error, details: { reason } },
+        event: { type: EXCHANGE_DENIED, at: new Date(), requestId: ctx.state.requestId ?? null, clientId: oidc.client!.clientId, error, details: { reason } },
       })
       .catch((auditError: unknown) => logger.error({ request_id: ctx.state.requestId, detail: (auditError as Error).message }, 'could not write the denial audit event'));
   });

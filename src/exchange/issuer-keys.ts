@@ -51,6 +51,8 @@ export interface IssuerKeyOptions {
 
 export interface IssuerKeys {
   keysFor(source: IssuerKeySource): JWTVerifyGetKey;
+  /** Key sets of JWKSs held in the database (inline issuer keys, actors' keys), cached. */
+  localKeySet: LocalKeySets;
   /** Forgets every remote key set (and remembered failure) the issuer used. */
   drop(issuer: string): void;
   /** Forgets every remote key set. */
@@ -68,6 +70,7 @@ interface RemoteEntry {
 
 /** One instance per process: it holds one jose remote set per jwks_uri. */
 export function createIssuerKeys(options: IssuerKeyOptions = {}): IssuerKeys {
+  const localKeys = createLocalKeySets();
   const remote = new Map<string, RemoteEntry>();
   const urlsByIssuer = new Map<string, Set<string>>();
   const cooldownMs = options.cooldownMs ?? DEFAULT_JWKS_COOLDOWN_MS;
@@ -104,7 +107,7 @@ export function createIssuerKeys(options: IssuerKeyOptions = {}): IssuerKeys {
         // The last fetch failed moments ago: no network call until the cooldown ends.
         const cached = entry.set.fresh ? entry.set.jwks() : undefined;
         if (!cached) throw temporarilyUnavailable(`keys of trusted issuer ${issuer}: the last fetch failed (${entry.failure}); next try after the cooldown`);
-        return localKeySet(cached)(header, token);
+        return localKeys(cached)(header, token);
       }
       try {
         const key = await entry.set(header, token);
@@ -125,11 +128,12 @@ export function createIssuerKeys(options: IssuerKeyOptions = {}): IssuerKeys {
   }
 
   return {
+    localKeySet: localKeys,
     keysFor(source) {
       if (source.jwks) {
         let set: JWTVerifyGetKey;
         try {
-          set = localKeySet(source.jwks);
+          set = localKeys(source.jwks);
         } catch (error) {
           throw temporarilyUnavailable(`trusted issuer ${source.issuer}: inline jwks unusable: ${describe(error)}`);
         }
@@ -194,23 +198,32 @@ function describe(error: unknown): string {
 }
 
 const LOCAL_SET_CACHE_SIZE = 512;
-const localSets = new Map<string, JWTVerifyGetKey>();
+
+/** A jose local key set for a JWKS; throws jose's JWKSInvalid when the value is not a JWKS. */
+export function localKeySet(jwks: unknown): JWTVerifyGetKey {
+  return createLocalJWKSet(jwks as JSONWebKeySet);
+}
+
+/** Local key sets for JWKSs held in the database, cached (see createLocalKeySets). */
+export type LocalKeySets = (jwks: unknown) => JWTVerifyGetKey;
 
 /**
- * A jose local key set for a JWKS held in the database. Cached by the JWKS's exact JSON so the
- * imported CryptoKeys are reused across requests; a changed JWKS is a different entry, so the
- * cache never serves a key that is no longer registered. Throws jose's JWKSInvalid when the
- * value is not a JWKS.
+ * Local key sets cached by the JWKS's exact JSON, so the imported CryptoKeys are reused across
+ * requests; a changed JWKS is a different entry, so the cache never serves a key that is no
+ * longer registered. The cache belongs to the instance (one per IssuerKeys), not to the module.
  */
-export function localKeySet(jwks: unknown): JWTVerifyGetKey {
-  const cacheKey = JSON.stringify(jwks);
-  const cached = localSets.get(cacheKey);
-  if (cached) return cached;
-  const set = createLocalJWKSet(jwks as JSONWebKeySet);
-  if (localSets.size >= LOCAL_SET_CACHE_SIZE) {
-    const oldest = localSets.keys().next();
-    if (!oldest.done) localSets.delete(oldest.value);
-  }
-  localSets.set(cacheKey, set);
-  return set;
+export function createLocalKeySets(maxSize: number = LOCAL_SET_CACHE_SIZE): LocalKeySets {
+  const sets = new Map<string, JWTVerifyGetKey>();
+  return (jwks) => {
+    const cacheKey = JSON.stringify(jwks);
+    const cached = sets.get(cacheKey);
+    if (cached) return cached;
+    const set = localKeySet(jwks);
+    if (sets.size >= maxSize) {
+      const oldest = sets.keys().next();
+      if (!oldest.done) sets.delete(oldest.value);
+    }
+    sets.set(cacheKey, set);
+    return set;
+  };
 }

@@ -2,11 +2,12 @@
  * Everything the decision needs that can change at any moment, read in ONE round trip:
  * the subject, the actor and every earlier actor of the chain, the resource, the subject's
  * entitlements on it, the grants subject→actor on it and every grant the chain relied on,
- * the client's actor bindings and, for chains, the parent token's record. No cache: a
+ * the client's actor bindings and, for chains, the parent token's record and which of the
+ * tokens it derives from were revoked (decide.ts rules on all of these). No cache: a
  * revocation or an entitlement change shows on the very next request.
  */
 import type pg from 'pg';
-import type { LiveActor, LiveEntitlement, LiveGrant, LiveResource, LiveSubject } from './decision-types.js';
+import type { LiveActor, LiveEntitlement, LiveExchangeFacts, LiveGrant, LiveResource, LiveSubject, ParentTokenRecord } from './decision-types.js';
 
 export interface LiveFactsQuery {
   subjectId: string;
@@ -18,37 +19,12 @@ export interface LiveFactsQuery {
   parentJti: string | null;
 }
 
-export interface ParentTokenRecord {
-  jti: string;
-  /** The tokens the parent was itself derived from, nearest first. */
-  ancestorJtis: string[];
-  subjectId: string;
-  actorIds: string[];
-  grantIds: string[];
-  resource: string;
-  scope: string;
-  expiresAt: number;
-  /** Epoch seconds with milliseconds. */
-  issuedAt: number;
-  /** The parent's DPoP binding (cnf.jkt), if any. */
-  dpopJkt: string | null;
-  /** SHA-256 (hex) of the parent token as minted; null for tokens recorded before migration 0006. */
-  digest: string | null;
-  revoked: boolean;
-}
+export type { ParentTokenRecord };
 
-export interface LiveFacts {
+/** The live rows `decideExchange` rules on, and which actor they are about. */
+export interface LiveFacts extends LiveExchangeFacts {
   /** The actor the facts are about (the client's own when the query named none). */
   actorId: string | null;
-  subject: LiveSubject | null;
-  actor: LiveActor | null;
-  resource: LiveResource | null;
-  entitlements: LiveEntitlement[];
-  grants: LiveGrant[];
-  chainActors: LiveActor[];
-  chainGrants: LiveGrant[];
-  client: { actorId: string | null; allowedActors: string[] } | null;
-  parent: ParentTokenRecord | null;
 }
 
 const epoch = (column: string) => `floor(extract(epoch from ${column}))::bigint`;
@@ -64,9 +40,7 @@ const grantJson = `json_build_object('id', g.id, 'actorId', g.actor_id, 'scopes'
 // issued_tokens, however its plan was made.
 const LIVE_FACTS_SQL = `
 WITH target AS (SELECT coalesce($2::text, (SELECT c.actor_id FROM clients c WHERE c.client_id = $4)) AS actor_id),
-     parent AS (SELECT * FROM issued_tokens t WHERE $5::text IS NOT NULL AND t.jti = $5),
-     revoked_ancestors AS (
-       SELECT 1 FROM issued_tokens a WHERE a.jti = ANY(coalesce((SELECT ancestor_jtis FROM parent), '{}'::text[])) AND a.revoked_at IS NOT NULL)
+     parent AS (SELECT * FROM issued_tokens t WHERE $5::text IS NOT NULL AND t.jti = $5)
 SELECT
   (SELECT actor_id FROM target) AS actor_id,
   (SELECT json_build_object('id', s.id, 'status', s.status, 'disabledAt', ${preciseEpoch('s.disabled_at')}) FROM subjects s WHERE s.id = $1) AS subject,
@@ -84,7 +58,9 @@ SELECT
       'ancestorJtis', t.ancestor_jtis,
       'resource', t.resource_uri, 'scope', t.scope, 'expiresAt', ${epoch('t.expires_at')},
       'issuedAt', ${preciseEpoch('t.issued_at')}, 'dpopJkt', t.dpop_jkt, 'digest', encode(t.token_sha256, 'hex'),
-      'revoked', t.revoked_at IS NOT NULL OR EXISTS (SELECT 1 FROM revoked_ancestors))
+      'revoked', t.revoked_at IS NOT NULL,
+      'revokedAncestorJtis', (SELECT coalesce(json_agg(a.jti), '[]') FROM issued_tokens a
+         WHERE a.jti = ANY(coalesce(t.ancestor_jtis, '{}'::text[])) AND a.revoked_at IS NOT NULL))
      FROM parent t) AS parent`;
 
 interface Row {

@@ -6,7 +6,7 @@
  * carries a token or a secret and takes a bounded set of values.
  */
 import type { OAuthError } from '../errors.js';
-import type { RefusalReason } from './decision-types.js';
+import type { ExchangeRefusalReason } from './decision-types.js';
 import { ISSUER_SUBJECT_NOT_ALLOWED } from './trusted-issuer-token.js';
 
 /** The steps of an exchange, in order. */
@@ -28,7 +28,7 @@ export function describedAs(stage: string, description: string): string {
   return what || 'refused';
 }
 
-export function refusalReason(stage: ExchangeStage, error: OAuthError, decision?: RefusalReason): string {
+export function refusalReason(stage: ExchangeStage, error: OAuthError, decision?: ExchangeRefusalReason): string {
   if (decision) return `decision.${decision}`;
   if (error.status === 429) return `${stage}.rate_limited`;
   if (error.code === 'temporarily_unavailable') return `${stage}.unavailable`;

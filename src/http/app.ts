@@ -2,42 +2,39 @@
  * The Koa application: oidc-provider is itself a Koa app, and Deputy's middleware (request
  * context, operational endpoints, /jwks, the admin API, the web console) runs in front of its routes.
  */
+import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type pg from 'pg';
-import type { CheckpointKey } from '../audit/checkpoint.js';
-import type { ConfigCache } from '../db/change-feed.js';
 import type { Config } from '../config.js';
 import { isDatabaseUnavailable } from '../db/pool.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import type { Logger } from '../log.js';
 import { createDocsRouter } from '../admin/docs.js';
-import { ADMIN_PREFIX, createAdminAuthenticator, createAdminRouter } from '../admin/router.js';
-import { createAdminDispatch } from '../console/dispatch.js';
-import { createConsoleRouter } from '../console/router.js';
-import { registerTokenExchange } from '../exchange/grant.js';
-import { createIssuerKeys } from '../exchange/issuer-keys.js';
-import { createRateLimits } from '../exchange/rate-limit.js';
-import { TRUSTED_ISSUER_KEY } from '../exchange/trusted-issuers.js';
-import { createTokenStatusHandlers } from '../exchange/token-status.js';
+import { registerTokenExchange, type TokenExchangeDeps } from '../exchange/grant.js';
+import type { RateLimits } from '../exchange/rate-limit.js';
+import type { createTokenStatusHandlers } from '../exchange/token-status.js';
 import { handleStructuredTokens } from '../oauth/oidc-provider-internals.js';
 import { guardClientAuthentication } from '../oauth/client-authentication.js';
-import { createProvider } from '../oauth/provider.js';
 import { corsPolicy } from './cors.js';
 import { servedEndpointsOnly } from '../oauth/served-endpoints.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import type { Metrics } from './metrics.js';
 import { operationalEndpoints, requestContext } from './observability.js';
 
+/** The parts the app is assembled from, all built by the composition root (src/composition.ts). */
 export interface AppDeps {
   config: Config;
   pool: pg.Pool;
-  /** Clients, trusted issuers and actors' keys, dropped on every committed change. */
-  configCache: ConfigCache;
   keyRing: KeyRing;
-  /** Signs audit checkpoints; not stored in the database. */
-  checkpointKey: CheckpointKey;
   logger: Logger;
-  clientSecretPepper: string;
+  metrics: Metrics;
+  provider: Provider;
+  rateLimits: RateLimits;
+  adminPrefix: string;
+  admin: Router;
+  webConsole: Router;
+  exchange: TokenExchangeDeps;
+  tokenStatus: ReturnType<typeof createTokenStatusHandlers>;
 }
 
 export interface App {
@@ -61,9 +58,9 @@ function publishedKeys(keyRing: KeyRing) {
   };
 }
 
+/** Orders Deputy's middleware in front of oidc-provider's routes. */
 export function createApp(deps: AppDeps): App {
-  const metrics = createMetrics();
-  const provider = createProvider(deps);
+  const { provider, metrics } = deps;
   provider.use(requestContext(deps.logger, metrics));
   // oidc-provider answers any failure in its own steps (e.g. reading a client) with a 500;
   // mark the ones caused by an unreachable database so requestContext answers 503 instead.
@@ -82,28 +79,13 @@ export function createApp(deps: AppDeps): App {
   provider.use(publishedKeys(deps.keyRing));
   provider.use(authorizationServerMetadata);
   provider.use(servedEndpointsOnly(provider));
-  provider.use(createDocsRouter(ADMIN_PREFIX).routes());
-  const issuerKeys = createIssuerKeys({
-    timeoutMs: deps.config.JWKS_TIMEOUT_MS,
-    cooldownMs: deps.config.JWKS_COOLDOWN_MS,
-    allowPrivateNetwork: deps.config.JWKS_ALLOW_PRIVATE_NETWORK,
-  });
-  // A changed or deleted issuer (in any process) drops its fetched keys here too.
-  deps.configCache.onChange((key) => {
-    if (key === null) issuerKeys.dropAll();
-    else if (key.startsWith(TRUSTED_ISSUER_KEY)) issuerKeys.drop(key.slice(TRUSTED_ISSUER_KEY.length));
-  });
-  const adminAuth = createAdminAuthenticator({ ...deps, provider });
-  const admin = createAdminRouter({ ...deps, provider, issuerKeys }, adminAuth);
-  provider.use(admin.routes());
-  provider.use(admin.allowedMethods());
-  // The web console: pages over the same admin routes, called in-process as the signed-in admin.
-  const webConsole = createConsoleRouter({ ...deps, auth: adminAuth, dispatch: createAdminDispatch(admin) });
-  provider.use(webConsole.routes());
+  provider.use(createDocsRouter(deps.adminPrefix).routes());
+  provider.use(deps.admin.routes());
+  provider.use(deps.admin.allowedMethods());
+  provider.use(deps.webConsole.routes());
 
-  const rateLimits = createRateLimits({ perClient: deps.config.RATE_LIMIT_CLIENT_PER_SECOND, perActor: deps.config.RATE_LIMIT_ACTOR_PER_SECOND });
-  guardClientAuthentication(provider, { metrics, rateLimits });
-  registerTokenExchange(provider, { ...deps, issuerKeys, metrics, rateLimits });
-  handleStructuredTokens(provider, createTokenStatusHandlers({ ...deps, issuer: deps.config.ISSUER }));
+  guardClientAuthentication(provider, { metrics, rateLimits: deps.rateLimits });
+  registerTokenExchange(provider, deps.exchange);
+  handleStructuredTokens(provider, deps.tokenStatus);
   return { provider, metrics, callback: provider.callback() };
 }

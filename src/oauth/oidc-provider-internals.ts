@@ -143,13 +143,22 @@ function replaceStep(action: unknown[], step: unknown, replacement: unknown): vo
   else if (!action.includes(replacement)) throw new Error('oidc-provider internals changed: structured-token step not found');
 }
 
-/** Must run before the Provider is constructed (its router composes these arrays then). */
+/**
+ * Patches oidc-provider's module-level action arrays, so it applies to every Provider of the
+ * process. Must run before a Provider is constructed (its router composes these arrays then):
+ * src/startup.ts does it once at start-up.
+ */
 export function prepareProviderSteps(): void {
   replaceStep(introspectionAction as unknown[], rejectStructuredTokens, routeStructuredTokens);
   replaceStep(revocationAction as unknown[], rejectStructuredTokens, routeStructuredTokens);
   for (const action of [tokenAction, introspectionAction, revocationAction] as unknown[][]) {
     replaceStep(action, authenticateClient, observedClientAuthentication);
   }
+}
+
+/** True once prepareProviderSteps ran in this process. */
+export function providerStepsPrepared(): boolean {
+  return (tokenAction as unknown[]).includes(observedClientAuthentication);
 }
 
 export function handleStructuredTokens(provider: Provider, handlers: StructuredTokenHandlers): void {

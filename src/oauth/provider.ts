@@ -12,8 +12,8 @@ import { createAdapterClass } from './adapter.js';
 import { allowedToIntrospect } from './introspection-policy.js';
 import { ADMIN_SCOPE } from './scopes.js';
 import { clientSecretMatches } from './client-secrets.js';
-import { createSingleUseJtis } from '../db/single-use-jtis.js';
-import { compareClientSecretsAsHashes, prepareProviderSteps, replaceReplayDetection, sizeClientCache, urlsFromIssuer } from './oidc-provider-internals.js';
+import type { MarkJtiUsed } from '../db/single-use-jtis.js';
+import { compareClientSecretsAsHashes, providerStepsPrepared, replaceReplayDetection, sizeClientCache, urlsFromIssuer } from './oidc-provider-internals.js';
 
 export { ADMIN_SCOPE };
 /** Client objects oidc-provider keeps built (its default is 100). */
@@ -25,10 +25,13 @@ export interface ProviderDeps {
   configCache: ConfigCache;
   keyRing: KeyRing;
   clientSecretPepper: string;
+  /** The single-use jti store (DPoP proofs and client assertions go through it). */
+  markSingleUse: MarkJtiUsed;
 }
 
-export function createProvider({ config, pool, configCache, keyRing, clientSecretPepper }: ProviderDeps): Provider {
-  prepareProviderSteps();
+export function createProvider({ config, pool, configCache, keyRing, clientSecretPepper, markSingleUse }: ProviderDeps): Provider {
+  // Without the patched steps, client authentication hooks and JWT introspection would be missing: fail at start.
+  if (!providerStepsPrepared()) throw new Error('prepareProcess() (src/startup.ts) must run before a provider is created');
   const active = keyRing.active;
   const signingJwk = { ...active.privateKey.export({ format: 'jwk' }), kid: active.kid, alg: active.alg, use: 'sig' };
 
@@ -87,7 +90,6 @@ export function createProvider({ config, pool, configCache, keyRing, clientSecre
   urlsFromIssuer(provider);
   compareClientSecretsAsHashes(provider, (presented, stored) => clientSecretMatches(presented, stored, clientSecretPepper));
   sizeClientCache(provider, CLIENT_OBJECT_CACHE_SIZE);
-  const markJtiUsed = createSingleUseJtis(pool);
-  replaceReplayDetection(provider, (iss, jti, exp) => markJtiUsed('oauth_client', iss, jti, exp));
+  replaceReplayDetection(provider, (iss, jti, exp) => markSingleUse('oauth_client', iss, jti, exp));
   return provider;
 }

@@ -7,7 +7,7 @@ import {
   type ActorKeys,
   type WorkloadTokenDeps,
 } from '../../src/exchange/actor-assertion.js';
-import { localKeySet } from '../../src/exchange/issuer-keys.js';
+import { createLocalKeySets, localKeySet } from '../../src/exchange/issuer-keys.js';
 import { MAX_JWT_LENGTH } from '../../src/exchange/jwt-guard.js';
 import type { TrustedIssuerRecord } from '../../src/exchange/trusted-issuer-token.js';
 import {
@@ -64,6 +64,7 @@ function harness(actors?: ActorKeys[]): Harness {
     deps: {
       acceptedAudiences: [DEPUTY, TOKEN_ENDPOINT],
       clockSkewSeconds: SKEW,
+      keySetFor: createLocalKeySets(),
       findActor: async (id) => {
         h.findActorCalls.push(id);
         return registered.find((a) => a.id === id) ?? null;

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { errors as joseErrors, jwtVerify } from 'jose';
 import { OAuthError } from '../../src/errors.js';
-import { createIssuerKeys, localKeySet, type IssuerKeyOptions, type IssuerKeySource } from '../../src/exchange/issuer-keys.js';
+import { createIssuerKeys, createLocalKeySets, type IssuerKeyOptions, type IssuerKeySource } from '../../src/exchange/issuer-keys.js';
 import { verifyTrustedIssuerToken, type TrustedIssuerDeps, type TrustedIssuerRecord } from '../../src/exchange/trusted-issuer-token.js';
 import { NOW, NOW_S, jwksOf, makeKey, oauthRejection, signJwt, type TestKey } from '../support/jwt-fixtures.js';
 
@@ -120,8 +120,23 @@ describe('issuer keys: inline jwks', () => {
   });
 
   it('reuses one local key set for an identical jwks', () => {
-    expect(localKeySet(jwksOf(key1))).toBe(localKeySet(jwksOf(key1)));
-    expect(localKeySet(jwksOf(key1))).not.toBe(localKeySet(jwksOf(key1, key2)));
+    const keys = loopbackKeys();
+    expect(keys.localKeySet(jwksOf(key1))).toBe(keys.localKeySet(jwksOf(key1)));
+    expect(keys.localKeySet(jwksOf(key1))).not.toBe(keys.localKeySet(jwksOf(key1, key2)));
+  });
+
+  it('keeps that cache per instance, not in the module', () => {
+    const sets = createLocalKeySets();
+    expect(sets(jwksOf(key1))).toBe(sets(jwksOf(key1)));
+    expect(createLocalKeySets()(jwksOf(key1))).not.toBe(sets(jwksOf(key1)));
+    expect(loopbackKeys().localKeySet(jwksOf(key1))).not.toBe(loopbackKeys().localKeySet(jwksOf(key1)));
+  });
+
+  it('bounds the cache, dropping the oldest entry', () => {
+    const sets = createLocalKeySets(1);
+    const first = sets(jwksOf(key1));
+    sets(jwksOf(key2));
+    expect(sets(jwksOf(key1))).not.toBe(first);
   });
 });
 

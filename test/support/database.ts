@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { prepareProcess } from '../../src/startup.js';
 
 export interface TestDatabase {
   url: string;
@@ -19,6 +20,8 @@ export function withDatabase(url: string, database: string): string {
 }
 
 async function createDatabase(suffix: string, template: 'template' | 'empty'): Promise<TestDatabase> {
+  // What the composition root does at start-up, for tests that use modules without a Deputy.
+  prepareProcess();
   const adminUrl = process.env.DEPUTY_TEST_ADMIN_URL;
   const templateName = process.env.DEPUTY_TEST_TEMPLATE;
   if (!adminUrl || !templateName) throw new Error('the jest global setup did not run');

@@ -20,14 +20,14 @@ describe('refusal reasons', () => {
   });
 
   /** Runs a refused exchange and returns its audit event and its debug log line. */
-  async function refusal(subjectToken: string, extra: Record<string, string> = {}) {
+  async function refusal(subjectToken: string, extra: Record<string, string> = {}, client = 'app-a:secret-of-app-a') {
     const requestId = `reason-${Math.random().toString(36).slice(2)}`;
     const response = await fetch(`${w.deputy.url}/token`, {
       method: 'POST',
       headers: {
         'content-type': 'application/x-www-form-urlencoded',
         'x-request-id': requestId,
-        authorization: `Basic ${Buffer.from('app-a:secret-of-app-a').toString('base64')}`,
+        authorization: `Basic ${Buffer.from(client).toString('base64')}`,
       },
       body: new URLSearchParams({
         grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
@@ -80,6 +80,34 @@ describe('refusal reasons', () => {
     expect(event.details).toEqual({ reason: 'decision.no_active_grant' });
     expect(log?.reason).toBe('decision.no_active_grant');
     expectNoTokenIn(event, token);
+  });
+
+  it('a client without an actor of its own and no actor token', async () => {
+    const { event, log } = await refusal(await w.userToken('alice'), {}, 'app-none:secret-of-app-none');
+    expect(event.details).toEqual({ reason: 'actor.the_client_is_not_registered_as_an_actor_send_an_actor_token' });
+    expect(event.actor_ids).toEqual([]);
+    expect(log).toMatchObject({ error: 'invalid_request', reason: 'actor.the_client_is_not_registered_as_an_actor_send_an_actor_token' });
+  });
+
+  it('an actor the client may not present', async () => {
+    const assertion = await w.actorAssertion('agent:a');
+    const { event } = await refusal(await w.userToken('alice'), { actor_token: assertion, actor_token_type: TT.jwt }, 'app-b:secret-of-app-b');
+    expect(event.details).toEqual({ reason: 'actor.the_client_may_not_act_as_this_actor' });
+    expect(event.subject_id).toBe('alice');
+    expect(event.actor_ids).toEqual([]);
+    expectNoTokenIn(event, assertion);
+  });
+
+  it('a revoked parent token', async () => {
+    const minted = await w.exchangeAs('alice', { scope: 'read' });
+    const parent = minted.json.access_token as string;
+    const { jti } = JSON.parse(Buffer.from(parent.split('.')[1]!, 'base64url').toString('utf8')) as { jti: string };
+    await w.sql('UPDATE issued_tokens SET revoked_at = now() WHERE jti = $1', [jti]);
+    const { event, log } = await refusal(parent, { subject_token_type: TT.accessToken }, 'app-b:secret-of-app-b');
+    expect(event.details).toEqual({ reason: 'live_facts.subject_token_is_not_active' });
+    expect(event.actor_ids).toEqual(['agent:a', 'agent:b']);
+    expect(log?.reason).toBe('live_facts.subject_token_is_not_active');
+    expectNoTokenIn(event, parent);
   });
 
   it('an unsupported parameter value', async () => {
