@@ -187,6 +187,17 @@ describe('delegation chains', () => {
       await w.expectRefused(() => hop(second, 'app-c'), 'invalid_request');
     });
 
+    it('a chain whose grandparent alone was revoked (in the database, no cascade) refuses the next hop', async () => {
+      await chainSubject('ch-rev-ancestor');
+      const first = tokenOf(await w.exchangeAs('ch-rev-ancestor', { scope: 'read' }));
+      const second = tokenOf(await hop(first, 'app-b'));
+      await w.sql('UPDATE issued_tokens SET revoked_at = now() WHERE jti = $1', [claimsOf(first).jti]);
+      const [parent] = await w.sql<{ revoked_at: Date | null }>('SELECT revoked_at FROM issued_tokens WHERE jti = $1', [claimsOf(second).jti]);
+      expect(parent?.revoked_at).toBeNull();
+      await w.expectRefused(() => hop(second, 'app-c'), 'invalid_request');
+      expect((await w.lastEvent('token.exchange_denied'))?.details).toEqual({ reason: 'live_facts.subject_token_is_not_active' });
+    });
+
     it('an earlier actor disabled refuses the next hop', async () => {
       await w.addActor('agent:p', { clientId: 'app-p', mayDelegateTo: ['agent:q'] });
       await w.addActor('agent:q', { clientId: 'app-q' });
