@@ -9,7 +9,7 @@
 import { KeyObject, constants, verify, type webcrypto } from 'node:crypto';
 import { types } from 'node:util';
 import { UnsecuredJWT, errors, type JWTClaimVerificationOptions, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { decodeJwt } from './jwt-signer.js';
+import { decodeSignedJwt } from '../jose/compact.js';
 
 /** jwtVerify's options, less `typ` (a header check this module does not carry over). */
 export interface JwtVerifyOptions extends Omit<JWTClaimVerificationOptions, 'typ'> {
@@ -91,14 +91,14 @@ function signatureValid(algorithm: SignatureAlgorithm, key: KeyObject, signingIn
 }
 
 export async function verifyJwt(token: string, keys: JWTVerifyGetKey, options: JwtVerifyOptions): Promise<{ payload: JWTPayload }> {
-  const decoded = decodeJwt(token);
+  const decoded = decodeSignedJwt(token);
   if (!decoded) throw new errors.JWSInvalid('JWS is malformed');
   const { alg } = decoded.header;
   if (typeof alg !== 'string') throw new errors.JWSInvalid('JWS "alg" (Algorithm) Header Parameter missing or invalid');
   const algorithm = SIGNATURE_ALGORITHMS[alg];
   if (!options.algorithms.includes(alg) || !algorithm) throw new errors.JOSEAlgNotAllowed('"alg" (Algorithm) Header Parameter value not allowed');
 
-  const [protectedHeader, payloadSegment, signatureSegment] = token.split('.') as [string, string, string];
+  const [protectedHeader, payloadSegment, signatureSegment] = decoded.segments;
   const resolved = await keys(decoded.header as Parameters<JWTVerifyGetKey>[0], {
     protected: protectedHeader,
     payload: payloadSegment,
