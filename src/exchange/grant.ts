@@ -5,19 +5,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import type Provider from 'oidc-provider';
-import { errors as providerErrors, type KoaContextWithOIDC } from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
 import type pg from 'pg';
 import type { ConfigCache } from '../db/change-feed.js';
 import type { AuditEventInput } from '../audit/audit-log.js';
 import type { Config } from '../config.js';
 import { isDatabaseUnavailable } from '../db/pool.js';
 import { createSingleUseJtis } from '../db/single-use-jtis.js';
-import { OAuthError, invalidRequest, temporarilyUnavailable, type OAuthErrorCode } from '../errors.js';
+import { OAuthError, invalidRequest, temporarilyUnavailable } from '../errors.js';
+import { OAUTH_SURFACE, providerError, toDeputyError } from '../http/error-response.js';
 import type { Metrics } from '../http/metrics.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import type { Logger } from '../log.js';
 import { validateDpop } from '../oauth/oidc-provider-internals.js';
-import { toProviderError } from '../oauth/provider-errors.js';
 import { assertClientMayPresent, resolveActor } from './actor-identity.js';
 import { createActorUsageTracker } from './actor-usage.js';
 import { decide } from './decide.js';
@@ -62,24 +62,6 @@ function chainFacts(subject: SubjectTokenFacts, parentJti: string | null, facts:
     issuedAt: parent.issuedAt,
     boundJkt: parent.dpopJkt,
   };
-}
-
-/** PostgreSQL's refusals of a value (NUL bytes, invalid text, out of range): bad input, not a fault. */
-const REJECTED_VALUE_CODES = new Set(['22021', '22P05', '22P02', '22001', '22003', '22007', '22008', '54000']);
-
-/** A refusal's detail goes to the audit event only when it is a machine-readable reason (snake_case), never free text. */
-function classify(error: unknown): OAuthError {
-  if (error instanceof OAuthError) return error;
-  if (isDatabaseUnavailable(error)) return temporarilyUnavailable('database unavailable');
-  if (error instanceof providerErrors.OIDCProviderError && error.expose) {
-    // e.g. invalid_dpop_proof, use_dpop_nonce from oidc-provider's DPoP validation
-    const exposed = error as unknown as { error: OAuthErrorCode; error_description?: string; status: number };
-    return new OAuthError(exposed.error, exposed.error_description ?? 'the request is invalid', undefined, exposed.status);
-  }
-  if (REJECTED_VALUE_CODES.has((error as { code?: string }).code ?? '')) {
-    return invalidRequest('the request contains a value that is not accepted', (error as Error).message);
-  }
-  return new OAuthError('server_error', 'the request could not be completed', error instanceof Error ? error.message : String(error));
 }
 
 export function registerTokenExchange(provider: Provider, deps: TokenExchangeDeps): void {
@@ -227,7 +209,7 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
       };
       observe('granted');
     } catch (thrown) {
-      const error = classify(thrown);
+      const error = toDeputyError(thrown, OAUTH_SURFACE);
       event.type = 'token.exchange_denied';
       event.error = error.code;
       event.jti = null;
@@ -235,16 +217,14 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
       event.details = { reason: refusalReason(stage, error, refusal) };
       logger.debug({ request_id: event.requestId, error: error.code, reason: event.details.reason }, 'token exchange refused');
       if (error.status >= 500) logger.warn({ request_id: event.requestId, error: error.code, detail: error.detail }, 'token exchange failed');
-      if (error instanceof RateLimited) {
-        // Not audited: a flood of refusals must not become a flood of writes (see SECURITY.md).
-        ctx.set('Retry-After', String(error.retryAfterSeconds));
-      } else if (!audited && !isDatabaseUnavailable(thrown)) {
+      // A rate-limit refusal is not audited: a flood of refusals must not become a flood of writes (see SECURITY.md).
+      if (!(error instanceof RateLimited) && !audited && !isDatabaseUnavailable(thrown)) {
         await recorder.record({ token: null, event }).catch((auditError: unknown) => {
           logger.error({ request_id: event.requestId, detail: (auditError as Error).message }, 'could not write the denial audit event');
         });
       }
       observe(error instanceof RateLimited ? 'rate_limited' : error.code);
-      throw toProviderError(error);
+      throw providerError(ctx, error);
     }
 
     function observe(outcome: string) {
