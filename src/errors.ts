@@ -77,7 +77,8 @@ export const invalidRequest = (description: string, detail?: string) =>
 
 /** Every 503 says when to try again. */
 export const RETRY_AFTER_UNAVAILABLE = { 'Retry-After': '1' } as const;
+export const UNAVAILABLE_DESCRIPTION = 'the service is temporarily unavailable; retry later';
 
 /** A dependency we must not mint without (database, an issuer's JWKS) could not be reached. */
 export const temporarilyUnavailable = (detail?: string) =>
-  new OAuthError('temporarily_unavailable', 'the service is temporarily unavailable; retry later', detail, 503, { headers: RETRY_AFTER_UNAVAILABLE });
+  new OAuthError('temporarily_unavailable', UNAVAILABLE_DESCRIPTION, detail, 503, { headers: RETRY_AFTER_UNAVAILABLE });

@@ -12,7 +12,7 @@ import type { Context } from 'koa';
 import { errors as providerErrors } from 'oidc-provider';
 import { isDatabaseUnavailable } from '../db/pool.js';
 import { isRejectedValue } from '../db/rejected-value.js';
-import { DeputyError, OAuthError, RETRY_AFTER_UNAVAILABLE, type DeputyErrorOptions, type OAuthErrorCode } from '../errors.js';
+import { DeputyError, OAuthError, RETRY_AFTER_UNAVAILABLE, UNAVAILABLE_DESCRIPTION, type DeputyErrorOptions, type OAuthErrorCode } from '../errors.js';
 
 export interface ErrorSurface<E extends DeputyError = DeputyError> {
   /** What an unexpected failure (500), or an error that is not exposed, says to the client. */
@@ -27,8 +27,6 @@ export interface ErrorSurface<E extends DeputyError = DeputyError> {
   /** Members of the body beyond `error` and `error_description` (admin: `issues`). */
   extraBody?(error: E): Record<string, unknown>;
 }
-
-export const UNAVAILABLE_DESCRIPTION = 'the service is temporarily unavailable; retry later';
 
 export const OAUTH_SURFACE: ErrorSurface<OAuthError> = {
   serverErrorDescription: 'the request could not be completed',
