@@ -1,9 +1,39 @@
 /**
- * The one error type of Deputy's OAuth surface (RFC 6749 §5.2, RFC 8693 §2.2.2).
- *
- * `description` is safe to send to the client; `detail` is for the log only and never leaves
- * the process. Anything thrown that is not an OAuthError is answered with a generic error.
+ * Deputy's errors. Every error a request can end in is a {@link DeputyError}: its `code` and
+ * `status` choose the response, `description` is what the client reads (when `expose` is true),
+ * and `detail` is for the log only — no renderer ever puts it in a response. Each surface renders
+ * its errors in one place (src/http/error-response.ts), in its own shape.
  */
+export interface DeputyErrorOptions {
+  /** For the log only; never rendered. */
+  detail?: string | undefined;
+  /** False: the client reads the surface's generic description for the status, not `description`. */
+  expose?: boolean;
+  /** Response headers that belong to the error (e.g. Retry-After, WWW-Authenticate). */
+  headers?: Readonly<Record<string, string>>;
+}
+
+export class DeputyError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly description: string;
+  readonly expose: boolean;
+  readonly detail: string | undefined;
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(code: string, status: number, description: string, options: DeputyErrorOptions = {}) {
+    super(`${code}: ${description}`);
+    this.name = 'DeputyError';
+    this.code = code;
+    this.status = status;
+    this.description = description;
+    this.expose = options.expose ?? true;
+    this.detail = options.detail;
+    this.headers = options.headers ?? {};
+  }
+}
+
+/** The one error vocabulary of Deputy's OAuth surface (RFC 6749 §5.2, RFC 8693 §2.2.2). */
 export type OAuthErrorCode =
   | 'invalid_request'
   | 'invalid_client'
@@ -33,30 +63,22 @@ const STATUS: Record<OAuthErrorCode, number> = {
   server_error: 500,
 };
 
-export class OAuthError extends Error {
-  readonly code: OAuthErrorCode;
-  readonly description: string;
-  readonly status: number;
-  readonly detail: string | undefined;
+export class OAuthError extends DeputyError {
+  declare readonly code: OAuthErrorCode;
 
-  constructor(code: OAuthErrorCode, description: string, detail?: string, status: number = STATUS[code]) {
-    super(`${code}: ${description}`);
+  constructor(code: OAuthErrorCode, description: string, detail?: string, status: number = STATUS[code], options: Omit<DeputyErrorOptions, 'detail'> = {}) {
+    super(code, status, description, { ...options, detail });
     this.name = 'OAuthError';
-    this.code = code;
-    this.description = description;
-    this.status = status;
-    this.detail = detail;
   }
 }
 
 export const invalidRequest = (description: string, detail?: string) =>
   new OAuthError('invalid_request', description, detail);
 
+/** Every 503 says when to try again. */
+export const RETRY_AFTER_UNAVAILABLE = { 'Retry-After': '1' } as const;
+export const UNAVAILABLE_DESCRIPTION = 'the service is temporarily unavailable; retry later';
+
 /** A dependency we must not mint without (database, an issuer's JWKS) could not be reached. */
 export const temporarilyUnavailable = (detail?: string) =>
-  new OAuthError('temporarily_unavailable', 'the service is temporarily unavailable; retry later', detail);
-
-/** The RFC 6749 §5.2 body for an error. */
-export function errorBody(error: OAuthError): { error: OAuthErrorCode; error_description: string } {
-  return { error: error.code, error_description: error.description };
-}
+  new OAuthError('temporarily_unavailable', UNAVAILABLE_DESCRIPTION, detail, 503, { headers: RETRY_AFTER_UNAVAILABLE });

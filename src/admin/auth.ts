@@ -23,6 +23,7 @@ import type Provider from 'oidc-provider';
 import type pg from 'pg';
 import { clientSecretMatches } from '../oauth/client-secrets.js';
 import { ADMIN_SCOPE } from '../oauth/provider.js';
+import { compactShape } from '../jose/compact.js';
 import { ApiError } from './errors.js';
 
 /** `bootstrap` or `client:<client_id>`: recorded as `admin` on every audit event. */
@@ -72,8 +73,6 @@ function forbidden(): ApiError {
     'WWW-Authenticate': `Bearer realm="${REALM}", error="insufficient_scope", scope="${ADMIN_SCOPE}"`,
   });
 }
-
-const looksLikeJwt = (token: string) => token.split('.').length === 3 || token.split('.').length === 5;
 
 export interface AuthDeps {
   provider: Provider;
@@ -140,7 +139,7 @@ export function createAuthenticator({ provider, pool, bootstrapToken, clientSecr
     if (!token || token.length > MAX_TOKEN_LENGTH) throw unauthorized('the Authorization header must be "Bearer <token>"');
 
     if (bootstrapDigest && timingSafeEqual(sha256(token), bootstrapDigest)) return 'bootstrap';
-    if (looksLikeJwt(token)) throw unauthorized('this token does not grant admin access');
+    if (compactShape(token) !== null) throw unauthorized('this token does not grant admin access');
 
     const stored = await provider.ClientCredentials.find(token);
     if (!stored || !stored.isValid || stored.isExpired || !stored.clientId) throw unauthorized('the token is invalid or expired');

@@ -1,10 +1,11 @@
 /**
- * The admin API's errors. Every failure leaves as JSON `{ error, error_description[, issues] }`;
- * nothing else (stack, SQL, constraint names, database messages) ever reaches a response.
+ * The admin API's errors. Every failure leaves as JSON `{ error, error_description[, issues] }`,
+ * rendered by src/http/error-response.ts; nothing else (stack, SQL, constraint names, database
+ * messages) ever reaches a response.
  *
  * | status | error |
  * |---|---|
- * | 400 | `invalid_request` (bad JSON, failed validation, unknown referenced object) |
+ * | 400 | `invalid_request` (bad JSON, failed validation, unknown referenced object, a value PostgreSQL refused) |
  * | 401 | `invalid_token` (with `WWW-Authenticate: Bearer`) |
  * | 403 | `insufficient_scope` |
  * | 404 | `not_found` |
@@ -15,7 +16,8 @@
  */
 import type { Context, Next } from 'koa';
 import type { z } from 'zod';
-import { isDatabaseUnavailable } from '../db/pool.js';
+import { DeputyError } from '../errors.js';
+import { renderError, toDeputyError, type ErrorSurface } from '../http/error-response.js';
 import type { Logger } from '../log.js';
 
 export interface Issue {
@@ -25,20 +27,17 @@ export interface Issue {
   message: string;
 }
 
-export class ApiError extends Error {
+export class ApiError extends DeputyError {
   constructor(
-    readonly status: number,
-    readonly code: string,
-    readonly description: string,
+    status: number,
+    code: string,
+    description: string,
     readonly issues?: Issue[],
-    readonly headers: Record<string, string> = {},
+    headers: Record<string, string> = {},
+    options: { detail?: string | undefined; expose?: boolean } = {},
   ) {
-    super(`${code}: ${description}`);
+    super(code, status, description, { ...options, headers });
     this.name = 'ApiError';
-  }
-
-  body(): Record<string, unknown> {
-    return { error: this.code, error_description: this.description, ...(this.issues ? { issues: this.issues } : {}) };
   }
 }
 
@@ -104,12 +103,7 @@ function fromDatabase(error: PgError): ApiError | null {
       return unknownReference(field, message);
     }
     case '23514': // check constraint: the schemas should have caught it first
-    case '22P02': // invalid text representation
-    case '22007': // invalid datetime format
-    case '22008': // datetime out of range
-    case '22021': // character not in repertoire (e.g. NUL)
-    case '22P05': // untranslatable character
-      return new ApiError(400, 'invalid_request', 'a value is out of range or malformed');
+      return new ApiError(400, 'invalid_request', ADMIN_SURFACE.rejectedValueDescription);
     default:
       return null;
   }
@@ -123,32 +117,31 @@ function fromBodyParser(error: { status?: unknown; type?: unknown }): ApiError |
   return null;
 }
 
+/** The admin API as an error surface (src/http/error-response.ts). */
+export const ADMIN_SURFACE: ErrorSurface<ApiError> = {
+  serverErrorDescription: 'an unexpected error occurred',
+  rejectedValueDescription: 'a value is out of range or malformed',
+  owns: (error): error is ApiError => error instanceof ApiError,
+  create: (code, status, description, options = {}) =>
+    new ApiError(status, code, description, undefined, { ...options.headers }, { detail: options.detail, expose: options.expose }),
+  translate: (thrown) => fromDatabase(thrown as PgError) ?? fromBodyParser(thrown as { status?: unknown }),
+  extraBody: (error) => (error.issues ? { issues: error.issues } : {}),
+};
+
 /** The first middleware of every admin route: turns anything thrown into a safe JSON error. */
 export function handleErrors(logger: Logger) {
   return async function adminErrors(ctx: Context, next: Next): Promise<void> {
     try {
       await next();
-    } catch (error) {
+    } catch (thrown) {
+      const answer = toDeputyError(thrown, ADMIN_SURFACE);
       const requestId = ctx.state.requestId;
-      let answer: ApiError;
-      if (error instanceof ApiError) {
-        answer = error;
-      } else if (isDatabaseUnavailable(error)) {
-        logger.warn({ request_id: requestId, err: { message: (error as Error).message } }, 'admin request: database unavailable');
-        answer = new ApiError(503, 'temporarily_unavailable', 'the service is temporarily unavailable; retry later', undefined, { 'Retry-After': '1' });
-      } else {
-        const mapped = error && typeof error === 'object' ? fromDatabase(error as PgError) ?? fromBodyParser(error as { status?: unknown }) : null;
-        if (mapped) {
-          answer = mapped;
-        } else {
-          logger.error({ request_id: requestId, err: error }, 'admin request failed');
-          answer = new ApiError(500, 'server_error', 'an unexpected error occurred');
-        }
+      if (answer.code === 'temporarily_unavailable' && !(thrown instanceof DeputyError)) {
+        logger.warn({ request_id: requestId, err: { message: (thrown as Error).message } }, 'admin request: database unavailable');
+      } else if (answer.status >= 500 && !(thrown instanceof DeputyError)) {
+        logger.error({ request_id: requestId, err: thrown }, 'admin request failed');
       }
-      ctx.status = answer.status;
-      ctx.set('Cache-Control', 'no-store');
-      for (const [name, value] of Object.entries(answer.headers)) ctx.set(name, value);
-      ctx.body = answer.body();
+      renderError(ctx, answer, ADMIN_SURFACE);
     }
   };
 }

@@ -6,6 +6,7 @@
 import type pg from 'pg';
 import type { ConfigCache } from '../db/change-feed.js';
 import type { MarkJtiUsed } from '../db/single-use-jtis.js';
+import { peekClaims } from '../jose/compact.js';
 import { verifyActorAssertion, verifyWorkloadToken } from './actor-assertion.js';
 import type { LocalKeySets } from './issuer-keys.js';
 import type { TrustedIssuerDeps } from './trusted-issuer-token.js';
@@ -40,14 +41,7 @@ async function findActorByWorkload(pool: pg.Pool, issuer: string, subject: strin
 }
 
 function isWorkloadIssuer(token: string, deps: ActorIdentityDeps): Promise<boolean> {
-  const payload = token.split('.')[1];
-  if (!payload) return Promise.resolve(false);
-  let iss: unknown;
-  try {
-    iss = (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { iss?: unknown }).iss;
-  } catch {
-    return Promise.resolve(false);
-  }
+  const iss = peekClaims(token)?.iss;
   return typeof iss === 'string' ? deps.findIssuer(iss, 'workload').then(Boolean) : Promise.resolve(false);
 }
 

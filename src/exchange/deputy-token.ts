@@ -6,7 +6,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { invalidRequest } from '../errors.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import { MAX_JWT_LENGTH } from './jwt-guard.js';
-import { decodeJwt, signatureValid, type DecodedJwt } from './jwt-signer.js';
+import { decodeSignedJwt, type CompactJws } from '../jose/compact.js';
+import { signatureValid } from './jwt-signer.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -24,7 +25,7 @@ export interface DeputyTokenClaims {
 export type DeputyTokenCheck = { valid: true; claims: DeputyTokenClaims } | { valid: false; reason: string };
 
 /** A Deputy token's claims and header checked, its signature NOT: see {@link checkDeputyToken}. */
-export type DeputyTokenReading = { valid: true; claims: DeputyTokenClaims; decoded: DecodedJwt } | { valid: false; reason: string };
+export type DeputyTokenReading = { valid: true; claims: DeputyTokenClaims; decoded: CompactJws } | { valid: false; reason: string };
 
 /** The digest Deputy records for every token it issues (issued_tokens.token_sha256). */
 export function deputyTokenDigest(token: string): Buffer {
@@ -34,7 +35,7 @@ export function deputyTokenDigest(token: string): Buffer {
 /** The header and claims of a token that claims to be Deputy's, signature unchecked. */
 export function readDeputyToken(token: string, issuer: string, nowSeconds: number): DeputyTokenReading {
   if (token.length > MAX_JWT_LENGTH) return { valid: false, reason: 'oversized' };
-  const decoded = decodeJwt(token);
+  const decoded = decodeSignedJwt(token);
   if (!decoded) return { valid: false, reason: 'malformed' };
   const { header, claims } = decoded;
   if (header.typ !== 'at+jwt' || typeof header.kid !== 'string' || header.crit !== undefined) {

@@ -7,13 +7,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import type Provider from 'oidc-provider';
-import { errors as providerErrors, type KoaContextWithOIDC } from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
 import { isDatabaseUnavailable } from '../db/pool.js';
-import { OAuthError, invalidRequest, temporarilyUnavailable, type OAuthErrorCode } from '../errors.js';
+import { OAuthError, invalidRequest, temporarilyUnavailable } from '../errors.js';
+import { OAUTH_SURFACE, providerError, toDeputyError } from '../http/error-response.js';
 import type { Metrics } from '../http/metrics.js';
 import type { Logger } from '../log.js';
 import type { DpopProof } from '../oauth/oidc-provider-internals.js';
-import { toProviderError } from '../oauth/provider-errors.js';
 import { decideExchange } from './decide.js';
 import type { ExchangeDecision, ExchangeDecisionInput, GrantedExchange, RefusedExchange } from './decision-types.js';
 import { deputyTokenDigest } from './deputy-token.js';
@@ -41,23 +41,8 @@ export interface TokenExchangeDeps {
   metrics: Pick<Metrics, 'exchanges' | 'exchangeSeconds'>;
 }
 
-/** PostgreSQL's refusals of a value (NUL bytes, invalid text, out of range): bad input, not a fault. */
-const REJECTED_VALUE_CODES = new Set(['22021', '22P05', '22P02', '22001', '22003', '22007', '22008', '54000']);
-
-/** A refusal's detail goes to the audit event only when it is a machine-readable reason (snake_case), never free text. */
-function classify(error: unknown): OAuthError {
-  if (error instanceof OAuthError) return error;
-  if (isDatabaseUnavailable(error)) return temporarilyUnavailable('database unavailable');
-  if (error instanceof providerErrors.OIDCProviderError && error.expose) {
-    // e.g. invalid_dpop_proof, use_dpop_nonce from oidc-provider's DPoP validation
-    const exposed = error as unknown as { error: OAuthErrorCode; error_description?: string; status: number };
-    return new OAuthError(exposed.error, exposed.error_description ?? 'the request is invalid', undefined, exposed.status);
-  }
-  if (REJECTED_VALUE_CODES.has((error as { code?: string }).code ?? '')) {
-    return invalidRequest('the request contains a value that is not accepted', (error as Error).message);
-  }
-  return new OAuthError('server_error', 'the request could not be completed', error instanceof Error ? error.message : String(error));
-}
+/** Any failure as the OAuth surface's error (database outage, rejected value, exposed provider error, fault). */
+const classify = (thrown: unknown): OAuthError => toDeputyError(thrown, OAUTH_SURFACE);
 
 /** What ended an exchange early: the step it happened in, and what was thrown. */
 class StepFailed {
@@ -237,10 +222,8 @@ export function createTokenExchangeHandler(deps: TokenExchangeDeps): (ctx: KoaCo
       const reason = (event.details as { reason: string }).reason;
       logger.debug({ request_id: trail.requestId, error: error.code, reason }, 'token exchange refused');
       if (error.status >= 500) logger.warn({ request_id: trail.requestId, error: error.code, detail: error.detail }, 'token exchange failed');
-      if (error instanceof RateLimited) {
-        // Not audited: a flood of refusals must not become a flood of writes (see SECURITY.md).
-        ctx.set('Retry-After', String(error.retryAfterSeconds));
-      } else if (!audited && !isDatabaseUnavailable(thrown)) {
+      // A rate-limit refusal is not audited: a flood of refusals must not become a flood of writes (see SECURITY.md).
+      if (!(error instanceof RateLimited) && !audited && !isDatabaseUnavailable(thrown)) {
         const status = await ports.record({ token: null, event, singleUse: presented.entries }).catch((auditError: unknown) => {
           logger.error({ request_id: trail.requestId, detail: (auditError as Error).message }, 'could not write the denial audit event');
           return null;
@@ -253,7 +236,7 @@ export function createTokenExchangeHandler(deps: TokenExchangeDeps): (ctx: KoaCo
         }
       }
       observe(error instanceof RateLimited ? 'rate_limited' : error.code);
-      throw toProviderError(error);
+      throw providerError(ctx, error);
     }
   };
 }

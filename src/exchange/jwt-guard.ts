@@ -6,7 +6,7 @@
  */
 import { errors as joseErrors } from 'jose';
 import { OAuthError, invalidRequest, temporarilyUnavailable } from '../errors.js';
-import { BASE64URL } from './jwt-signer.js';
+import { readCompactJws } from '../jose/compact.js';
 
 /** Longest compact JWT we look at; anything longer is refused before it is parsed. */
 export const MAX_JWT_LENGTH = 8 * 1024;
@@ -54,17 +54,12 @@ export function inspectJwt(token: unknown, label: string): InspectedJwt {
   if (token.length > MAX_JWT_LENGTH) {
     throw invalidRequest(`${label} is too large`, `length ${token.length} > ${MAX_JWT_LENGTH}`);
   }
-  const segments = token.split('.');
-  if (segments.length === 5) throw invalidRequest('encrypted tokens are not accepted');
-  if (segments.length !== 3) throw invalidRequest(`${label} is malformed`, `${segments.length} segments`);
-  const [headerPart, payloadPart, signaturePart] = segments as [string, string, string];
-  // An empty signature is let through to here so that an unsecured JWT is named as such below.
-  if (!BASE64URL.test(headerPart) || !BASE64URL.test(payloadPart) || !(signaturePart === '' || BASE64URL.test(signaturePart))) {
-    throw invalidRequest(`${label} is malformed`, 'segment is not base64url');
+  const reading = readCompactJws(token);
+  if (!reading.ok) {
+    if (reading.failure === 'encrypted') throw invalidRequest('encrypted tokens are not accepted');
+    throw invalidRequest(`${label} is malformed`, reading.failure);
   }
-
-  const header = decodeJsonObject(headerPart, label, 'header');
-  const payload = decodeJsonObject(payloadPart, label, 'payload');
+  const { header, claims: payload, signature } = reading.jws;
 
   const { alg } = header;
   if (typeof alg !== 'string' || alg.length === 0) throw invalidRequest(`${label} is malformed`, 'no alg');
@@ -84,7 +79,7 @@ export function inspectJwt(token: unknown, label: string): InspectedJwt {
   if ('typ' in header && typeof header.typ !== 'string') {
     throw invalidRequest(`${label} header is not accepted`, 'typ is not a string');
   }
-  if (signaturePart === '') throw invalidRequest(`${label} is malformed`, 'empty signature');
+  if (signature.length === 0) throw invalidRequest(`${label} is malformed`, 'empty signature');
   return { header: header as JwtHeader, payload };
 }
 
@@ -99,20 +94,6 @@ export function guardJwt(token: unknown, algorithms: readonly string[], label: s
   const inspected = inspectJwt(token, label);
   assertAlgorithmAllowed(inspected.header, algorithms, label);
   return inspected;
-}
-
-function decodeJsonObject(segment: string, label: string, part: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    const text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(segment, 'base64url'));
-    value = JSON.parse(text);
-  } catch {
-    throw invalidRequest(`${label} is malformed`, `${part} is not JSON`);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw invalidRequest(`${label} is malformed`, `${part} is not a JSON object`);
-  }
-  return value as Record<string, unknown>;
 }
 
 /**

@@ -7,9 +7,10 @@
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { OAuthError } from '../errors.js';
 
+/** RFC 6749 has no code for "slow down": temporarily_unavailable, with HTTP 429 and Retry-After. */
 export class RateLimited extends OAuthError {
   constructor(readonly retryAfterSeconds: number, what: 'client' | 'actor') {
-    super('temporarily_unavailable', `too many requests for this ${what}; retry later`, undefined, 429);
+    super('temporarily_unavailable', `too many requests for this ${what}; retry later`, undefined, 429, { headers: { 'Retry-After': String(retryAfterSeconds) } });
   }
 }
 

@@ -10,10 +10,7 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type pg from 'pg';
 import { appendAuditEvents, inTransaction } from '../audit/audit-log.js';
-import { isDatabaseUnavailable } from '../db/pool.js';
-import { temporarilyUnavailable } from '../errors.js';
 import { allowedToIntrospect } from '../oauth/introspection-policy.js';
-import { toProviderError } from '../oauth/provider-errors.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import type { Logger } from '../log.js';
 import { checkDeputyToken, deputyTokenAuthentic, readDeputyToken } from './deputy-token.js';
@@ -37,8 +34,6 @@ interface TokenRow {
   token_sha256: Buffer | null;
 }
 
-const unavailable = () => toProviderError(temporarilyUnavailable());
-
 export function createTokenStatusHandlers({ pool, keyRing, issuer, logger }: TokenStatusDeps) {
   async function introspection(ctx: KoaContextWithOIDC): Promise<void> {
     ctx.body = { active: false };
@@ -46,16 +41,14 @@ export function createTokenStatusHandlers({ pool, keyRing, issuer, logger }: Tok
     const nowSeconds = Math.floor(Date.now() / 1000);
     const check = readDeputyToken(token, issuer, nowSeconds);
     if (!check.valid) return;
-    let row: TokenRow | undefined;
-    try {
-      // RFC 7662 §4: only the token's client, its audience's resource servers and admins learn more.
-      const about = { clientId: check.claims.client_id, audience: check.claims.aud };
-      if (!(await allowedToIntrospect(pool, ctx.oidc.client!.clientId, about))) return;
-      ({ rows: [row] } = await pool.query<TokenRow>({ name: 'deputy_token_active', text: TOKEN_ACTIVE_SQL, values: [check.claims.jti] }));
-    } catch (error) {
-      if (isDatabaseUnavailable(error)) throw unavailable();
-      throw error;
-    }
+    // A database failure is rendered by oidc-provider's error handler, and an outage answered
+    // 503 temporarily_unavailable (src/http/app.ts, server_error).
+    // RFC 7662 §4: only the token's client, its audience's resource servers and admins learn more.
+    const about = { clientId: check.claims.client_id, audience: check.claims.aud };
+    if (!(await allowedToIntrospect(pool, ctx.oidc.client!.clientId, about))) return;
+    const {
+      rows: [row],
+    } = await pool.query<TokenRow>({ name: 'deputy_token_active', text: TOKEN_ACTIVE_SQL, values: [check.claims.jti] });
     // The record's digest authenticates the token (a forged one with a known jti does not match).
     if (!row?.active || !(await deputyTokenAuthentic(token, check, keyRing, nowSeconds, row.token_sha256))) return;
     const { claims } = check;
@@ -108,8 +101,7 @@ export function createTokenStatusHandlers({ pool, keyRing, issuer, logger }: Tok
       });
     } catch (error) {
       logger.warn({ request_id: ctx.state.requestId, detail: (error as Error).message }, 'token revocation failed');
-      if (isDatabaseUnavailable(error)) throw unavailable();
-      throw error;
+      throw error; // an outage is answered 503 (src/http/app.ts, server_error)
     }
   }
 

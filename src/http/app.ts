@@ -7,7 +7,6 @@ import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type pg from 'pg';
 import type { Config } from '../config.js';
-import { isDatabaseUnavailable } from '../db/pool.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import type { Logger } from '../log.js';
 import { createDocsRouter } from '../admin/docs.js';
@@ -17,6 +16,7 @@ import type { createTokenStatusHandlers } from '../exchange/token-status.js';
 import { handleStructuredTokens } from '../oauth/oidc-provider-internals.js';
 import { guardClientAuthentication } from '../oauth/client-authentication.js';
 import { corsPolicy } from './cors.js';
+import { OAUTH_SURFACE, renderError, toDeputyError } from './error-response.js';
 import { servedEndpointsOnly } from '../oauth/served-endpoints.js';
 import type { Metrics } from './metrics.js';
 import { operationalEndpoints, requestContext } from './observability.js';
@@ -62,17 +62,19 @@ function publishedKeys(keyRing: KeyRing) {
 export function createApp(deps: AppDeps): App {
   const { provider, metrics } = deps;
   provider.use(requestContext(deps.logger, metrics));
-  // oidc-provider answers any failure in its own steps (e.g. reading a client) with a 500;
-  // mark the ones caused by an unreachable database so requestContext answers 503 instead.
   // Koa prints errors it catches itself (e.g. a malformed chunked body) as raw stack traces on
   // stderr unless the app has an 'error' listener: log them as one JSON line instead.
   (provider as unknown as NodeJS.EventEmitter).on('error', (error: Error & { status?: number; expose?: boolean }, ctx?: { state?: { requestId?: string } }) => {
     if (error.status && error.status < 500 && error.expose) return; // a client error Koa already answered
     deps.logger.error({ request_id: ctx?.state?.requestId, detail: error.message }, 'request failed');
   });
+  // oidc-provider answers any unexpected failure on its routes (e.g. reading a client) with a
+  // 500 server_error, then emits this, synchronously: an unreachable database is answered as
+  // everywhere else, 503 temporarily_unavailable (fail closed: nothing was issued, retry later).
   provider.on('server_error', (ctx, error) => {
-    if (isDatabaseUnavailable(error)) ctx.state.databaseUnavailable = true;
-    else deps.logger.error({ request_id: ctx.state.requestId, detail: error instanceof Error ? error.message : String(error) }, 'server error');
+    const answer = toDeputyError(error, OAUTH_SURFACE);
+    if (answer.code === 'temporarily_unavailable') renderError(ctx, answer, OAUTH_SURFACE);
+    else deps.logger.error({ request_id: ctx.state.requestId, detail: answer.detail ?? answer.description }, 'server error');
   });
   provider.use(corsPolicy(deps.config.CORS_ORIGINS));
   provider.use(operationalEndpoints({ pool: deps.pool, keyRing: deps.keyRing, metrics }));

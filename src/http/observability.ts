@@ -14,8 +14,6 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 declare module 'koa' {
   interface DefaultState {
     requestId: string;
-    /** Set when the failure behind a 500 was an unreachable database (→ 503). */
-    databaseUnavailable?: boolean;
     /** Set when Deputy's token-exchange handler ran (and audited the outcome). */
     exchangeHandled?: boolean;
   }
@@ -30,12 +28,6 @@ export function requestContext(logger: Logger, metrics: Metrics) {
     const started = process.hrtime.bigint();
     try {
       await next();
-      if (ctx.state.databaseUnavailable && ctx.status === 500) {
-        // Fail closed, and say so in the RFC's vocabulary: nothing was issued, retry later.
-        ctx.status = 503;
-        ctx.set('Cache-Control', 'no-store');
-        ctx.body = { error: 'temporarily_unavailable', error_description: 'the service is temporarily unavailable; retry later' };
-      }
     } finally {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const route = (ctx as Context & { oidc?: { route?: string } }).oidc?.route ?? ctx._matchedRoute?.toString() ?? 'other';

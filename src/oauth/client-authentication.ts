@@ -15,7 +15,7 @@ import type { Metrics } from '../http/metrics.js';
 import { RateLimited, type RateLimits } from '../exchange/rate-limit.js';
 import { TOKEN_EXCHANGE_GRANT } from '../exchange/request.js';
 import { observeClientAuthentication } from './oidc-provider-internals.js';
-import { toProviderError } from './provider-errors.js';
+import { providerError } from '../http/error-response.js';
 
 declare module 'koa' {
   interface DefaultState {
@@ -36,9 +36,8 @@ export function guardClientAuthentication(provider: Provider, deps: { metrics: M
       } catch (error) {
         if (!(error instanceof RateLimited)) throw error;
         ctx.state.rateLimited = true;
-        ctx.set('Retry-After', String(error.retryAfterSeconds));
         if (ctx.oidc.params?.grant_type === TOKEN_EXCHANGE_GRANT) deps.metrics.exchanges.inc({ outcome: 'rate_limited' });
-        throw toProviderError(error);
+        throw providerError(ctx, error);
       }
     },
     failed(_ctx, reason) {

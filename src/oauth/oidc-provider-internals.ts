@@ -39,6 +39,7 @@ import clientAuthSteps from 'oidc-provider/lib/shared/client_auth.js';
 import tokenAction from 'oidc-provider/lib/actions/token.js';
 // @ts-expect-error untyped internal module
 import requestStorage from 'oidc-provider/lib/helpers/als.js';
+import { compactShape, peekClaims } from '../jose/compact.js';
 
 export interface DpopProof {
   thumbprint: string;
@@ -58,13 +59,7 @@ export async function validateDpop(provider: Provider, ctx: KoaContextWithOIDC):
 }
 
 function dpopNonceIsEmpty(proof: string): boolean {
-  const payload = proof.split('.')[1];
-  if (!payload) return false;
-  try {
-    return (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { nonce?: unknown }).nonce === '';
-  } catch {
-    return false;
-  }
+  return peekClaims(proof)?.nonce === '';
 }
 
 /** `unique(iss, jti, exp)`: true the first time a jti is seen for `iss`, until `exp` (epoch seconds). */
@@ -121,14 +116,10 @@ interface StructuredTokenHandlers {
 
 const handlersByProvider = new WeakMap<object, StructuredTokenHandlers>();
 
-function looksLikeJwt(token: unknown): boolean {
-  return typeof token === 'string' && token.split('.').length === 3;
-}
-
 async function routeStructuredTokens(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
   const handlers = handlersByProvider.get(ctx.oidc.provider);
   const route = ctx.oidc.route as 'introspection' | 'revocation';
-  if (handlers && looksLikeJwt(ctx.oidc.params?.token)) {
+  if (handlers && compactShape(ctx.oidc.params?.token) === 'jws') {
     if (route === 'revocation') ctx.status = 200;
     await handlers[route](ctx);
     return;

@@ -187,6 +187,7 @@ describe('the database goes away during operation', () => {
     expect(result.status).toBe(503);
     expect(result.json.error).toBe('temporarily_unavailable');
     expectRefusalShape(result);
+    expect(result.headers.get('retry-after')).toBe('1');
     expect((await w.exchangeAs('alice', { scope: 'read' })).status).toBe(200);
   });
 
@@ -214,6 +215,8 @@ describe('the database goes away during operation', () => {
     const result = await introspectDuringOutage(minted.json.access_token as string);
     expect(result.status).toBe(503);
     expect(result.json.error).toBe('temporarily_unavailable');
+    expect(result.headers.get('retry-after')).toBe('1');
+    expect(result.headers.get('cache-control')).toBe('no-store');
   });
 });
 
