@@ -1,10 +1,12 @@
 /**
- * Writes of the admin API. Each change and its audit event commit in one transaction
- * (`inTransaction` + `appendAuditEvents`), so there is never a change without its event, nor an
- * event for a change that did not happen. Audit details name what changed, never a secret.
+ * Writes of the admin API. Each change and its audit event commit in one transaction (Prisma's
+ * interactive transaction; the audit append joins it through a raw call), so there is never a
+ * change without its event, nor an event for a change that did not happen. Audit details name
+ * what changed, never a secret.
  */
 import type pg from 'pg';
 import { appendAuditEvents, canonicalJson, inTransaction, type AuditEventInput } from '../audit/audit-log.js';
+import type { PrismaClient, PrismaTransaction } from '../db/prisma.js';
 import type { AdminPrincipal } from './auth.js';
 
 export interface Caller {
@@ -16,6 +18,29 @@ export type Change = Omit<AuditEventInput, 'at' | 'admin' | 'requestId'>;
 
 /** Runs `work` in a transaction; `record` appends its audit event(s) in that same transaction. */
 export function changeWithAudit<T>(
+  prisma: PrismaClient,
+  who: Caller,
+  work: (tx: PrismaTransaction, record: (change: Change) => Promise<void>) => Promise<T>,
+): Promise<T> {
+  return prisma.$transaction((tx) =>
+    work(tx, (change) => appendAuditEvents(tx, [{ ...change, at: new Date(), admin: who.admin, requestId: who.requestId }])),
+  );
+}
+
+const LOCKABLE = { subjects: 'id', actors: 'id', clients: 'client_id', resources: 'id', trusted_issuers: 'id' } as const;
+
+/**
+ * Locks one row until the transaction ends (`SELECT ... FOR UPDATE`, which Prisma's queries
+ * cannot say), so the "before" of an update's audit event is the row the update changes.
+ * False when there is no such row.
+ */
+export async function lockRow(tx: PrismaTransaction, table: keyof typeof LOCKABLE, key: string): Promise<boolean> {
+  const locked = await tx.$executeRawUnsafe(`SELECT 1 FROM ${table} WHERE ${LOCKABLE[table]} = $1 FOR UPDATE`, key);
+  return locked > 0;
+}
+
+/** `changeWithAudit` over a `pg` pool, for the routes whose SQL Prisma cannot express. */
+export function changeWithAuditSql<T>(
   pool: pg.Pool,
   who: Caller,
   work: (db: pg.PoolClient, record: (change: Change) => Promise<void>) => Promise<T>,

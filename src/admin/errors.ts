@@ -16,6 +16,7 @@
 import type { Context, Next } from 'koa';
 import type { z } from 'zod';
 import { isDatabaseUnavailable } from '../db/pool.js';
+import { unwrapPrismaError } from '../db/prisma-errors.js';
 import type { Logger } from '../log.js';
 
 export interface Issue {
@@ -137,7 +138,10 @@ export function handleErrors(logger: Logger) {
         logger.warn({ request_id: requestId, err: { message: (error as Error).message } }, 'admin request: database unavailable');
         answer = new ApiError(503, 'temporarily_unavailable', 'the service is temporarily unavailable; retry later', undefined, { 'Retry-After': '1' });
       } else {
-        const mapped = error && typeof error === 'object' ? fromDatabase(error as PgError) ?? fromBodyParser(error as { status?: unknown }) : null;
+        const mapped =
+          error && typeof error === 'object'
+            ? fromDatabase(unwrapPrismaError(error) ?? (error as PgError)) ?? fromBodyParser(error as { status?: unknown })
+            : null;
         if (mapped) {
           answer = mapped;
         } else {

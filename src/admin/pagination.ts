@@ -115,3 +115,49 @@ export async function listPage<Row extends Record<string, unknown>, Item>(db: pg
     next_cursor: rows.length > query.limit && last ? encodeCursor(last, key) : null,
   };
 }
+
+/** A sort key of a list read through Prisma: model fields, unique together, newest first. */
+export interface SortKey {
+  /** The Prisma model field, e.g. `createdAt`. */
+  field: string;
+  type: KeyColumn['type'];
+}
+
+const asKeyColumns = (key: readonly SortKey[]): KeyColumn[] => key.map(({ field, type }) => ({ column: field, type, field }));
+
+function fromCursorValue(type: SortKey['type'], value: unknown): unknown {
+  if (type === 'timestamptz') return new Date(value as string);
+  if (type === 'bigint') return BigInt(value as number);
+  return value;
+}
+
+/** Rows strictly below `values` in the key's descending order: k0 < v0 OR (k0 = v0 AND (k1 < v1 OR ...)). */
+function below(key: readonly SortKey[], values: readonly unknown[]): Record<string, unknown> {
+  const [first, ...rest] = key;
+  const value = values[0];
+  if (rest.length === 0) return { [first!.field]: { lt: value } };
+  return { OR: [{ [first!.field]: { lt: value } }, { [first!.field]: value, ...below(rest, values.slice(1)) }] };
+}
+
+/**
+ * The Prisma `where`, `orderBy` and `take` of one page: rows strictly after the cursor's key,
+ * newest first, one more than the page (to know whether another follows). The leading bound
+ * (k0 <= v0) lets PostgreSQL start the index scan at the cursor, so no scan grows with depth.
+ */
+export function keyset(key: readonly SortKey[], limit: number, cursor: string | undefined) {
+  const orderBy = key.map(({ field }) => ({ [field]: 'desc' as const }));
+  if (cursor === undefined) return { after: {}, orderBy, take: limit + 1 };
+  const values = decodeCursor(cursor, asKeyColumns(key)).map((value, i) => fromCursorValue(key[i]!.type, value));
+  return { after: { AND: [{ [key[0]!.field]: { lte: values[0] } }, below(key, values)] }, orderBy, take: limit + 1 };
+}
+
+/** The page of `rows` read with `keyset(...)`: at most `limit` items, and the cursor of the next page. */
+export function keysetPage<Row extends object, Item>(rows: readonly Row[], key: readonly SortKey[], limit: number, toItem: (row: Row) => Item): Page<Item> {
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1] as Record<string, unknown> | undefined;
+  const cursorRow = last && Object.fromEntries(key.map(({ field, type }) => [field, type === 'bigint' ? Number(last[field]) : last[field]]));
+  return {
+    items: page.map(toItem),
+    next_cursor: rows.length > limit && cursorRow ? encodeCursor(cursorRow, asKeyColumns(key)) : null,
+  };
+}

@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import { z } from 'zod';
 import type { AdminApi } from '../api.js';
-import { assignments, changeWithAudit, fieldChanges, iso } from '../changes.js';
+import { assignments, changeWithAuditSql, fieldChanges, iso } from '../changes.js';
 import { invalidRequest, notFound } from '../errors.js';
 import { Filters, listPage, type KeyColumn } from '../pagination.js';
 import { requireExisting } from '../references.js';
@@ -221,7 +221,7 @@ export function actorRoutes(api: AdminApi, { pool }: AdminDeps): void {
     responseDescription: 'The registered actor',
     errors: [409],
     handler: ({ body, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+      changeWithAuditSql(pool, { admin, requestId }, async (db, record) => {
         await checkReferences(db, body.id, body);
         const columns = { id: body.id, owner_id: body.owner, ...actorColumns(body) };
         const names = Object.keys(columns);
@@ -267,7 +267,7 @@ export function actorRoutes(api: AdminApi, { pool }: AdminDeps): void {
     responseDescription: 'The updated actor',
     errors: [409],
     handler: ({ params, body, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+      changeWithAuditSql(pool, { admin, requestId }, async (db, record) => {
         const current = await db.query<ActorRow>(`SELECT ${COLUMNS} FROM actors WHERE id = $1 FOR UPDATE`, [params.id]);
         if (!current.rows[0]) throw notFound('actor');
         await checkReferences(db, params.id, body);

@@ -13,7 +13,7 @@ import { revokeClientCredentialsTokens } from '../../oauth/adapter.js';
 import { ADMIN_SCOPE } from '../../oauth/scopes.js';
 import { generateClientSecret, hashClientSecret } from '../../oauth/client-secrets.js';
 import type { AdminApi } from '../api.js';
-import { assignments, changeWithAudit, fieldChanges } from '../changes.js';
+import { assignments, changeWithAuditSql, fieldChanges } from '../changes.js';
 import { conflict, invalidRequest, notFound } from '../errors.js';
 import { Filters, listPage, type KeyColumn } from '../pagination.js';
 import { requireExisting } from '../references.js';
@@ -177,7 +177,7 @@ export function clientRoutes(api: AdminApi, { pool, clientSecretPepper }: AdminD
     responseDescription: 'The registered client (with its secret, once)',
     errors: [409],
     handler: ({ body, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+      changeWithAuditSql(pool, { admin, requestId }, async (db, record) => {
         requireKeysFor(body.token_endpoint_auth_method, body.jwks);
         await requireExisting(db, 'actor', body.allowed_actors, 'allowed_actors');
         await requireExisting(db, 'resource', body.protected_resources, 'protected_resources');
@@ -222,7 +222,7 @@ export function clientRoutes(api: AdminApi, { pool, clientSecretPepper }: AdminD
     response: ClientWithSecret,
     responseDescription: 'The updated client; with `client_secret` only when a secret was newly issued',
     handler: ({ params, body, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+      changeWithAuditSql(pool, { admin, requestId }, async (db, record) => {
         const current = await db.query<ClientRow>(`SELECT ${COLUMNS} FROM clients WHERE client_id = $1 FOR UPDATE`, [params.id]);
         const row = current.rows[0];
         if (!row) throw notFound('client');
@@ -278,7 +278,7 @@ export function clientRoutes(api: AdminApi, { pool, clientSecretPepper }: AdminD
     responseDescription: 'The client with its new secret',
     errors: [409],
     handler: ({ params, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+      changeWithAuditSql(pool, { admin, requestId }, async (db, record) => {
         const current = await db.query<ClientRow>(`SELECT ${COLUMNS} FROM clients WHERE client_id = $1 FOR UPDATE`, [params.id]);
         const row = current.rows[0];
         if (!row) throw notFound('client');

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import type { AdminApi } from '../api.js';
-import { changeWithAudit, iso } from '../changes.js';
+import { changeWithAuditSql, iso } from '../changes.js';
 import { notFound } from '../errors.js';
 import { Filters, isUuid, listPage, type KeyColumn } from '../pagination.js';
 import { requireDefinedScopes, resourceScopes } from '../references.js';
@@ -93,7 +93,7 @@ export function entitlementRoutes(api: AdminApi, { pool }: AdminDeps): void {
     responseDescription: 'The entitlement',
     errors: [409],
     handler: ({ body, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+      changeWithAuditSql(pool, { admin, requestId }, async (db, record) => {
         requireDefinedScopes(await resourceScopes(db, body.resource), [body.scope], 'scope', true);
         const { rows } = await db.query<EntitlementRow>(
           `INSERT INTO entitlements (subject_id, resource_uri, scope, expires_at) VALUES ($1, $2, $3, $4) RETURNING ${COLUMNS}`,
@@ -139,7 +139,7 @@ export function entitlementRoutes(api: AdminApi, { pool }: AdminDeps): void {
     status: 204,
     responseDescription: 'The entitlement is withdrawn',
     handler: ({ params, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+      changeWithAuditSql(pool, { admin, requestId }, async (db, record) => {
         if (!isUuid(params.id)) throw notFound('entitlement');
         const { rows } = await db.query<EntitlementRow>(`DELETE FROM entitlements WHERE id = $1 RETURNING ${COLUMNS}`, [params.id]);
         if (!rows[0]) throw notFound('entitlement');

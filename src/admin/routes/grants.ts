@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { AdminApi } from '../api.js';
-import { changeWithAudit, iso } from '../changes.js';
+import { changeWithAuditSql, iso } from '../changes.js';
 import { notFound } from '../errors.js';
 import { Filters, isUuid, listPage, type KeyColumn } from '../pagination.js';
 import { requireDefinedScopes, resourceScopes } from '../references.js';
@@ -120,7 +120,7 @@ export function grantRoutes(api: AdminApi, { pool }: AdminDeps): void {
     response: Grant,
     responseDescription: 'The grant',
     handler: ({ body, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+      changeWithAuditSql(pool, { admin, requestId }, async (db, record) => {
         requireDefinedScopes(await resourceScopes(db, body.resource), body.scopes, 'scopes');
         const { rows } = await db.query<GrantRow>(
           `INSERT INTO delegation_grants (subject_id, actor_id, resource_uri, scopes, expires_at) VALUES ($1, $2, $3, $4, $5) RETURNING ${COLUMNS}`,
@@ -174,7 +174,7 @@ export function grantRoutes(api: AdminApi, { pool }: AdminDeps): void {
     response: Grant,
     responseDescription: 'The revoked grant',
     handler: ({ params, body, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+      changeWithAuditSql(pool, { admin, requestId }, async (db, record) => {
         if (!isUuid(params.id)) throw notFound('grant');
         const { rows } = await db.query<GrantRow>(
           `UPDATE delegation_grants SET revoked_at = now(), revoked_by = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING ${COLUMNS}`,

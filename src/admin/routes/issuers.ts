@@ -14,7 +14,7 @@ import { CONFIG_CHANNEL } from '../../db/change-feed.js';
 import { jwksUriRefusal } from '../../exchange/network-target.js';
 import { TRUSTED_ISSUER_KEY } from '../../exchange/trusted-issuers.js';
 import { OAuthError } from '../../errors.js';
-import { assignments, changeWithAudit, fieldChanges } from '../changes.js';
+import { assignments, changeWithAuditSql, fieldChanges } from '../changes.js';
 import { ApiError, invalidRequest, notFound, type Issue } from '../errors.js';
 import { isOwnIssuer } from '../../exchange/own-issuer.js';
 import { Filters, isUuid, listPage, type KeyColumn } from '../pagination.js';
@@ -215,7 +215,7 @@ export function issuerRoutes(api: AdminApi, { pool, config, issuerKeys, logger }
     errors: [409],
     handler: ({ body, admin, requestId }) => {
       checkJwksTarget(body.jwks_uri, allowPrivateNetwork);
-      return changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+      return changeWithAuditSql(pool, { admin, requestId }, async (db, record) => {
         assertNotOwnIssuer(body.issuer, { in: 'body', path: ['issuer'], code: 'custom', message: OWN_ISSUER_MESSAGE });
         const { rows } = await db.query<IssuerRow>(
           `INSERT INTO trusted_issuers (issuer, jwks_uri, jwks, audience, kind, subject_claim, algorithms, allowed_subjects, subject_prefix)
@@ -260,7 +260,7 @@ export function issuerRoutes(api: AdminApi, { pool, config, issuerKeys, logger }
     responseDescription: 'The updated issuer',
     handler: ({ params, body, admin, requestId }) => {
       checkJwksTarget(body.jwks_uri, allowPrivateNetwork);
-      return changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+      return changeWithAuditSql(pool, { admin, requestId }, async (db, record) => {
         const row = await findForUpdate(db, params.id);
         // A row naming Deputy (inserted by hand, or before this check) can only be deleted.
         assertNotOwnIssuer(row.issuer, { in: 'path', path: ['id'], code: 'custom', message: OWN_ISSUER_ROW_MESSAGE });
@@ -292,7 +292,7 @@ export function issuerRoutes(api: AdminApi, { pool, config, issuerKeys, logger }
     status: 204,
     responseDescription: 'The issuer is no longer trusted',
     handler: ({ params, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+      changeWithAuditSql(pool, { admin, requestId }, async (db, record) => {
         const row = await findForUpdate(db, params.id);
         await db.query('DELETE FROM trusted_issuers WHERE id = $1', [params.id]);
         await record({ type: 'issuer.deleted', details: auditView(toIssuer(row)) });
@@ -314,7 +314,7 @@ export function issuerRoutes(api: AdminApi, { pool, config, issuerKeys, logger }
     response: IssuerKeysRefreshed,
     responseDescription: 'The key ids the issuer publishes now',
     handler: async ({ params, admin, requestId }) => {
-      const issuer = await changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+      const issuer = await changeWithAuditSql(pool, { admin, requestId }, async (db, record) => {
         const row = await findForUpdate(db, params.id);
         // Every process (this one included) drops the issuer's keys when this commits.
         await db.query('SELECT pg_notify($1, $2)', [CONFIG_CHANNEL, `${TRUSTED_ISSUER_KEY}${row.issuer}`]);

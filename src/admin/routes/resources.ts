@@ -1,7 +1,7 @@
 /** Resources: the APIs that accept Deputy's tokens (the token's `aud`) and the scopes each defines. */
 import { z } from 'zod';
 import type { AdminApi } from '../api.js';
-import { changeWithAudit, fieldChanges } from '../changes.js';
+import { changeWithAuditSql, fieldChanges } from '../changes.js';
 import { notFound } from '../errors.js';
 import { Filters, isUuid, listPage, type KeyColumn } from '../pagination.js';
 import type { AdminDeps } from '../router.js';
@@ -72,7 +72,7 @@ export function resourceRoutes(api: AdminApi, { pool }: AdminDeps): void {
     responseDescription: 'The registered resource',
     errors: [409],
     handler: ({ body, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+      changeWithAuditSql(pool, { admin, requestId }, async (db, record) => {
         const { rows } = await db.query<ResourceRow>(`INSERT INTO resources (uri, scopes) VALUES ($1, $2) RETURNING ${COLUMNS}`, [
           body.uri,
           body.scopes,
@@ -114,7 +114,7 @@ export function resourceRoutes(api: AdminApi, { pool }: AdminDeps): void {
     response: Resource,
     responseDescription: 'The updated resource',
     handler: ({ params, body, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+      changeWithAuditSql(pool, { admin, requestId }, async (db, record) => {
         if (!isUuid(params.id)) throw notFound('resource');
         const current = await db.query<ResourceRow>(`SELECT ${COLUMNS} FROM resources WHERE id = $1 FOR UPDATE`, [params.id]);
         if (!current.rows[0]) throw notFound('resource');

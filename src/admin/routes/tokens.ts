@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import type { AdminApi } from '../api.js';
-import { changeWithAudit, iso } from '../changes.js';
+import { changeWithAuditSql, iso } from '../changes.js';
 import { notFound } from '../errors.js';
 import { Filters, isUuid, listPage, type KeyColumn } from '../pagination.js';
 import type { AdminDeps } from '../router.js';
@@ -247,7 +247,7 @@ export function tokenRoutes(api: AdminApi, { pool }: AdminDeps): void {
     response: Token,
     responseDescription: 'The revoked token',
     handler: ({ params, body, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+      changeWithAuditSql(pool, { admin, requestId }, async (db, record) => {
         const { rows } = await db.query<TokenRow>(
           `UPDATE issued_tokens SET revoked_at = now() WHERE jti = $1 AND revoked_at IS NULL RETURNING ${COLUMNS}`,
           [params.jti],
