@@ -6,6 +6,8 @@
  * callers, and checked on the way back in.
  */
 import type pg from 'pg';
+import type { PrismaClient } from '../db/prisma.js';
+import { Prisma } from '../generated/prisma/client.js';
 import { invalidRequest } from './errors.js';
 
 export interface KeyColumn {
@@ -159,5 +161,40 @@ export function keysetPage<Row extends object, Item>(rows: readonly Row[], key: 
   return {
     items: page.map(toItem),
     next_cursor: rows.length > limit && cursorRow ? encodeCursor(cursorRow, asKeyColumns(key)) : null,
+  };
+}
+
+export interface SqlListQuery<Row, Item> {
+  /** `SELECT ... FROM ...` without WHERE / ORDER BY / LIMIT. */
+  from: Prisma.Sql;
+  /** Conditions joined with AND; values inside them are bound parameters. */
+  conditions: Prisma.Sql[];
+  key: readonly KeyColumn[];
+  limit: number;
+  cursor: string | undefined;
+  toItem(row: Row): Item;
+}
+
+/**
+ * `listPage` through Prisma's raw query, for a list whose filter is a SQL predicate Prisma's
+ * queries cannot express (e.g. grants' `active`).
+ */
+export async function listPageSql<Row extends Record<string, unknown>, Item>(prisma: PrismaClient, query: SqlListQuery<Row, Item>): Promise<Page<Item>> {
+  const { key } = query;
+  const conditions = [...query.conditions];
+  if (query.cursor !== undefined) {
+    const after = decodeCursor(query.cursor, key);
+    const columns = Prisma.raw(key.map((k) => k.column).join(', '));
+    const values = Prisma.join(after.map((value, i) => Prisma.sql`${value}::${Prisma.raw(key[i]!.type)}`));
+    conditions.push(Prisma.sql`(${columns}) < (${values})`);
+  }
+  const where = conditions.length > 0 ? Prisma.sql`WHERE ${Prisma.join(conditions, ' AND ')}` : Prisma.empty;
+  const order = Prisma.raw(key.map((k) => `${k.column} DESC`).join(', '));
+  const rows = await prisma.$queryRaw<Row[]>`${query.from} ${where} ORDER BY ${order} LIMIT ${query.limit + 1}`;
+  const page = rows.slice(0, query.limit);
+  const last = page[page.length - 1];
+  return {
+    items: page.map(query.toItem),
+    next_cursor: rows.length > query.limit && last ? encodeCursor(last, key) : null,
   };
 }

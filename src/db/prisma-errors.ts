@@ -39,3 +39,16 @@ export function unwrapPrismaError(error: unknown): DatabaseError | null {
     message: cause.originalMessage ?? cause.kind ?? 'database error',
   };
 }
+
+/** Prisma's answer when an update or delete by a unique key finds no row. */
+const RECORD_NOT_FOUND = 'P2025';
+
+/** The result of a Prisma update or delete by a unique key, or null when there was no such row. */
+export async function nullWhenMissing<T>(operation: Promise<T>): Promise<T | null> {
+  try {
+    return await operation;
+  } catch (error) {
+    if ((error as { code?: unknown } | null)?.code === RECORD_NOT_FOUND) return null;
+    throw error;
+  }
+}

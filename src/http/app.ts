@@ -9,6 +9,7 @@ import type { CheckpointKey } from '../audit/checkpoint.js';
 import type { ConfigCache } from '../db/change-feed.js';
 import type { Config } from '../config.js';
 import { isDatabaseUnavailable } from '../db/pool.js';
+import { createPrisma } from '../db/prisma.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import type { Logger } from '../log.js';
 import { createDocsRouter } from '../admin/docs.js';
@@ -93,8 +94,10 @@ export function createApp(deps: AppDeps): App {
     if (key === null) issuerKeys.dropAll();
     else if (key.startsWith(TRUSTED_ISSUER_KEY)) issuerKeys.drop(key.slice(TRUSTED_ISSUER_KEY.length));
   });
+  // The admin API's data access and token revocation (not the exchange's hot path, which keeps pg).
+  const prisma = createPrisma(deps.pool);
   const adminAuth = createAdminAuthenticator({ ...deps, provider });
-  const admin = createAdminRouter({ ...deps, provider, issuerKeys }, adminAuth);
+  const admin = createAdminRouter({ ...deps, provider, issuerKeys, prisma }, adminAuth);
   provider.use(admin.routes());
   provider.use(admin.allowedMethods());
   // The web console: pages over the same admin routes, called in-process as the signed-in admin.
@@ -104,6 +107,6 @@ export function createApp(deps: AppDeps): App {
   const rateLimits = createRateLimits({ perClient: deps.config.RATE_LIMIT_CLIENT_PER_SECOND, perActor: deps.config.RATE_LIMIT_ACTOR_PER_SECOND });
   guardClientAuthentication(provider, { metrics, rateLimits });
   registerTokenExchange(provider, { ...deps, issuerKeys, metrics, rateLimits });
-  handleStructuredTokens(provider, createTokenStatusHandlers({ ...deps, issuer: deps.config.ISSUER }));
+  handleStructuredTokens(provider, createTokenStatusHandlers({ ...deps, prisma, issuer: deps.config.ISSUER }));
   return { provider, metrics, callback: provider.callback() };
 }
