@@ -5,13 +5,12 @@
  * OFFSET scan grows with depth. The cursor is that last key, base64url-encoded JSON: opaque to
  * callers, and checked on the way back in.
  */
-import type pg from 'pg';
 import type { PrismaClient } from '../db/prisma.js';
 import { Prisma } from '../generated/prisma/client.js';
 import { invalidRequest } from './errors.js';
 
 export interface KeyColumn {
-  /** SQL expression of the column, e.g. `created_at` or `t.id`. */
+  /** SQL expression of the column, e.g. `created_at` or `t.id` (raw lists only). */
   column: string;
   /** Its PostgreSQL type, used to cast the cursor's value. */
   type: 'timestamptz' | 'uuid' | 'text' | 'bigint';
@@ -64,58 +63,6 @@ export function encodeCursor(row: Record<string, unknown>, key: readonly KeyColu
     return value instanceof Date ? value.toISOString() : value;
   });
   return Buffer.from(JSON.stringify(values)).toString('base64url');
-}
-
-/** WHERE conditions and their parameters, built up by a list's filters. */
-export class Filters {
-  readonly conditions: string[] = [];
-  readonly values: unknown[] = [];
-
-  /** Adds a condition; `$?` placeholders in it are numbered in order of `params`. */
-  add(condition: string, ...params: unknown[]): this {
-    let next = 0;
-    this.conditions.push(
-      condition.replace(/\$\?/g, () => {
-        this.values.push(params[next++]);
-        return `$${this.values.length}`;
-      }),
-    );
-    return this;
-  }
-
-  /** Adds the condition only when the value was given. */
-  when(value: unknown, condition: string): this {
-    return value === undefined ? this : this.add(condition, value);
-  }
-}
-
-export interface ListQuery<Row, Item> {
-  /** `SELECT ... FROM ...` without WHERE / ORDER BY / LIMIT. */
-  from: string;
-  filters: Filters;
-  key: readonly KeyColumn[];
-  limit: number;
-  cursor: string | undefined;
-  toItem(row: Row): Item;
-}
-
-export async function listPage<Row extends Record<string, unknown>, Item>(db: pg.Pool | pg.ClientBase, query: ListQuery<Row, Item>): Promise<Page<Item>> {
-  const { filters, key } = query;
-  if (query.cursor !== undefined) {
-    const after = decodeCursor(query.cursor, key);
-    const casts = key.map((k) => `$?::${k.type}`).join(', ');
-    filters.add(`(${key.map((k) => k.column).join(', ')}) < (${casts})`, ...after);
-  }
-  const where = filters.conditions.length > 0 ? `WHERE ${filters.conditions.join(' AND ')}` : '';
-  const order = key.map((k) => `${k.column} DESC`).join(', ');
-  const values = [...filters.values, query.limit + 1];
-  const { rows } = await db.query<Row>(`${query.from} ${where} ORDER BY ${order} LIMIT $${values.length}`, values);
-  const page = rows.slice(0, query.limit);
-  const last = page[page.length - 1];
-  return {
-    items: page.map(query.toItem),
-    next_cursor: rows.length > query.limit && last ? encodeCursor(last, key) : null,
-  };
 }
 
 /** A sort key of a list read through Prisma: model fields, unique together, newest first. */
