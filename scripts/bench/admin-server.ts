@@ -4,6 +4,7 @@
  * BENCH_ADMIN_TOKEN are required. Prints `BENCH_READY {"url":...}` when listening; stops on
  * SIGTERM and when its stdin closes (the parent died).
  */
+import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../../src/config.js';
 import { freePort } from '../../src/db/embedded.js';
 import { createLogger } from '../../src/log.js';
@@ -23,6 +24,8 @@ const config = loadConfig({
   DATABASE_POOL_SIZE: '20',
   CLIENT_SECRET_PEPPER: pepper,
   DEPUTY_ADMIN_TOKEN: adminToken,
+  // Production requires one; the benchmark's keys live as long as its database.
+  KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'),
 });
 const deputy = await startDeputy(config, databaseUrl, createLogger('silent'));
 let stopping = false;
