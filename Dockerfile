@@ -11,10 +11,12 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
-COPY scripts/build.mjs ./scripts/
+COPY tsconfig.json tsconfig.build.json prisma.config.ts ./
+COPY prisma ./prisma
+COPY scripts/build.mjs scripts/prisma-generate.mjs ./scripts/
 COPY src ./src
-RUN npm run build
+# The Prisma client (the admin API's data access) is generated from the schema, offline, then compiled into dist/.
+RUN node scripts/prisma-generate.mjs && npm run build
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \

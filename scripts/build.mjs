@@ -12,11 +12,10 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const config = path.join(root, 'tsconfig.build.json');
 const stamp = path.join(root, 'dist', '.tsbuildinfo');
-const generated = path.join(root, 'src', 'generated');
 
 /** The newest modification time under `file` (0 when it does not exist). */
 function newest(file) {
-  if (file === generated || !existsSync(file)) return 0;
+  if (!existsSync(file)) return 0;
   const stats = statSync(file);
   if (!stats.isDirectory()) return stats.mtimeMs;
   return Math.max(stats.mtimeMs, ...readdirSync(file).map((name) => newest(path.join(file, name))));

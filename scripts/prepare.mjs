@@ -1,6 +1,6 @@
 // npm runs `prepare` after `npm install` / `npm ci` in a clone of the repository (never when the
 // published package is installed: that ships dist/). With the dev dependencies present it
-// generates the Prisma client (the schema tests use it) and the CLI's typed admin client, and
+// generates the Prisma client (the admin API's data access, compiled into dist/) and the CLI's typed admin client, and
 // builds dist/; without them
 // (`npm ci --omit=dev`) there is nothing to build with, and it says so instead of failing.
 import { spawnSync } from 'node:child_process';

@@ -13,6 +13,7 @@ import { createAdminDispatch } from './console/dispatch.js';
 import { createConsoleRouter } from './console/router.js';
 import { createConfigCache } from './db/change-feed.js';
 import { createPool, isDatabaseUnavailable } from './db/pool.js';
+import { createPrisma } from './db/prisma.js';
 import { schedulePurge } from './db/purge.js';
 import { STATISTICS_CHECK_MS, keepStatistics } from './db/table-statistics.js';
 import { loadOrCreateSecret } from './db/server-settings.js';
@@ -109,7 +110,9 @@ export async function composeDeputy(config: Config, databaseUrl: string, logger:
       touchActors: createActorUsageTracker(pool, logger),
     });
 
-    const adminDeps = { config, pool, configCache, keyRing, checkpointKey, logger, clientSecretPepper, provider };
+    // The admin API's data access and token revocation (not the exchange's hot path, which keeps pg).
+    const prisma = createPrisma(pool);
+    const adminDeps = { config, pool, prisma, configCache, keyRing, checkpointKey, logger, clientSecretPepper, provider };
     const adminAuth = createAdminAuthenticator(adminDeps);
     const admin = createAdminRouter({ ...adminDeps, issuerKeys }, adminAuth);
     // The web console: pages over the same admin routes, called in-process as the signed-in admin.
@@ -132,7 +135,7 @@ export async function composeDeputy(config: Config, databaseUrl: string, logger:
         logger,
         metrics,
       },
-      tokenStatus: createTokenStatusHandlers({ pool, keyRing, logger, issuer: config.ISSUER }),
+      tokenStatus: createTokenStatusHandlers({ pool, prisma, keyRing, logger, issuer: config.ISSUER }),
     });
 
     if (config.PURGE_INTERVAL_S > 0) {

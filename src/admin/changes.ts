@@ -1,10 +1,11 @@
 /**
- * Writes of the admin API. Each change and its audit event commit in one transaction
- * (`inTransaction` + `appendAuditEvents`), so there is never a change without its event, nor an
- * event for a change that did not happen. Audit details name what changed, never a secret.
+ * Writes of the admin API. Each change and its audit event commit in one transaction (Prisma's
+ * interactive transaction; the audit append joins it through a raw call), so there is never a
+ * change without its event, nor an event for a change that did not happen. Audit details name
+ * what changed, never a secret.
  */
-import type pg from 'pg';
-import { appendAuditEvents, canonicalJson, inTransaction, type AuditEventInput } from '../audit/audit-log.js';
+import { appendAuditEvents, canonicalJson, type AuditEventInput } from '../audit/audit-log.js';
+import type { PrismaClient, PrismaTransaction } from '../db/prisma.js';
 import type { AdminPrincipal } from './auth.js';
 
 export interface Caller {
@@ -16,13 +17,32 @@ export type Change = Omit<AuditEventInput, 'at' | 'admin' | 'requestId'>;
 
 /** Runs `work` in a transaction; `record` appends its audit event(s) in that same transaction. */
 export function changeWithAudit<T>(
-  pool: pg.Pool,
+  prisma: PrismaClient,
   who: Caller,
-  work: (db: pg.PoolClient, record: (change: Change) => Promise<void>) => Promise<T>,
+  work: (tx: PrismaTransaction, record: (change: Change) => Promise<void>) => Promise<T>,
 ): Promise<T> {
-  return inTransaction(pool, (db) =>
-    work(db, (change) => appendAuditEvents(db, [{ ...change, at: new Date(), admin: who.admin, requestId: who.requestId }])),
+  return prisma.$transaction((tx) =>
+    work(tx, (change) => appendAuditEvents(tx, [{ ...change, at: new Date(), admin: who.admin, requestId: who.requestId }])),
   );
+}
+
+/** The key condition of each table whose rows an audited update locks. */
+const LOCKABLE = {
+  subjects: 'id = $1',
+  actors: 'id = $1',
+  clients: 'client_id = $1',
+  resources: 'id = $1::uuid',
+  trusted_issuers: 'id = $1::uuid',
+} as const;
+
+/**
+ * Locks one row until the transaction ends (`SELECT ... FOR UPDATE`, which Prisma's queries
+ * cannot say), so the "before" of an update's audit event is the row the update changes.
+ * False when there is no such row.
+ */
+export async function lockRow(tx: PrismaTransaction, table: keyof typeof LOCKABLE, key: string): Promise<boolean> {
+  const locked = await tx.$executeRawUnsafe(`SELECT 1 FROM ${table} WHERE ${LOCKABLE[table]} FOR UPDATE`, key);
+  return locked > 0;
 }
 
 export type FieldChanges = Record<string, { from: unknown; to: unknown }>;
@@ -34,22 +54,6 @@ export function fieldChanges<T extends Record<string, unknown>>(before: T, after
     if (canonicalJson(before[field]) !== canonicalJson(after[field])) changes[field] = { from: before[field] ?? null, to: after[field] ?? null };
   }
   return changes;
-}
-
-/** `column = $n, ...` for an UPDATE, numbering parameters after `offset` existing ones. */
-export function assignments(columns: Record<string, unknown>, offset: number): { sql: string; values: unknown[] } {
-  const entries = Object.entries(columns);
-  return {
-    sql: entries.map(([column], index) => `${column} = $${offset + index + 1}`).join(', '),
-    values: entries.map(([, value]) => value),
-  };
-}
-
-/** Copies the given body fields to their columns (only fields present in the body). */
-export function columnsFrom(body: Record<string, unknown>, map: Record<string, string>): Record<string, unknown> {
-  const columns: Record<string, unknown> = {};
-  for (const [field, column] of Object.entries(map)) if (body[field] !== undefined) columns[column] = body[field];
-  return columns;
 }
 
 export const iso = (value: Date | null): string | null => (value ? value.toISOString() : null);

@@ -5,11 +5,12 @@
  * OFFSET scan grows with depth. The cursor is that last key, base64url-encoded JSON: opaque to
  * callers, and checked on the way back in.
  */
-import type pg from 'pg';
+import type { PrismaClient } from '../db/prisma.js';
+import { Prisma } from '../generated/prisma/client.js';
 import { invalidRequest } from './errors.js';
 
 export interface KeyColumn {
-  /** SQL expression of the column, e.g. `created_at` or `t.id`. */
+  /** SQL expression of the column, e.g. `created_at` or `t.id` (raw lists only). */
   column: string;
   /** Its PostgreSQL type, used to cast the cursor's value. */
   type: 'timestamptz' | 'uuid' | 'text' | 'bigint';
@@ -64,50 +65,79 @@ export function encodeCursor(row: Record<string, unknown>, key: readonly KeyColu
   return Buffer.from(JSON.stringify(values)).toString('base64url');
 }
 
-/** WHERE conditions and their parameters, built up by a list's filters. */
-export class Filters {
-  readonly conditions: string[] = [];
-  readonly values: unknown[] = [];
-
-  /** Adds a condition; `$?` placeholders in it are numbered in order of `params`. */
-  add(condition: string, ...params: unknown[]): this {
-    let next = 0;
-    this.conditions.push(
-      condition.replace(/\$\?/g, () => {
-        this.values.push(params[next++]);
-        return `$${this.values.length}`;
-      }),
-    );
-    return this;
-  }
-
-  /** Adds the condition only when the value was given. */
-  when(value: unknown, condition: string): this {
-    return value === undefined ? this : this.add(condition, value);
-  }
+/** A sort key of a list read through Prisma: model fields, unique together, newest first. */
+export interface SortKey {
+  /** The Prisma model field, e.g. `createdAt`. */
+  field: string;
+  type: KeyColumn['type'];
 }
 
-export interface ListQuery<Row, Item> {
+const asKeyColumns = (key: readonly SortKey[]): KeyColumn[] => key.map(({ field, type }) => ({ column: field, type, field }));
+
+function fromCursorValue(type: SortKey['type'], value: unknown): unknown {
+  if (type === 'timestamptz') return new Date(value as string);
+  if (type === 'bigint') return BigInt(value as number);
+  return value;
+}
+
+/** Rows strictly below `values` in the key's descending order: k0 < v0 OR (k0 = v0 AND (k1 < v1 OR ...)). */
+function below(key: readonly SortKey[], values: readonly unknown[]): Record<string, unknown> {
+  const [first, ...rest] = key;
+  const value = values[0];
+  if (rest.length === 0) return { [first!.field]: { lt: value } };
+  return { OR: [{ [first!.field]: { lt: value } }, { [first!.field]: value, ...below(rest, values.slice(1)) }] };
+}
+
+/**
+ * The Prisma `where`, `orderBy` and `take` of one page: rows strictly after the cursor's key,
+ * newest first, one more than the page (to know whether another follows). The leading bound
+ * (k0 <= v0) lets PostgreSQL start the index scan at the cursor, so no scan grows with depth.
+ */
+export function keyset(key: readonly SortKey[], limit: number, cursor: string | undefined) {
+  const orderBy = key.map(({ field }) => ({ [field]: 'desc' as const }));
+  if (cursor === undefined) return { after: {}, orderBy, take: limit + 1 };
+  const values = decodeCursor(cursor, asKeyColumns(key)).map((value, i) => fromCursorValue(key[i]!.type, value));
+  return { after: { AND: [{ [key[0]!.field]: { lte: values[0] } }, below(key, values)] }, orderBy, take: limit + 1 };
+}
+
+/** The page of `rows` read with `keyset(...)`: at most `limit` items, and the cursor of the next page. */
+export function keysetPage<Row extends object, Item>(rows: readonly Row[], key: readonly SortKey[], limit: number, toItem: (row: Row) => Item): Page<Item> {
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1] as Record<string, unknown> | undefined;
+  const cursorRow = last && Object.fromEntries(key.map(({ field, type }) => [field, type === 'bigint' ? Number(last[field]) : last[field]]));
+  return {
+    items: page.map(toItem),
+    next_cursor: rows.length > limit && cursorRow ? encodeCursor(cursorRow, asKeyColumns(key)) : null,
+  };
+}
+
+export interface SqlListQuery<Row, Item> {
   /** `SELECT ... FROM ...` without WHERE / ORDER BY / LIMIT. */
-  from: string;
-  filters: Filters;
+  from: Prisma.Sql;
+  /** Conditions joined with AND; values inside them are bound parameters. */
+  conditions: Prisma.Sql[];
   key: readonly KeyColumn[];
   limit: number;
   cursor: string | undefined;
   toItem(row: Row): Item;
 }
 
-export async function listPage<Row extends Record<string, unknown>, Item>(db: pg.Pool | pg.ClientBase, query: ListQuery<Row, Item>): Promise<Page<Item>> {
-  const { filters, key } = query;
+/**
+ * `listPage` through Prisma's raw query, for a list whose filter is a SQL predicate Prisma's
+ * queries cannot express (e.g. grants' `active`).
+ */
+export async function listPageSql<Row extends Record<string, unknown>, Item>(prisma: PrismaClient, query: SqlListQuery<Row, Item>): Promise<Page<Item>> {
+  const { key } = query;
+  const conditions = [...query.conditions];
   if (query.cursor !== undefined) {
     const after = decodeCursor(query.cursor, key);
-    const casts = key.map((k) => `$?::${k.type}`).join(', ');
-    filters.add(`(${key.map((k) => k.column).join(', ')}) < (${casts})`, ...after);
+    const columns = Prisma.raw(key.map((k) => k.column).join(', '));
+    const values = Prisma.join(after.map((value, i) => Prisma.sql`${value}::${Prisma.raw(key[i]!.type)}`));
+    conditions.push(Prisma.sql`(${columns}) < (${values})`);
   }
-  const where = filters.conditions.length > 0 ? `WHERE ${filters.conditions.join(' AND ')}` : '';
-  const order = key.map((k) => `${k.column} DESC`).join(', ');
-  const values = [...filters.values, query.limit + 1];
-  const { rows } = await db.query<Row>(`${query.from} ${where} ORDER BY ${order} LIMIT $${values.length}`, values);
+  const where = conditions.length > 0 ? Prisma.sql`WHERE ${Prisma.join(conditions, ' AND ')}` : Prisma.empty;
+  const order = Prisma.raw(key.map((k) => `${k.column} DESC`).join(', '));
+  const rows = await prisma.$queryRaw<Row[]>`${query.from} ${where} ORDER BY ${order} LIMIT ${query.limit + 1}`;
   const page = rows.slice(0, query.limit);
   const last = page[page.length - 1];
   return {

@@ -3,24 +3,23 @@
  * foreign key (id arrays) or where a better message helps (a grant's scopes must be scopes its
  * resource defines). A missing reference is a 400 pointing at the body field.
  */
-import type pg from 'pg';
+import type { PrismaTransaction } from '../db/prisma.js';
 import { invalidRequest, type Issue } from './errors.js';
 
-const TABLES = {
-  actor: { table: 'actors', column: 'id' },
-  resource: { table: 'resources', column: 'uri' },
-} as const;
+/** The ids, among `values`, of existing objects of `kind` (actors by id, resources by uri). */
+async function existing(db: PrismaTransaction, kind: 'actor' | 'resource', values: readonly string[]): Promise<string[]> {
+  if (kind === 'actor') return (await db.actor.findMany({ where: { id: { in: [...values] } }, select: { id: true } })).map((row) => row.id);
+  return (await db.resource.findMany({ where: { uri: { in: [...values] } }, select: { uri: true } })).map((row) => row.uri);
+}
 
 export async function requireExisting(
-  db: pg.ClientBase,
-  kind: keyof typeof TABLES,
+  db: PrismaTransaction,
+  kind: 'actor' | 'resource',
   values: readonly string[] | undefined,
   field: string,
 ): Promise<void> {
   if (!values || values.length === 0) return;
-  const { table, column } = TABLES[kind];
-  const { rows } = await db.query<{ value: string }>(`SELECT ${column} AS value FROM ${table} WHERE ${column} = ANY($1::text[])`, [values]);
-  const found = new Set(rows.map((row) => row.value));
+  const found = new Set(await existing(db, kind, values));
   const issues: Issue[] = values.flatMap((value, index) =>
     found.has(value) ? [] : [{ in: 'body' as const, path: [field, index], code: 'unknown_reference', message: `no such ${kind}` }],
   );
@@ -28,10 +27,10 @@ export async function requireExisting(
 }
 
 /** The scopes a registered resource defines; 400 on `resource` when it is not registered. */
-export async function resourceScopes(db: pg.ClientBase, uri: string): Promise<Set<string>> {
-  const { rows } = await db.query<{ scopes: string[] }>('SELECT scopes FROM resources WHERE uri = $1', [uri]);
-  if (!rows[0]) throw invalidRequest([{ in: 'body', path: ['resource'], code: 'unknown_reference', message: 'no such resource' }]);
-  return new Set(rows[0].scopes);
+export async function resourceScopes(db: PrismaTransaction, uri: string): Promise<Set<string>> {
+  const resource = await db.resource.findUnique({ where: { uri }, select: { scopes: true } });
+  if (!resource) throw invalidRequest([{ in: 'body', path: ['resource'], code: 'unknown_reference', message: 'no such resource' }]);
+  return new Set(resource.scopes);
 }
 
 /** 400 listing each scope the resource does not define. */

@@ -9,6 +9,7 @@ import type Provider from 'oidc-provider';
 import type pg from 'pg';
 import type { CheckpointKey } from '../audit/checkpoint.js';
 import type { Config } from '../config.js';
+import { createPrisma, type PrismaClient } from '../db/prisma.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import type { IssuerKeys } from '../exchange/issuer-keys.js';
 import type { Logger } from '../log.js';
@@ -43,6 +44,17 @@ export interface AdminDeps {
   checkpointKey: CheckpointKey;
   /** Trusted issuers' fetched keys, which the refresh action drops and refetches. */
   issuerKeys: IssuerKeys;
+  /** The admin API's data access; created over `pool` on first use when not given. */
+  prisma?: PrismaClient;
+}
+
+/** AdminDeps with the Prisma client resolved, as the routes receive them. */
+export type RouteDeps = AdminDeps & { readonly prisma: PrismaClient };
+
+function withPrisma(deps: AdminDeps): RouteDeps {
+  let prisma = deps.prisma;
+  // Lazily: building the routes (e.g. for the OpenAPI document, offline) touches no dependency.
+  return Object.defineProperty({ ...deps }, 'prisma', { get: () => (prisma ??= createPrisma(deps.pool)), enumerable: true }) as RouteDeps;
 }
 
 export function createAdminAuthenticator(deps: Pick<AdminDeps, 'provider' | 'pool' | 'config' | 'clientSecretPepper'>): AdminAuthenticator {
@@ -70,18 +82,19 @@ export function buildAdminApi(
   const router = new Router({ prefix: ADMIN_PREFIX });
   const registry = createRegistry();
   const api = new AdminApi(router, registry, ADMIN_PREFIX, handleErrors(deps.logger), auth.authenticate);
+  const routeDeps = withPrisma(deps);
 
-  subjectRoutes(api, deps);
-  actorRoutes(api, deps);
-  clientRoutes(api, deps);
-  resourceRoutes(api, deps);
-  issuerRoutes(api, deps);
-  entitlementRoutes(api, deps);
-  grantRoutes(api, deps);
-  tokenRoutes(api, deps);
-  auditRoutes(api, deps);
-  keyRoutes(api, deps);
-  overviewRoutes(api, deps);
+  subjectRoutes(api, routeDeps);
+  actorRoutes(api, routeDeps);
+  clientRoutes(api, routeDeps);
+  resourceRoutes(api, routeDeps);
+  issuerRoutes(api, routeDeps);
+  entitlementRoutes(api, routeDeps);
+  grantRoutes(api, routeDeps);
+  tokenRoutes(api, routeDeps);
+  auditRoutes(api, routeDeps);
+  keyRoutes(api, routeDeps);
+  overviewRoutes(api, routeDeps);
 
   let document: ReturnType<typeof generateDocument> | undefined;
   const documentOnce = () => (document ??= generateDocument(registry, deps.config.ISSUER));

@@ -10,6 +10,7 @@
  * verifying.
  */
 import type pg from 'pg';
+import type { PrismaTransaction } from '../db/prisma.js';
 
 export { inTransaction } from '../db/pool.js';
 
@@ -85,12 +86,18 @@ export function auditRow(event: AuditEventInput): Record<string, unknown> {
 }
 
 /**
- * Appends events to one chain. Run it inside the caller's transaction (see inTransaction), so
- * the events commit with whatever they record, or not at all.
+ * Appends events to one chain. Run it inside the caller's transaction (see inTransaction, or
+ * Prisma's interactive transaction for the admin API), so the events commit with whatever they
+ * record, or not at all. A pg client runs it as a prepared statement (the exchange's hot path).
  */
-export async function appendAuditEvents(client: pg.ClientBase, events: readonly AuditEventInput[]): Promise<void> {
+export async function appendAuditEvents(client: pg.ClientBase | PrismaTransaction, events: readonly AuditEventInput[]): Promise<void> {
   if (events.length === 0) return;
-  await client.query({ name: 'deputy_append_audit', text: 'SELECT deputy_append_audit($1::jsonb)', values: [JSON.stringify(events.map(auditRow))] });
+  const rows = JSON.stringify(events.map(auditRow));
+  if ('$executeRaw' in client) {
+    await client.$executeRaw`SELECT deputy_append_audit(${rows}::jsonb)`;
+    return;
+  }
+  await client.query({ name: 'deputy_append_audit', text: 'SELECT deputy_append_audit($1::jsonb)', values: [rows] });
 }
 
 export interface BrokenLink {

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { unwrapPrismaError } from './prisma-errors.js';
 
 export interface PoolOptions {
   url: string;
@@ -53,7 +54,7 @@ const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'E
 /** True when an error means "the database cannot be reached right now" (→ 503), not a bug. */
 export function isDatabaseUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
-  const code = (error as { code?: string }).code;
+  const code = unwrapPrismaError(error)?.code ?? (error as { code?: string }).code;
   if (code && UNAVAILABLE_CODES.has(code)) return true;
   return /timeout exceeded when trying to connect|Connection terminated|connection timeout|Client has encountered a connection error|Cannot use a pool after calling end/i.test(
     error.message,

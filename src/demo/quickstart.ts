@@ -1,3 +1,4 @@
+import { TOKEN_EXCHANGE_GRANT } from '../exchange/request.js';
 import { DEMO } from './seed.js';
 
 export interface QuickstartOptions {
@@ -30,7 +31,7 @@ export function quickstart({ baseUrl, secretsFile, bootstrapTokenConfigured }: Q
     '',
     `  # 2. the ${DEMO.appClient} app exchanges it for a token acting as ${DEMO.agent}`,
     `  curl -s ${baseUrl}/token -u "${DEMO.appClient}:$(npm run -s demo:secret -- app)" \\`,
-    `    -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange \\`,
+    `    -d grant_type=${TOKEN_EXCHANGE_GRANT} \\`,
     `    -d subject_token="$USER_TOKEN" -d subject_token_type=urn:ietf:params:oauth:token-type:jwt \\`,
     `    -d resource=${DEMO.resource} -d scope='tickets:read tickets:delete'`,
     '',

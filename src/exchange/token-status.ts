@@ -9,11 +9,13 @@
  */
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type pg from 'pg';
-import { appendAuditEvents, inTransaction } from '../audit/audit-log.js';
+import { appendAuditEvents } from '../audit/audit-log.js';
+import type { PrismaClient } from '../db/prisma.js';
 import { allowedToIntrospect } from '../oauth/introspection-policy.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import type { Logger } from '../log.js';
 import { checkDeputyToken, deputyTokenAuthentic, readDeputyToken } from './deputy-token.js';
+import { revokeIssuedToken } from './revocation.js';
 
 /** Whether the token is live now: deputy_token_is_live (migrations/functions/liveness.sql), inlined by the planner. */
 const TOKEN_ACTIVE_SQL = `
@@ -23,6 +25,8 @@ SELECT t.dpop_jkt, t.token_sha256, l.live AS active
 
 export interface TokenStatusDeps {
   pool: pg.Pool;
+  /** Revocation's transaction (the one implementation shared with the admin API). */
+  prisma: PrismaClient;
   keyRing: KeyRing;
   issuer: string;
   logger: Logger;
@@ -34,7 +38,7 @@ interface TokenRow {
   token_sha256: Buffer | null;
 }
 
-export function createTokenStatusHandlers({ pool, keyRing, issuer, logger }: TokenStatusDeps) {
+export function createTokenStatusHandlers({ pool, prisma, keyRing, issuer, logger }: TokenStatusDeps) {
   async function introspection(ctx: KoaContextWithOIDC): Promise<void> {
     ctx.body = { active: false };
     const token = String(ctx.oidc.params!.token);
@@ -76,29 +80,11 @@ export function createTokenStatusHandlers({ pool, keyRing, issuer, logger }: Tok
     if (!check.valid || check.claims.client_id !== ctx.oidc.client!.clientId) return;
     const { claims } = check;
     try {
-      await inTransaction(pool, async (client) => {
-        const { rows } = await client.query<{ subject_id: string; actor_ids: string[]; resource_uri: string; grant_id: string }>(
-          `UPDATE issued_tokens SET revoked_at = now() WHERE jti = $1 AND revoked_at IS NULL
-           RETURNING subject_id, actor_ids, resource_uri, grant_id`,
-          [claims.jti],
-        );
-        const revoked = rows[0];
-        if (!revoked) return;
-        await appendAuditEvents(client, [
-          {
-            type: 'token.revoked',
-            at: new Date(),
-            requestId: ctx.state.requestId ?? null,
-            clientId: claims.client_id,
-            subjectId: revoked.subject_id,
-            actorIds: revoked.actor_ids,
-            resourceUri: revoked.resource_uri,
-            jti: claims.jti,
-            grantId: revoked.grant_id,
-            details: { via: 'revocation_endpoint' },
-          },
-        ]);
-      });
+      await prisma.$transaction((tx) =>
+        revokeIssuedToken(tx, claims.jti, { via: 'revocation_endpoint' }, (event) =>
+          appendAuditEvents(tx, [{ ...event, at: new Date(), requestId: ctx.state.requestId ?? null }]),
+        ),
+      );
     } catch (error) {
       logger.warn({ request_id: ctx.state.requestId, detail: (error as Error).message }, 'token revocation failed');
       throw error; // an outage is answered 503 (src/http/app.ts, server_error)

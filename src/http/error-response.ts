@@ -12,6 +12,7 @@ import type { Context } from 'koa';
 import { errors as providerErrors } from 'oidc-provider';
 import { isDatabaseUnavailable } from '../db/pool.js';
 import { isRejectedValue } from '../db/rejected-value.js';
+import { unwrapPrismaError } from '../db/prisma-errors.js';
 import { DeputyError, OAuthError, RETRY_AFTER_UNAVAILABLE, UNAVAILABLE_DESCRIPTION, type DeputyErrorOptions, type OAuthErrorCode } from '../errors.js';
 
 export interface ErrorSurface<E extends DeputyError = DeputyError> {
@@ -51,11 +52,13 @@ export function toDeputyError<E extends DeputyError>(thrown: unknown, surface: E
     const exposed = thrown as unknown as { error: string; error_description?: string; status: number };
     return surface.create(exposed.error, exposed.status, exposed.error_description ?? 'the request is invalid');
   }
-  if (thrown && typeof thrown === 'object') {
-    const translated = surface.translate?.(thrown);
+  // A Prisma error is judged by the database error under it, as a pg error is.
+  const cause = unwrapPrismaError(thrown) ?? thrown;
+  if (cause && typeof cause === 'object') {
+    const translated = surface.translate?.(cause);
     if (translated) return translated;
   }
-  if (isRejectedValue(thrown)) return surface.create('invalid_request', 400, surface.rejectedValueDescription, { detail: messageOf(thrown) });
+  if (isRejectedValue(cause)) return surface.create('invalid_request', 400, surface.rejectedValueDescription, { detail: messageOf(thrown) });
   return surface.create('server_error', 500, surface.serverErrorDescription, { detail: messageOf(thrown), expose: false });
 }
 

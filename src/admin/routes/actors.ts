@@ -4,14 +4,15 @@
  * and every token whose chain names it is refused / inactive at once (the exchange and
  * introspection read the status live).
  */
-import type pg from 'pg';
 import { z } from 'zod';
+import type { PrismaTransaction } from '../../db/prisma.js';
+import { Prisma, type Actor as ActorRow } from '../../generated/prisma/client.js';
 import type { AdminApi } from '../api.js';
-import { assignments, changeWithAudit, fieldChanges, iso } from '../changes.js';
+import { changeWithAudit, fieldChanges, iso, lockRow } from '../changes.js';
 import { invalidRequest, notFound } from '../errors.js';
-import { Filters, listPage, type KeyColumn } from '../pagination.js';
+import { keyset, keysetPage, type SortKey } from '../pagination.js';
 import { requireExisting } from '../references.js';
-import type { AdminDeps } from '../router.js';
+import type { RouteDeps } from '../router.js';
 import {
   IdParam,
   Identifier,
@@ -108,46 +109,26 @@ const ActorQuery = z.strictObject({
   unused_since: Timestamp.optional().meta({ description: 'Only actors never used, or last used before this time' }),
 });
 
-interface ActorRow extends Record<string, unknown> {
-  id: string;
-  kind: ActorOut['kind'];
-  owner_id: string;
-  purpose: string;
-  status: ActorOut['status'];
-  expires_at: Date | null;
-  jwks: JwksValue | null;
-  workload_issuer: string | null;
-  workload_subject: string | null;
-  scope_ceiling: string[];
-  resources: string[];
-  max_token_ttl: number | null;
-  may_delegate_to: string[];
-  last_used_at: Date | null;
-  created_at: Date;
-}
-
-const COLUMNS = `id, kind, owner_id, purpose, status, expires_at, jwks, workload_issuer, workload_subject, scope_ceiling,
-  resources, max_token_ttl, may_delegate_to, last_used_at, created_at`;
-const KEY: KeyColumn[] = [
-  { column: 'created_at', type: 'timestamptz', field: 'created_at' },
-  { column: 'id', type: 'text', field: 'id' },
+const KEY: SortKey[] = [
+  { field: 'createdAt', type: 'timestamptz' },
+  { field: 'id', type: 'text' },
 ];
 
 const toActor = (row: ActorRow): ActorOut => ({
   id: row.id,
-  kind: row.kind,
-  owner: row.owner_id,
+  kind: row.kind as ActorOut['kind'],
+  owner: row.ownerId,
   purpose: row.purpose,
-  status: row.status,
-  expires_at: iso(row.expires_at),
-  jwks: row.jwks,
-  workload: row.workload_issuer && row.workload_subject ? { issuer: row.workload_issuer, subject: row.workload_subject } : null,
-  scope_ceiling: row.scope_ceiling,
+  status: row.status as ActorOut['status'],
+  expires_at: iso(row.expiresAt),
+  jwks: row.jwks as JwksValue | null,
+  workload: row.workloadIssuer && row.workloadSubject ? { issuer: row.workloadIssuer, subject: row.workloadSubject } : null,
+  scope_ceiling: row.scopeCeiling,
   resources: row.resources,
-  max_token_ttl: row.max_token_ttl,
-  may_delegate_to: row.may_delegate_to,
-  last_used_at: iso(row.last_used_at),
-  created_at: row.created_at.toISOString(),
+  max_token_ttl: row.maxTokenTtl,
+  may_delegate_to: row.mayDelegateTo,
+  last_used_at: iso(row.lastUsedAt),
+  created_at: row.createdAt.toISOString(),
 });
 
 /** What an audit event records of an actor: everything but the keys themselves (their ids instead). */
@@ -160,7 +141,7 @@ type MutableField = keyof typeof mutable;
 const MUTABLE_FIELDS = Object.keys(mutable) as MutableField[];
 
 /** may_delegate_to names other registered actors; resources are registered resource URIs. */
-async function checkReferences(db: pg.ClientBase, id: string, body: { may_delegate_to?: string[]; resources?: string[] }) {
+async function checkReferences(db: PrismaTransaction, id: string, body: { may_delegate_to?: string[]; resources?: string[] }) {
   if (body.may_delegate_to?.includes(id)) {
     throw invalidRequest([{ in: 'body', path: ['may_delegate_to'], code: 'custom', message: 'an actor cannot delegate to itself' }]);
   }
@@ -168,20 +149,24 @@ async function checkReferences(db: pg.ClientBase, id: string, body: { may_delega
   await requireExisting(db, 'resource', body.resources, 'resources');
 }
 
-/** Columns for the mutable fields present in a body. */
-function actorColumns(body: Partial<z.output<typeof ActorPatch>>): Record<string, unknown> {
-  const columns: Record<string, unknown> = {};
-  const direct = ['kind', 'purpose', 'status', 'expires_at', 'jwks', 'scope_ceiling', 'resources', 'max_token_ttl', 'may_delegate_to'] as const;
-  for (const field of direct) if (body[field] !== undefined) columns[field] = body[field];
-  if (body.owner !== undefined) columns.owner_id = body.owner;
-  if (body.workload !== undefined) {
-    columns.workload_issuer = body.workload?.issuer ?? null;
-    columns.workload_subject = body.workload?.subject ?? null;
-  }
-  return columns;
+/** The model fields for the mutable fields present in a body (absent fields stay undefined: unchanged). */
+function actorData(body: Partial<z.output<typeof ActorPatch>>) {
+  return {
+    kind: body.kind,
+    purpose: body.purpose,
+    status: body.status,
+    expiresAt: body.expires_at,
+    jwks: body.jwks === null ? Prisma.DbNull : (body.jwks as Prisma.InputJsonValue | undefined),
+    scopeCeiling: body.scope_ceiling,
+    resources: body.resources,
+    maxTokenTtl: body.max_token_ttl,
+    mayDelegateTo: body.may_delegate_to,
+    ownerId: body.owner,
+    ...(body.workload === undefined ? {} : { workloadIssuer: body.workload?.issuer ?? null, workloadSubject: body.workload?.subject ?? null }),
+  };
 }
 
-export function actorRoutes(api: AdminApi, { pool }: AdminDeps): void {
+export function actorRoutes(api: AdminApi, deps: RouteDeps): void {
   api.route({
     method: 'get',
     path: '/actors',
@@ -193,20 +178,22 @@ export function actorRoutes(api: AdminApi, { pool }: AdminDeps): void {
     status: 200,
     response: ActorPage,
     responseDescription: 'A page of actors',
-    handler: ({ query }) =>
-      listPage(pool, {
-        from: `SELECT ${COLUMNS} FROM actors`,
-        filters: new Filters()
-          .when(query.owner, 'owner_id = $?')
-          .when(query.kind, 'kind = $?')
-          .when(query.status, 'status = $?')
-          .when(query.expiring_before, 'expires_at < $?::timestamptz')
-          .when(query.unused_since, '(last_used_at IS NULL OR last_used_at < $?::timestamptz)'),
-        key: KEY,
-        limit: query.limit,
-        cursor: query.cursor,
-        toItem: toActor,
-      }),
+    handler: async ({ query }) => {
+      const page = keyset(KEY, query.limit, query.cursor);
+      const rows = await deps.prisma.actor.findMany({
+        where: {
+          AND: [
+            { ownerId: query.owner, kind: query.kind, status: query.status },
+            query.expiring_before === undefined ? {} : { expiresAt: { lt: new Date(query.expiring_before) } },
+            query.unused_since === undefined ? {} : { OR: [{ lastUsedAt: null }, { lastUsedAt: { lt: new Date(query.unused_since) } }] },
+            page.after,
+          ],
+        },
+        orderBy: page.orderBy,
+        take: page.take,
+      });
+      return keysetPage(rows, KEY, query.limit, toActor);
+    },
   });
 
   api.route({
@@ -221,15 +208,9 @@ export function actorRoutes(api: AdminApi, { pool }: AdminDeps): void {
     responseDescription: 'The registered actor',
     errors: [409],
     handler: ({ body, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
-        await checkReferences(db, body.id, body);
-        const columns = { id: body.id, owner_id: body.owner, ...actorColumns(body) };
-        const names = Object.keys(columns);
-        const { rows } = await db.query<ActorRow>(
-          `INSERT INTO actors (${names.join(', ')}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING ${COLUMNS}`,
-          Object.values(columns),
-        );
-        const actor = toActor(rows[0]!);
+      changeWithAudit(deps.prisma, { admin, requestId }, async (tx, record) => {
+        await checkReferences(tx, body.id, body);
+        const actor = toActor(await tx.actor.create({ data: { ...actorData(body), id: body.id, ownerId: body.owner, kind: body.kind } }));
         await record({ type: 'actor.created', actorIds: [actor.id], details: auditView(actor) });
         return actor;
       }),
@@ -246,9 +227,9 @@ export function actorRoutes(api: AdminApi, { pool }: AdminDeps): void {
     response: Actor,
     responseDescription: 'The actor',
     handler: async ({ params }) => {
-      const { rows } = await pool.query<ActorRow>(`SELECT ${COLUMNS} FROM actors WHERE id = $1`, [params.id]);
-      if (!rows[0]) throw notFound('actor');
-      return toActor(rows[0]);
+      const actor = await deps.prisma.actor.findUnique({ where: { id: params.id } });
+      if (!actor) throw notFound('actor');
+      return toActor(actor);
     },
   });
 
@@ -267,17 +248,13 @@ export function actorRoutes(api: AdminApi, { pool }: AdminDeps): void {
     responseDescription: 'The updated actor',
     errors: [409],
     handler: ({ params, body, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
-        const current = await db.query<ActorRow>(`SELECT ${COLUMNS} FROM actors WHERE id = $1 FOR UPDATE`, [params.id]);
-        if (!current.rows[0]) throw notFound('actor');
-        await checkReferences(db, params.id, body);
-        const set = assignments(actorColumns(body), 1);
-        const { rows } = await db.query<ActorRow>(
-          `UPDATE actors SET ${set.sql}, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
-          [params.id, ...set.values],
-        );
-        const before = toActor(current.rows[0]);
-        const after = toActor(rows[0]!);
+      changeWithAudit(deps.prisma, { admin, requestId }, async (tx, record) => {
+        const current = (await lockRow(tx, 'actors', params.id)) ? await tx.actor.findUnique({ where: { id: params.id } }) : null;
+        if (!current) throw notFound('actor');
+        await checkReferences(tx, params.id, body);
+        const updated = await tx.actor.update({ where: { id: params.id }, data: { ...actorData(body), updatedAt: new Date() } });
+        const before = toActor(current);
+        const after = toActor(updated);
         const changes = fieldChanges(auditView(before), auditView(after), MUTABLE_FIELDS);
         if (Object.keys(changes).length > 0) await record({ type: 'actor.updated', actorIds: [after.id], details: { changes } });
         return after;

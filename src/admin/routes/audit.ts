@@ -7,8 +7,9 @@ import { verifyAuditChains, type DroppedScopeRecord } from '../../audit/audit-lo
 import { checkPositions, ChainPosition, takeCheckpoint } from '../../audit/checkpoint.js';
 import type { AdminApi } from '../api.js';
 import { ApiError } from '../errors.js';
-import { Filters, listPage, type KeyColumn } from '../pagination.js';
-import type { AdminDeps } from '../router.js';
+import type { AuditEvent as AuditRow } from '../../generated/prisma/client.js';
+import { keyset, keysetPage, type SortKey } from '../pagination.js';
+import type { RouteDeps } from '../router.js';
 import { Identifier, Timestamp, TimestampOut, pageOf, pageQuery } from '../schemas.js';
 
 export const AuditEvent = z
@@ -102,57 +103,33 @@ const CheckedVerificationReport = VerificationReport.extend({
   }),
 }).meta({ id: 'AuditVerificationWithCheckpoint' });
 
-interface AuditRow extends Record<string, unknown> {
-  id: number;
-  chain_id: number;
-  seq: number;
-  at: Date;
-  type: string;
-  request_id: string | null;
-  admin: string | null;
-  client_id: string | null;
-  subject_id: string | null;
-  actor_ids: string[];
-  resource_uri: string | null;
-  scope_requested: string[];
-  scope_granted: string[];
-  scope_denied: DroppedScopeRecord[];
-  jti: string | null;
-  grant_id: string | null;
-  error: string | null;
-  details: Record<string, unknown> | null;
-  prev_hash: string;
-  hash: string;
-}
-
-const COLUMNS = `id, chain_id, seq, at, type, request_id, admin, client_id, subject_id, actor_ids, resource_uri,
-  scope_requested, scope_granted, scope_denied, jti, grant_id, error, details, prev_hash, hash`;
-const KEY: KeyColumn[] = [{ column: 'id', type: 'bigint', field: 'id' }];
+const KEY: SortKey[] = [{ field: 'id', type: 'bigint' }];
 
 const toEvent = (row: AuditRow): AuditEventOut => ({
-  id: row.id,
+  id: Number(row.id),
   at: row.at.toISOString(),
   type: row.type,
-  request_id: row.request_id,
+  request_id: row.requestId,
   admin: row.admin,
-  client_id: row.client_id,
-  subject: row.subject_id,
-  actors: row.actor_ids,
-  resource: row.resource_uri,
-  scope_requested: row.scope_requested,
-  scope_granted: row.scope_granted,
-  scope_denied: row.scope_denied,
+  client_id: row.clientId,
+  subject: row.subjectId,
+  actors: row.actorIds,
+  resource: row.resourceUri,
+  scope_requested: row.scopeRequested,
+  scope_granted: row.scopeGranted,
+  scope_denied: row.scopeDenied as unknown as DroppedScopeRecord[],
   jti: row.jti,
-  grant_id: row.grant_id,
+  grant_id: row.grantId,
   error: row.error,
-  details: row.details,
-  chain_id: row.chain_id,
-  seq: row.seq,
-  prev_hash: row.prev_hash,
+  details: row.details as Record<string, unknown> | null,
+  chain_id: row.chainId,
+  seq: Number(row.seq),
+  prev_hash: row.prevHash,
   hash: row.hash,
 });
 
-export function auditRoutes(api: AdminApi, { pool, checkpointKey, config }: AdminDeps): void {
+export function auditRoutes(api: AdminApi, deps: RouteDeps): void {
+  const { pool, checkpointKey, config } = deps;
   api.route({
     method: 'get',
     path: '/audit',
@@ -164,22 +141,23 @@ export function auditRoutes(api: AdminApi, { pool, checkpointKey, config }: Admi
     status: 200,
     response: AuditEventPage,
     responseDescription: 'A page of audit events',
-    handler: ({ query }) =>
-      listPage(pool, {
-        from: `SELECT ${COLUMNS} FROM audit_events`,
-        filters: new Filters()
-          .when(query.subject, 'subject_id = $?')
-          .when(query.actor, 'actor_ids @> ARRAY[$?::text]')
-          .when(query.client, 'client_id = $?')
-          .when(query.type, 'type = $?')
-          .when(query.admin, 'admin = $?')
-          .when(query.since, 'at >= $?::timestamptz')
-          .when(query.until, 'at < $?::timestamptz'),
-        key: KEY,
-        limit: query.limit,
-        cursor: query.cursor,
-        toItem: toEvent,
-      }),
+    handler: async ({ query }) => {
+      const page = keyset(KEY, query.limit, query.cursor);
+      const rows = await deps.prisma.auditEvent.findMany({
+        where: {
+          AND: [
+            { subjectId: query.subject, clientId: query.client, type: query.type, admin: query.admin },
+            query.actor === undefined ? {} : { actorIds: { has: query.actor } },
+            query.since === undefined ? {} : { at: { gte: new Date(query.since) } },
+            query.until === undefined ? {} : { at: { lt: new Date(query.until) } },
+            page.after,
+          ],
+        },
+        orderBy: page.orderBy,
+        take: page.take,
+      });
+      return keysetPage(rows, KEY, query.limit, toEvent);
+    },
   });
 
   api.route({

@@ -13,11 +13,12 @@ import { revokeClientCredentialsTokens } from '../../oauth/adapter.js';
 import { ADMIN_SCOPE } from '../../oauth/scopes.js';
 import { generateClientSecret, hashClientSecret } from '../../oauth/client-secrets.js';
 import type { AdminApi } from '../api.js';
-import { assignments, changeWithAudit, fieldChanges } from '../changes.js';
+import { Prisma, type Client as ClientRow } from '../../generated/prisma/client.js';
+import { changeWithAudit, fieldChanges, lockRow } from '../changes.js';
 import { conflict, invalidRequest, notFound } from '../errors.js';
-import { Filters, listPage, type KeyColumn } from '../pagination.js';
+import { keyset, keysetPage, type SortKey } from '../pagination.js';
 import { requireExisting } from '../references.js';
-import type { AdminDeps } from '../router.js';
+import type { RouteDeps } from '../router.js';
 import { IdParam, Identifier, Jwks, ResourceUri, TimestampOut, keyIds, nonEmptyPatch, pageOf, pageQuery, type JwksValue } from '../schemas.js';
 
 const AuthMethod = z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt']);
@@ -95,32 +96,22 @@ const ClientPatch = nonEmptyPatch(
 
 const ClientQuery = z.strictObject({ ...pageQuery, actor: Identifier.optional().meta({ description: 'Clients acting as this actor' }) });
 
-interface ClientRow extends Record<string, unknown> {
-  client_id: string;
-  token_endpoint_auth_method: AuthMethodValue;
-  jwks: JwksValue | null;
-  actor_id: string | null;
-  allowed_actors: string[];
-  scope: string;
-  protected_resources: string[];
-  created_at: Date;
-}
-
-const COLUMNS = 'client_id, token_endpoint_auth_method, jwks, actor_id, allowed_actors, scope, protected_resources, created_at';
-const KEY: KeyColumn[] = [
-  { column: 'created_at', type: 'timestamptz', field: 'created_at' },
-  { column: 'client_id', type: 'text', field: 'client_id' },
+const KEY: SortKey[] = [
+  { field: 'createdAt', type: 'timestamptz' },
+  { field: 'clientId', type: 'text' },
 ];
 
+const jsonOrNull = (value: JwksValue | null) => (value === null ? Prisma.DbNull : (value as Prisma.InputJsonValue));
+
 const toClient = (row: ClientRow): ClientOut => ({
-  client_id: row.client_id,
-  token_endpoint_auth_method: row.token_endpoint_auth_method,
-  jwks: row.jwks,
-  actor: row.actor_id,
-  allowed_actors: row.allowed_actors,
+  client_id: row.clientId,
+  token_endpoint_auth_method: row.tokenEndpointAuthMethod as AuthMethodValue,
+  jwks: row.jwks as JwksValue | null,
+  actor: row.actorId,
+  allowed_actors: row.allowedActors,
   scope: row.scope,
-  protected_resources: row.protected_resources,
-  created_at: row.created_at.toISOString(),
+  protected_resources: row.protectedResources,
+  created_at: row.createdAt.toISOString(),
 });
 
 const auditView = (client: ClientOut) => {
@@ -137,7 +128,8 @@ function requireKeysFor(method: AuthMethodValue, jwks: JwksValue | null | undefi
   }
 }
 
-export function clientRoutes(api: AdminApi, { pool, clientSecretPepper }: AdminDeps): void {
+export function clientRoutes(api: AdminApi, deps: RouteDeps): void {
+  const { clientSecretPepper } = deps;
   const newSecret = () => {
     const secret = generateClientSecret();
     return { secret, hash: hashClientSecret(secret, clientSecretPepper) };
@@ -153,15 +145,15 @@ export function clientRoutes(api: AdminApi, { pool, clientSecretPepper }: AdminD
     status: 200,
     response: ClientPage,
     responseDescription: 'A page of clients',
-    handler: ({ query }) =>
-      listPage(pool, {
-        from: `SELECT ${COLUMNS} FROM clients`,
-        filters: new Filters().when(query.actor, 'actor_id = $?'),
-        key: KEY,
-        limit: query.limit,
-        cursor: query.cursor,
-        toItem: toClient,
-      }),
+    handler: async ({ query }) => {
+      const page = keyset(KEY, query.limit, query.cursor);
+      const rows = await deps.prisma.client.findMany({
+        where: { AND: [{ actorId: query.actor }, page.after] },
+        orderBy: page.orderBy,
+        take: page.take,
+      });
+      return keysetPage(rows, KEY, query.limit, toClient);
+    },
   });
 
   api.route({
@@ -177,17 +169,24 @@ export function clientRoutes(api: AdminApi, { pool, clientSecretPepper }: AdminD
     responseDescription: 'The registered client (with its secret, once)',
     errors: [409],
     handler: ({ body, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+      changeWithAudit(deps.prisma, { admin, requestId }, async (tx, record) => {
         requireKeysFor(body.token_endpoint_auth_method, body.jwks);
-        await requireExisting(db, 'actor', body.allowed_actors, 'allowed_actors');
-        await requireExisting(db, 'resource', body.protected_resources, 'protected_resources');
+        await requireExisting(tx, 'actor', body.allowed_actors, 'allowed_actors');
+        await requireExisting(tx, 'resource', body.protected_resources, 'protected_resources');
         const secret = usesSecret(body.token_endpoint_auth_method) ? newSecret() : null;
-        const { rows } = await db.query<ClientRow>(
-          `INSERT INTO clients (client_id, client_secret_hash, token_endpoint_auth_method, jwks, actor_id, allowed_actors, scope, protected_resources)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${COLUMNS}`,
-          [body.client_id, secret?.hash ?? null, body.token_endpoint_auth_method, body.jwks ?? null, body.actor ?? null, body.allowed_actors, body.scope, body.protected_resources],
-        );
-        const client = toClient(rows[0]!);
+        const created = await tx.client.create({
+          data: {
+            clientId: body.client_id,
+            clientSecretHash: secret?.hash ?? null,
+            tokenEndpointAuthMethod: body.token_endpoint_auth_method,
+            jwks: jsonOrNull(body.jwks ?? null),
+            actorId: body.actor ?? null,
+            allowedActors: body.allowed_actors,
+            scope: body.scope,
+            protectedResources: body.protected_resources,
+          },
+        });
+        const client = toClient(created);
         await record({ type: 'client.created', clientId: client.client_id, details: auditView(client) });
         return { ...client, ...(secret ? { client_secret: secret.secret } : {}) };
       }),
@@ -204,9 +203,9 @@ export function clientRoutes(api: AdminApi, { pool, clientSecretPepper }: AdminD
     response: Client,
     responseDescription: 'The client',
     handler: async ({ params }) => {
-      const { rows } = await pool.query<ClientRow>(`SELECT ${COLUMNS} FROM clients WHERE client_id = $1`, [params.id]);
-      if (!rows[0]) throw notFound('client');
-      return toClient(rows[0]);
+      const client = await deps.prisma.client.findUnique({ where: { clientId: params.id } });
+      if (!client) throw notFound('client');
+      return toClient(client);
     },
   });
 
@@ -222,36 +221,35 @@ export function clientRoutes(api: AdminApi, { pool, clientSecretPepper }: AdminD
     response: ClientWithSecret,
     responseDescription: 'The updated client; with `client_secret` only when a secret was newly issued',
     handler: ({ params, body, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
-        const current = await db.query<ClientRow>(`SELECT ${COLUMNS} FROM clients WHERE client_id = $1 FOR UPDATE`, [params.id]);
-        const row = current.rows[0];
-        if (!row) throw notFound('client');
+      changeWithAudit(deps.prisma, { admin, requestId }, async (tx, record) => {
+        const current = (await lockRow(tx, 'clients', params.id)) ? await tx.client.findUnique({ where: { clientId: params.id } }) : null;
+        if (!current) throw notFound('client');
+        const row = toClient(current);
         const method = body.token_endpoint_auth_method ?? row.token_endpoint_auth_method;
         requireKeysFor(method, body.jwks === undefined ? row.jwks : body.jwks);
-        await requireExisting(db, 'actor', body.allowed_actors, 'allowed_actors');
-        await requireExisting(db, 'resource', body.protected_resources, 'protected_resources');
+        await requireExisting(tx, 'actor', body.allowed_actors, 'allowed_actors');
+        await requireExisting(tx, 'resource', body.protected_resources, 'protected_resources');
 
-        const columns: Record<string, unknown> = {};
-        if (body.token_endpoint_auth_method !== undefined) columns.token_endpoint_auth_method = body.token_endpoint_auth_method;
-        if (body.jwks !== undefined) columns.jwks = body.jwks;
-        if (body.actor !== undefined) columns.actor_id = body.actor;
-        if (body.allowed_actors !== undefined) columns.allowed_actors = body.allowed_actors;
-        if (body.scope !== undefined) columns.scope = body.scope;
-        if (body.protected_resources !== undefined) columns.protected_resources = body.protected_resources;
         const switching = usesSecret(method) !== usesSecret(row.token_endpoint_auth_method);
         const secret = switching && usesSecret(method) ? newSecret() : null;
-        if (switching) columns.client_secret_hash = secret?.hash ?? null;
-
-        const set = assignments(columns, 1);
-        const { rows } = await db.query<ClientRow>(
-          `UPDATE clients SET ${set.sql}, updated_at = now() WHERE client_id = $1 RETURNING ${COLUMNS}`,
-          [params.id, ...set.values],
-        );
-        const after = toClient(rows[0]!);
-        const changes = fieldChanges(auditView(toClient(row)), auditView(after), AUDITED);
+        const updated = await tx.client.update({
+          where: { clientId: params.id },
+          data: {
+            tokenEndpointAuthMethod: body.token_endpoint_auth_method,
+            jwks: body.jwks === undefined ? undefined : jsonOrNull(body.jwks),
+            actorId: body.actor,
+            allowedActors: body.allowed_actors,
+            scope: body.scope,
+            protectedResources: body.protected_resources,
+            ...(switching ? { clientSecretHash: secret?.hash ?? null } : {}),
+            updatedAt: new Date(),
+          },
+        });
+        const after = toClient(updated);
+        const changes = fieldChanges(auditView(row), auditView(after), AUDITED);
         const credentialsChanged = switching || (body.jwks !== undefined && canonicalJson(body.jwks) !== canonicalJson(row.jwks));
         const adminScopeTaken = holdsAdminScope(row.scope) && !holdsAdminScope(after.scope);
-        const tokensRevoked = credentialsChanged || adminScopeTaken ? await revokeClientCredentialsTokens(db, after.client_id) : 0;
+        const tokensRevoked = credentialsChanged || adminScopeTaken ? await revokeClientCredentialsTokens(tx, after.client_id) : 0;
         if (Object.keys(changes).length > 0) {
           await record({
             type: 'client.updated',
@@ -278,16 +276,16 @@ export function clientRoutes(api: AdminApi, { pool, clientSecretPepper }: AdminD
     responseDescription: 'The client with its new secret',
     errors: [409],
     handler: ({ params, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
-        const current = await db.query<ClientRow>(`SELECT ${COLUMNS} FROM clients WHERE client_id = $1 FOR UPDATE`, [params.id]);
-        const row = current.rows[0];
-        if (!row) throw notFound('client');
+      changeWithAudit(deps.prisma, { admin, requestId }, async (tx, record) => {
+        const current = (await lockRow(tx, 'clients', params.id)) ? await tx.client.findUnique({ where: { clientId: params.id } }) : null;
+        if (!current) throw notFound('client');
+        const row = toClient(current);
         if (!usesSecret(row.token_endpoint_auth_method)) throw conflict('this client authenticates with private_key_jwt and has no secret');
         const secret = newSecret();
-        await db.query('UPDATE clients SET client_secret_hash = $2, updated_at = now() WHERE client_id = $1', [params.id, secret.hash]);
-        const tokensRevoked = await revokeClientCredentialsTokens(db, row.client_id);
+        await tx.client.update({ where: { clientId: params.id }, data: { clientSecretHash: secret.hash, updatedAt: new Date() } });
+        const tokensRevoked = await revokeClientCredentialsTokens(tx, row.client_id);
         await record({ type: 'client.secret_rotated', clientId: row.client_id, details: { admin_tokens_revoked: tokensRevoked } });
-        return { ...toClient(row), client_secret: secret.secret };
+        return { ...row, client_secret: secret.secret };
       }),
   });
 }

@@ -4,11 +4,13 @@
  */
 import { z } from 'zod';
 import type { AdminApi } from '../api.js';
+import { nullWhenMissing } from '../../db/prisma-errors.js';
+import type { Entitlement as EntitlementRow } from '../../generated/prisma/client.js';
 import { changeWithAudit, iso } from '../changes.js';
 import { notFound } from '../errors.js';
-import { Filters, isUuid, listPage, type KeyColumn } from '../pagination.js';
+import { isUuid, keyset, keysetPage, type SortKey } from '../pagination.js';
 import { requireDefinedScopes, resourceScopes } from '../references.js';
-import type { AdminDeps } from '../router.js';
+import type { RouteDeps } from '../router.js';
 import { FutureTimestamp, IdParam, Identifier, ResourceUri, ScopeToken, TimestampOut, pageOf, pageQuery } from '../schemas.js';
 
 export const Entitlement = z
@@ -35,31 +37,21 @@ const EntitlementCreate = z
 
 const EntitlementQuery = z.strictObject({ ...pageQuery, subject: Identifier.optional(), resource: ResourceUri.optional() });
 
-interface EntitlementRow extends Record<string, unknown> {
-  id: string;
-  subject_id: string;
-  resource_uri: string;
-  scope: string;
-  expires_at: Date | null;
-  created_at: Date;
-}
-
-const COLUMNS = 'id, subject_id, resource_uri, scope, expires_at, created_at';
-const KEY: KeyColumn[] = [
-  { column: 'created_at', type: 'timestamptz', field: 'created_at' },
-  { column: 'id', type: 'uuid', field: 'id' },
+const KEY: SortKey[] = [
+  { field: 'createdAt', type: 'timestamptz' },
+  { field: 'id', type: 'uuid' },
 ];
 
 const toEntitlement = (row: EntitlementRow): EntitlementOut => ({
   id: row.id,
-  subject: row.subject_id,
-  resource: row.resource_uri,
+  subject: row.subjectId,
+  resource: row.resourceUri,
   scope: row.scope,
-  expires_at: iso(row.expires_at),
-  created_at: row.created_at.toISOString(),
+  expires_at: iso(row.expiresAt),
+  created_at: row.createdAt.toISOString(),
 });
 
-export function entitlementRoutes(api: AdminApi, { pool }: AdminDeps): void {
+export function entitlementRoutes(api: AdminApi, deps: RouteDeps): void {
   api.route({
     method: 'get',
     path: '/entitlements',
@@ -70,15 +62,15 @@ export function entitlementRoutes(api: AdminApi, { pool }: AdminDeps): void {
     status: 200,
     response: EntitlementPage,
     responseDescription: 'A page of entitlements',
-    handler: ({ query }) =>
-      listPage(pool, {
-        from: `SELECT ${COLUMNS} FROM entitlements`,
-        filters: new Filters().when(query.subject, 'subject_id = $?').when(query.resource, 'resource_uri = $?'),
-        key: KEY,
-        limit: query.limit,
-        cursor: query.cursor,
-        toItem: toEntitlement,
-      }),
+    handler: async ({ query }) => {
+      const page = keyset(KEY, query.limit, query.cursor);
+      const rows = await deps.prisma.entitlement.findMany({
+        where: { AND: [{ subjectId: query.subject, resourceUri: query.resource }, page.after] },
+        orderBy: page.orderBy,
+        take: page.take,
+      });
+      return keysetPage(rows, KEY, query.limit, toEntitlement);
+    },
   });
 
   api.route({
@@ -93,13 +85,13 @@ export function entitlementRoutes(api: AdminApi, { pool }: AdminDeps): void {
     responseDescription: 'The entitlement',
     errors: [409],
     handler: ({ body, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
-        requireDefinedScopes(await resourceScopes(db, body.resource), [body.scope], 'scope', true);
-        const { rows } = await db.query<EntitlementRow>(
-          `INSERT INTO entitlements (subject_id, resource_uri, scope, expires_at) VALUES ($1, $2, $3, $4) RETURNING ${COLUMNS}`,
-          [body.subject, body.resource, body.scope, body.expires_at ?? null],
+      changeWithAudit(deps.prisma, { admin, requestId }, async (tx, record) => {
+        requireDefinedScopes(await resourceScopes(tx, body.resource), [body.scope], 'scope', true);
+        const entitlement = toEntitlement(
+          await tx.entitlement.create({
+            data: { subjectId: body.subject, resourceUri: body.resource, scope: body.scope, expiresAt: body.expires_at ?? null },
+          }),
         );
-        const entitlement = toEntitlement(rows[0]!);
         await record({
           type: 'entitlement.created',
           subjectId: entitlement.subject,
@@ -122,9 +114,9 @@ export function entitlementRoutes(api: AdminApi, { pool }: AdminDeps): void {
     responseDescription: 'The entitlement',
     handler: async ({ params }) => {
       if (!isUuid(params.id)) throw notFound('entitlement');
-      const { rows } = await pool.query<EntitlementRow>(`SELECT ${COLUMNS} FROM entitlements WHERE id = $1`, [params.id]);
-      if (!rows[0]) throw notFound('entitlement');
-      return toEntitlement(rows[0]);
+      const entitlement = await deps.prisma.entitlement.findUnique({ where: { id: params.id } });
+      if (!entitlement) throw notFound('entitlement');
+      return toEntitlement(entitlement);
     },
   });
 
@@ -139,11 +131,11 @@ export function entitlementRoutes(api: AdminApi, { pool }: AdminDeps): void {
     status: 204,
     responseDescription: 'The entitlement is withdrawn',
     handler: ({ params, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+      changeWithAudit(deps.prisma, { admin, requestId }, async (tx, record) => {
         if (!isUuid(params.id)) throw notFound('entitlement');
-        const { rows } = await db.query<EntitlementRow>(`DELETE FROM entitlements WHERE id = $1 RETURNING ${COLUMNS}`, [params.id]);
-        if (!rows[0]) throw notFound('entitlement');
-        const entitlement = toEntitlement(rows[0]);
+        const deleted = await nullWhenMissing(tx.entitlement.delete({ where: { id: params.id } }));
+        if (!deleted) throw notFound('entitlement');
+        const entitlement = toEntitlement(deleted);
         await record({
           type: 'entitlement.deleted',
           subjectId: entitlement.subject,

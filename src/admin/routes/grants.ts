@@ -5,11 +5,12 @@
  */
 import { z } from 'zod';
 import type { AdminApi } from '../api.js';
+import { Prisma, type DelegationGrant } from '../../generated/prisma/client.js';
 import { changeWithAudit, iso } from '../changes.js';
 import { notFound } from '../errors.js';
-import { Filters, isUuid, listPage, type KeyColumn } from '../pagination.js';
+import { isUuid, listPageSql, type KeyColumn } from '../pagination.js';
 import { requireDefinedScopes, resourceScopes } from '../references.js';
-import type { AdminDeps } from '../router.js';
+import type { RouteDeps } from '../router.js';
 import { FutureTimestamp, IdParam, Identifier, QueryBoolean, ResourceUri, ScopeList, TimestampOut, pageOf, pageQuery } from '../schemas.js';
 
 export const Grant = z
@@ -67,7 +68,8 @@ const KEY: KeyColumn[] = [
   { column: 'created_at', type: 'timestamptz', field: 'created_at' },
   { column: 'id', type: 'uuid', field: 'id' },
 ];
-const ACTIVE = 'deputy_grant_is_live(delegation_grants, now())';
+/** What `active` means for a grant: the one liveness predicate (migrations/functions/liveness.sql). */
+const GRANT_ACTIVE_SQL = 'deputy_grant_is_live(delegation_grants, now())';
 
 const toGrant = (row: GrantRow): GrantOut => ({
   id: row.id,
@@ -81,7 +83,20 @@ const toGrant = (row: GrantRow): GrantOut => ({
   created_at: row.created_at.toISOString(),
 });
 
-export function grantRoutes(api: AdminApi, { pool }: AdminDeps): void {
+const fromModel = (grant: DelegationGrant): GrantOut =>
+  toGrant({
+    id: grant.id,
+    subject_id: grant.subjectId,
+    actor_id: grant.actorId,
+    resource_uri: grant.resourceUri,
+    scopes: grant.scopes,
+    expires_at: grant.expiresAt,
+    revoked_at: grant.revokedAt,
+    revoked_by: grant.revokedBy,
+    created_at: grant.createdAt,
+  });
+
+export function grantRoutes(api: AdminApi, deps: RouteDeps): void {
   api.route({
     method: 'get',
     path: '/grants',
@@ -93,14 +108,14 @@ export function grantRoutes(api: AdminApi, { pool }: AdminDeps): void {
     response: GrantPage,
     responseDescription: 'A page of grants',
     handler: ({ query }) => {
-      const filters = new Filters()
-        .when(query.subject, 'subject_id = $?')
-        .when(query.actor, 'actor_id = $?')
-        .when(query.resource, 'resource_uri = $?');
-      if (query.active !== undefined) filters.add(query.active ? ACTIVE : `NOT (${ACTIVE})`);
-      return listPage(pool, {
-        from: `SELECT ${COLUMNS} FROM delegation_grants`,
-        filters,
+      const conditions: Prisma.Sql[] = [];
+      if (query.subject !== undefined) conditions.push(Prisma.sql`subject_id = ${query.subject}`);
+      if (query.actor !== undefined) conditions.push(Prisma.sql`actor_id = ${query.actor}`);
+      if (query.resource !== undefined) conditions.push(Prisma.sql`resource_uri = ${query.resource}`);
+      if (query.active !== undefined) conditions.push(Prisma.raw(query.active ? `(${GRANT_ACTIVE_SQL})` : `NOT (${GRANT_ACTIVE_SQL})`));
+      return listPageSql(deps.prisma, {
+        from: Prisma.sql`SELECT ${Prisma.raw(COLUMNS)} FROM delegation_grants`,
+        conditions,
         key: KEY,
         limit: query.limit,
         cursor: query.cursor,
@@ -120,13 +135,13 @@ export function grantRoutes(api: AdminApi, { pool }: AdminDeps): void {
     response: Grant,
     responseDescription: 'The grant',
     handler: ({ body, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
-        requireDefinedScopes(await resourceScopes(db, body.resource), body.scopes, 'scopes');
-        const { rows } = await db.query<GrantRow>(
-          `INSERT INTO delegation_grants (subject_id, actor_id, resource_uri, scopes, expires_at) VALUES ($1, $2, $3, $4, $5) RETURNING ${COLUMNS}`,
-          [body.subject, body.actor, body.resource, body.scopes, body.expires_at ?? null],
+      changeWithAudit(deps.prisma, { admin, requestId }, async (tx, record) => {
+        requireDefinedScopes(await resourceScopes(tx, body.resource), body.scopes, 'scopes');
+        const grant = fromModel(
+          await tx.delegationGrant.create({
+            data: { subjectId: body.subject, actorId: body.actor, resourceUri: body.resource, scopes: body.scopes, expiresAt: body.expires_at ?? null },
+          }),
         );
-        const grant = toGrant(rows[0]!);
         await record({
           type: 'grant.created',
           subjectId: grant.subject,
@@ -152,9 +167,9 @@ export function grantRoutes(api: AdminApi, { pool }: AdminDeps): void {
     responseDescription: 'The grant',
     handler: async ({ params }) => {
       if (!isUuid(params.id)) throw notFound('grant');
-      const { rows } = await pool.query<GrantRow>(`SELECT ${COLUMNS} FROM delegation_grants WHERE id = $1`, [params.id]);
-      if (!rows[0]) throw notFound('grant');
-      return toGrant(rows[0]);
+      const grant = await deps.prisma.delegationGrant.findUnique({ where: { id: params.id } });
+      if (!grant) throw notFound('grant');
+      return fromModel(grant);
     },
   });
 
@@ -174,18 +189,18 @@ export function grantRoutes(api: AdminApi, { pool }: AdminDeps): void {
     response: Grant,
     responseDescription: 'The revoked grant',
     handler: ({ params, body, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+      changeWithAudit(deps.prisma, { admin, requestId }, async (tx, record) => {
         if (!isUuid(params.id)) throw notFound('grant');
-        const { rows } = await db.query<GrantRow>(
-          `UPDATE delegation_grants SET revoked_at = now(), revoked_by = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING ${COLUMNS}`,
-          [params.id, admin],
-        );
-        if (!rows[0]) {
-          const existing = await db.query<GrantRow>(`SELECT ${COLUMNS} FROM delegation_grants WHERE id = $1`, [params.id]);
-          if (!existing.rows[0]) throw notFound('grant');
-          return toGrant(existing.rows[0]);
+        // revoked_at is the database's now(), the clock exchanges and introspection compare with.
+        const [revoked] = await tx.$queryRaw<GrantRow[]>`
+          UPDATE delegation_grants SET revoked_at = now(), revoked_by = ${admin}
+           WHERE id = ${params.id}::uuid AND revoked_at IS NULL RETURNING ${Prisma.raw(COLUMNS)}`;
+        if (!revoked) {
+          const existing = await tx.delegationGrant.findUnique({ where: { id: params.id } });
+          if (!existing) throw notFound('grant');
+          return fromModel(existing);
         }
-        const grant = toGrant(rows[0]);
+        const grant = toGrant(revoked);
         await record({
           type: 'grant.revoked',
           subjectId: grant.subject,

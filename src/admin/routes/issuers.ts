@@ -7,18 +7,19 @@
  * An issuer may be limited to the subjects it names (`allowed_subjects`, `subject_prefix`): a
  * token naming anyone else is refused.
  */
-import type pg from 'pg';
 import { z } from 'zod';
 import type { AdminApi } from '../api.js';
 import { CONFIG_CHANNEL } from '../../db/change-feed.js';
 import { jwksUriRefusal } from '../../exchange/network-target.js';
 import { TRUSTED_ISSUER_KEY } from '../../exchange/trusted-issuers.js';
 import { OAuthError } from '../../errors.js';
-import { assignments, changeWithAudit, fieldChanges } from '../changes.js';
+import type { PrismaTransaction } from '../../db/prisma.js';
+import { Prisma, type TrustedIssuer as IssuerRow } from '../../generated/prisma/client.js';
+import { changeWithAudit, fieldChanges, lockRow } from '../changes.js';
 import { ApiError, invalidRequest, notFound, type Issue } from '../errors.js';
 import { isOwnIssuer } from '../../exchange/own-issuer.js';
-import { Filters, isUuid, listPage, type KeyColumn } from '../pagination.js';
-import type { AdminDeps } from '../router.js';
+import { isUuid, keyset, keysetPage, type SortKey } from '../pagination.js';
+import type { RouteDeps } from '../router.js';
 import { IdParam, Jwks, TimestampOut, keyIds, nonEmptyPatch, pageOf, pageQuery, type JwksValue } from '../schemas.js';
 
 const Kind = z.enum(['user', 'workload']);
@@ -115,39 +116,26 @@ export const IssuerKeysRefreshed = z
 
 const IssuerQuery = z.strictObject({ ...pageQuery, kind: Kind.optional(), issuer: z.string().min(1).optional() });
 
-interface IssuerRow extends Record<string, unknown> {
-  id: string;
-  issuer: string;
-  jwks_uri: string | null;
-  jwks: JwksValue | null;
-  audience: string;
-  kind: IssuerOut['kind'];
-  subject_claim: string;
-  algorithms: string[];
-  allowed_subjects: string[];
-  subject_prefix: string | null;
-  created_at: Date;
-}
-
-const COLUMNS = 'id, issuer, jwks_uri, jwks, audience, kind, subject_claim, algorithms, allowed_subjects, subject_prefix, created_at';
-const KEY: KeyColumn[] = [
-  { column: 'created_at', type: 'timestamptz', field: 'created_at' },
-  { column: 'id', type: 'uuid', field: 'id' },
+const KEY: SortKey[] = [
+  { field: 'createdAt', type: 'timestamptz' },
+  { field: 'id', type: 'uuid' },
 ];
+
+const jsonOrNull = (value: JwksValue | null) => (value === null ? Prisma.DbNull : (value as Prisma.InputJsonValue));
 
 const toIssuer = (row: IssuerRow): IssuerOut => ({
   id: row.id,
   issuer: row.issuer,
-  jwks_uri: row.jwks_uri,
-  jwks: row.jwks,
+  jwks_uri: row.jwksUri,
+  jwks: row.jwks as JwksValue | null,
   audience: row.audience,
-  kind: row.kind,
-  subject_claim: row.subject_claim,
+  kind: row.kind as IssuerOut['kind'],
+  subject_claim: row.subjectClaim,
   algorithms: row.algorithms,
   // Stored as an empty array when there is no list.
-  allowed_subjects: row.allowed_subjects.length > 0 ? row.allowed_subjects : null,
-  subject_prefix: row.subject_prefix,
-  created_at: row.created_at.toISOString(),
+  allowed_subjects: row.allowedSubjects.length > 0 ? row.allowedSubjects : null,
+  subject_prefix: row.subjectPrefix,
+  created_at: row.createdAt.toISOString(),
 });
 
 const auditView = (issuer: IssuerOut) => {
@@ -156,11 +144,11 @@ const auditView = (issuer: IssuerOut) => {
 };
 const AUDITED = ['jwks_uri', 'jwks', 'audience', 'subject_claim', 'algorithms', 'allowed_subjects', 'subject_prefix'] as const;
 
-async function findForUpdate(db: pg.ClientBase, id: string): Promise<IssuerRow> {
+async function findForUpdate(tx: PrismaTransaction, id: string): Promise<IssuerRow> {
   if (!isUuid(id)) throw notFound('issuer');
-  const { rows } = await db.query<IssuerRow>(`SELECT ${COLUMNS} FROM trusted_issuers WHERE id = $1 FOR UPDATE`, [id]);
-  if (!rows[0]) throw notFound('issuer');
-  return rows[0];
+  const row = (await lockRow(tx, 'trusted_issuers', id)) ? await tx.trustedIssuer.findUnique({ where: { id } }) : null;
+  if (!row) throw notFound('issuer');
+  return row;
 }
 
 /**
@@ -174,7 +162,8 @@ function checkJwksTarget(jwksUri: string | null | undefined, allowPrivateNetwork
   if (refusal) throw invalidRequest([{ in: 'body', path: ['jwks_uri'], code: 'custom', message: refusal }]);
 }
 
-export function issuerRoutes(api: AdminApi, { pool, config, issuerKeys, logger }: AdminDeps): void {
+export function issuerRoutes(api: AdminApi, deps: RouteDeps): void {
+  const { config, issuerKeys, logger } = deps;
   const allowPrivateNetwork = config.JWKS_ALLOW_PRIVATE_NETWORK;
   // Deputy's own tokens must never come back as a trusted issuer's (review item 10).
   const assertNotOwnIssuer = (issuer: string, issue: Issue) => {
@@ -191,15 +180,15 @@ export function issuerRoutes(api: AdminApi, { pool, config, issuerKeys, logger }
     status: 200,
     response: IssuerPage,
     responseDescription: 'A page of trusted issuers',
-    handler: ({ query }) =>
-      listPage(pool, {
-        from: `SELECT ${COLUMNS} FROM trusted_issuers`,
-        filters: new Filters().when(query.kind, 'kind = $?').when(query.issuer, 'issuer = $?'),
-        key: KEY,
-        limit: query.limit,
-        cursor: query.cursor,
-        toItem: toIssuer,
-      }),
+    handler: async ({ query }) => {
+      const page = keyset(KEY, query.limit, query.cursor);
+      const rows = await deps.prisma.trustedIssuer.findMany({
+        where: { AND: [{ kind: query.kind, issuer: query.issuer }, page.after] },
+        orderBy: page.orderBy,
+        take: page.take,
+      });
+      return keysetPage(rows, KEY, query.limit, toIssuer);
+    },
   });
 
   api.route({
@@ -215,14 +204,22 @@ export function issuerRoutes(api: AdminApi, { pool, config, issuerKeys, logger }
     errors: [409],
     handler: ({ body, admin, requestId }) => {
       checkJwksTarget(body.jwks_uri, allowPrivateNetwork);
-      return changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+      return changeWithAudit(deps.prisma, { admin, requestId }, async (tx, record) => {
         assertNotOwnIssuer(body.issuer, { in: 'body', path: ['issuer'], code: 'custom', message: OWN_ISSUER_MESSAGE });
-        const { rows } = await db.query<IssuerRow>(
-          `INSERT INTO trusted_issuers (issuer, jwks_uri, jwks, audience, kind, subject_claim, algorithms, allowed_subjects, subject_prefix)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${COLUMNS}`,
-          [body.issuer, body.jwks_uri ?? null, body.jwks ?? null, body.audience, body.kind, body.subject_claim, body.algorithms, body.allowed_subjects ?? [], body.subject_prefix],
-        );
-        const issuer = toIssuer(rows[0]!);
+        const created = await tx.trustedIssuer.create({
+          data: {
+            issuer: body.issuer,
+            jwksUri: body.jwks_uri ?? null,
+            jwks: jsonOrNull(body.jwks ?? null),
+            audience: body.audience,
+            kind: body.kind,
+            subjectClaim: body.subject_claim,
+            algorithms: body.algorithms,
+            allowedSubjects: body.allowed_subjects ?? [],
+            subjectPrefix: body.subject_prefix ?? null,
+          },
+        });
+        const issuer = toIssuer(created);
         await record({ type: 'issuer.created', details: auditView(issuer) });
         return issuer;
       });
@@ -241,9 +238,9 @@ export function issuerRoutes(api: AdminApi, { pool, config, issuerKeys, logger }
     responseDescription: 'The trusted issuer',
     handler: async ({ params }) => {
       if (!isUuid(params.id)) throw notFound('issuer');
-      const { rows } = await pool.query<IssuerRow>(`SELECT ${COLUMNS} FROM trusted_issuers WHERE id = $1`, [params.id]);
-      if (!rows[0]) throw notFound('issuer');
-      return toIssuer(rows[0]);
+      const issuer = await deps.prisma.trustedIssuer.findUnique({ where: { id: params.id } });
+      if (!issuer) throw notFound('issuer');
+      return toIssuer(issuer);
     },
   });
 
@@ -260,19 +257,27 @@ export function issuerRoutes(api: AdminApi, { pool, config, issuerKeys, logger }
     responseDescription: 'The updated issuer',
     handler: ({ params, body, admin, requestId }) => {
       checkJwksTarget(body.jwks_uri, allowPrivateNetwork);
-      return changeWithAudit(pool, { admin, requestId }, async (db, record) => {
-        const row = await findForUpdate(db, params.id);
+      return changeWithAudit(deps.prisma, { admin, requestId }, async (tx, record) => {
+        const row = toIssuer(await findForUpdate(tx, params.id));
         // A row naming Deputy (inserted by hand, or before this check) can only be deleted.
         assertNotOwnIssuer(row.issuer, { in: 'path', path: ['id'], code: 'custom', message: OWN_ISSUER_ROW_MESSAGE });
         const merged = { jwks_uri: body.jwks_uri === undefined ? row.jwks_uri : body.jwks_uri, jwks: body.jwks === undefined ? row.jwks : body.jwks };
         if (!exactlyOneKeySource(merged)) throw invalidRequest([{ in: 'body', path: ['jwks_uri'], code: 'custom', message: KEY_SOURCE_MESSAGE }]);
-        // The body's keys are exactly the column names (strict schema).
-        const columns = Object.fromEntries(Object.entries(body).filter(([, value]) => value !== undefined));
-        if (columns.allowed_subjects === null) columns.allowed_subjects = [];
-        const set = assignments(columns, 1);
-        const { rows } = await db.query<IssuerRow>(`UPDATE trusted_issuers SET ${set.sql} WHERE id = $1 RETURNING ${COLUMNS}`, [params.id, ...set.values]);
-        const after = toIssuer(rows[0]!);
-        const changes = fieldChanges(auditView(toIssuer(row)), auditView(after), AUDITED);
+        const updated = await tx.trustedIssuer.update({
+          where: { id: params.id },
+          data: {
+            jwksUri: body.jwks_uri,
+            jwks: body.jwks === undefined ? undefined : jsonOrNull(body.jwks),
+            audience: body.audience,
+            subjectClaim: body.subject_claim,
+            algorithms: body.algorithms,
+            // No list is stored as an empty array.
+            allowedSubjects: body.allowed_subjects === null ? [] : body.allowed_subjects,
+            subjectPrefix: body.subject_prefix,
+          },
+        });
+        const after = toIssuer(updated);
+        const changes = fieldChanges(auditView(row), auditView(after), AUDITED);
         if (Object.keys(changes).length > 0) {
           await record({ type: 'issuer.updated', details: { id: after.id, issuer: after.issuer, kind: after.kind, changes } });
         }
@@ -292,9 +297,9 @@ export function issuerRoutes(api: AdminApi, { pool, config, issuerKeys, logger }
     status: 204,
     responseDescription: 'The issuer is no longer trusted',
     handler: ({ params, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
-        const row = await findForUpdate(db, params.id);
-        await db.query('DELETE FROM trusted_issuers WHERE id = $1', [params.id]);
+      changeWithAudit(deps.prisma, { admin, requestId }, async (tx, record) => {
+        const row = await findForUpdate(tx, params.id);
+        await tx.trustedIssuer.delete({ where: { id: params.id } });
         await record({ type: 'issuer.deleted', details: auditView(toIssuer(row)) });
       }),
   });
@@ -314,10 +319,10 @@ export function issuerRoutes(api: AdminApi, { pool, config, issuerKeys, logger }
     response: IssuerKeysRefreshed,
     responseDescription: 'The key ids the issuer publishes now',
     handler: async ({ params, admin, requestId }) => {
-      const issuer = await changeWithAudit(pool, { admin, requestId }, async (db, record) => {
-        const row = await findForUpdate(db, params.id);
+      const issuer = await changeWithAudit(deps.prisma, { admin, requestId }, async (tx, record) => {
+        const row = toIssuer(await findForUpdate(tx, params.id));
         // Every process (this one included) drops the issuer's keys when this commits.
-        await db.query('SELECT pg_notify($1, $2)', [CONFIG_CHANNEL, `${TRUSTED_ISSUER_KEY}${row.issuer}`]);
+        await tx.$executeRaw`SELECT pg_notify(${CONFIG_CHANNEL}, ${`${TRUSTED_ISSUER_KEY}${row.issuer}`})`;
         await record({ type: 'issuer.keys_refreshed', details: { id: row.id, issuer: row.issuer, kind: row.kind } });
         return row;
       });

@@ -1,10 +1,11 @@
 /** Resources: the APIs that accept Deputy's tokens (the token's `aud`) and the scopes each defines. */
 import { z } from 'zod';
 import type { AdminApi } from '../api.js';
-import { changeWithAudit, fieldChanges } from '../changes.js';
+import type { Resource as ResourceRow } from '../../generated/prisma/client.js';
+import { changeWithAudit, fieldChanges, lockRow } from '../changes.js';
 import { notFound } from '../errors.js';
-import { Filters, isUuid, listPage, type KeyColumn } from '../pagination.js';
-import type { AdminDeps } from '../router.js';
+import { isUuid, keyset, keysetPage, type SortKey } from '../pagination.js';
+import type { RouteDeps } from '../router.js';
 import { IdParam, ResourceUri, ScopeList, TimestampOut, pageOf, pageQuery } from '../schemas.js';
 
 export const Resource = z
@@ -23,22 +24,14 @@ const ResourcePatch = z
 
 const ResourceQuery = z.strictObject({ ...pageQuery, uri: ResourceUri.optional() });
 
-interface ResourceRow extends Record<string, unknown> {
-  id: string;
-  uri: string;
-  scopes: string[];
-  created_at: Date;
-}
-
-const COLUMNS = 'id, uri, scopes, created_at';
-const KEY: KeyColumn[] = [
-  { column: 'created_at', type: 'timestamptz', field: 'created_at' },
-  { column: 'id', type: 'uuid', field: 'id' },
+const KEY: SortKey[] = [
+  { field: 'createdAt', type: 'timestamptz' },
+  { field: 'id', type: 'uuid' },
 ];
 
-const toResource = (row: ResourceRow): ResourceOut => ({ id: row.id, uri: row.uri, scopes: row.scopes, created_at: row.created_at.toISOString() });
+const toResource = (row: ResourceRow): ResourceOut => ({ id: row.id, uri: row.uri, scopes: row.scopes, created_at: row.createdAt.toISOString() });
 
-export function resourceRoutes(api: AdminApi, { pool }: AdminDeps): void {
+export function resourceRoutes(api: AdminApi, deps: RouteDeps): void {
   api.route({
     method: 'get',
     path: '/resources',
@@ -49,15 +42,11 @@ export function resourceRoutes(api: AdminApi, { pool }: AdminDeps): void {
     status: 200,
     response: ResourcePage,
     responseDescription: 'A page of resources',
-    handler: ({ query }) =>
-      listPage(pool, {
-        from: `SELECT ${COLUMNS} FROM resources`,
-        filters: new Filters().when(query.uri, 'uri = $?'),
-        key: KEY,
-        limit: query.limit,
-        cursor: query.cursor,
-        toItem: toResource,
-      }),
+    handler: async ({ query }) => {
+      const page = keyset(KEY, query.limit, query.cursor);
+      const rows = await deps.prisma.resource.findMany({ where: { AND: [{ uri: query.uri }, page.after] }, orderBy: page.orderBy, take: page.take });
+      return keysetPage(rows, KEY, query.limit, toResource);
+    },
   });
 
   api.route({
@@ -72,12 +61,8 @@ export function resourceRoutes(api: AdminApi, { pool }: AdminDeps): void {
     responseDescription: 'The registered resource',
     errors: [409],
     handler: ({ body, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
-        const { rows } = await db.query<ResourceRow>(`INSERT INTO resources (uri, scopes) VALUES ($1, $2) RETURNING ${COLUMNS}`, [
-          body.uri,
-          body.scopes,
-        ]);
-        const resource = toResource(rows[0]!);
+      changeWithAudit(deps.prisma, { admin, requestId }, async (tx, record) => {
+        const resource = toResource(await tx.resource.create({ data: { uri: body.uri, scopes: body.scopes } }));
         await record({ type: 'resource.created', resourceUri: resource.uri, details: { id: resource.id, scopes: resource.scopes } });
         return resource;
       }),
@@ -95,9 +80,9 @@ export function resourceRoutes(api: AdminApi, { pool }: AdminDeps): void {
     responseDescription: 'The resource',
     handler: async ({ params }) => {
       if (!isUuid(params.id)) throw notFound('resource');
-      const { rows } = await pool.query<ResourceRow>(`SELECT ${COLUMNS} FROM resources WHERE id = $1`, [params.id]);
-      if (!rows[0]) throw notFound('resource');
-      return toResource(rows[0]);
+      const resource = await deps.prisma.resource.findUnique({ where: { id: params.id } });
+      if (!resource) throw notFound('resource');
+      return toResource(resource);
     },
   });
 
@@ -114,13 +99,12 @@ export function resourceRoutes(api: AdminApi, { pool }: AdminDeps): void {
     response: Resource,
     responseDescription: 'The updated resource',
     handler: ({ params, body, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+      changeWithAudit(deps.prisma, { admin, requestId }, async (tx, record) => {
         if (!isUuid(params.id)) throw notFound('resource');
-        const current = await db.query<ResourceRow>(`SELECT ${COLUMNS} FROM resources WHERE id = $1 FOR UPDATE`, [params.id]);
-        if (!current.rows[0]) throw notFound('resource');
-        const { rows } = await db.query<ResourceRow>(`UPDATE resources SET scopes = $2 WHERE id = $1 RETURNING ${COLUMNS}`, [params.id, body.scopes]);
-        const after = toResource(rows[0]!);
-        const changes = fieldChanges(toResource(current.rows[0]), after, ['scopes']);
+        const current = (await lockRow(tx, 'resources', params.id)) ? await tx.resource.findUnique({ where: { id: params.id } }) : null;
+        if (!current) throw notFound('resource');
+        const after = toResource(await tx.resource.update({ where: { id: params.id }, data: { scopes: body.scopes } }));
+        const changes = fieldChanges(toResource(current), after, ['scopes']);
         if (Object.keys(changes).length > 0) await record({ type: 'resource.updated', resourceUri: after.uri, details: { id: after.id, changes } });
         return after;
       }),

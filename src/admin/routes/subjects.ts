@@ -1,10 +1,11 @@
 /** Subjects: the humans on whose behalf tokens are minted. `status: disabled` stops every exchange for them. */
 import { z } from 'zod';
 import type { AdminApi } from '../api.js';
-import { changeWithAudit, columnsFrom, assignments, fieldChanges } from '../changes.js';
+import type { Subject as SubjectRow } from '../../generated/prisma/client.js';
+import { changeWithAudit, fieldChanges, lockRow } from '../changes.js';
 import { notFound } from '../errors.js';
-import { Filters, listPage, type KeyColumn } from '../pagination.js';
-import type { AdminDeps } from '../router.js';
+import { keyset, keysetPage, type SortKey } from '../pagination.js';
+import type { RouteDeps } from '../router.js';
 import { IdParam, Identifier, TimestampOut, nonEmptyPatch, pageOf, pageQuery } from '../schemas.js';
 
 const Status = z.enum(['active', 'disabled']);
@@ -24,22 +25,19 @@ const SubjectPatch = nonEmptyPatch(z.strictObject({ email: Email.nullable().opti
 
 const SubjectQuery = z.strictObject({ ...pageQuery, status: Status.optional() });
 
-interface SubjectRow extends Record<string, unknown> {
-  id: string;
-  email: string | null;
-  status: 'active' | 'disabled';
-  created_at: Date;
-}
-
-const COLUMNS = 'id, email, status, created_at';
-const KEY: KeyColumn[] = [
-  { column: 'created_at', type: 'timestamptz', field: 'created_at' },
-  { column: 'id', type: 'text', field: 'id' },
+const KEY: SortKey[] = [
+  { field: 'createdAt', type: 'timestamptz' },
+  { field: 'id', type: 'text' },
 ];
 
-const toSubject = (row: SubjectRow): SubjectOut => ({ id: row.id, email: row.email, status: row.status, created_at: row.created_at.toISOString() });
+const toSubject = (row: SubjectRow): SubjectOut => ({
+  id: row.id,
+  email: row.email,
+  status: row.status as SubjectOut['status'],
+  created_at: row.createdAt.toISOString(),
+});
 
-export function subjectRoutes(api: AdminApi, { pool }: AdminDeps): void {
+export function subjectRoutes(api: AdminApi, deps: RouteDeps): void {
   api.route({
     method: 'get',
     path: '/subjects',
@@ -50,15 +48,15 @@ export function subjectRoutes(api: AdminApi, { pool }: AdminDeps): void {
     status: 200,
     response: SubjectPage,
     responseDescription: 'A page of subjects',
-    handler: ({ query }) =>
-      listPage(pool, {
-        from: `SELECT ${COLUMNS} FROM subjects`,
-        filters: new Filters().when(query.status, 'status = $?'),
-        key: KEY,
-        limit: query.limit,
-        cursor: query.cursor,
-        toItem: toSubject,
-      }),
+    handler: async ({ query }) => {
+      const page = keyset(KEY, query.limit, query.cursor);
+      const rows = await deps.prisma.subject.findMany({
+        where: { AND: [query.status === undefined ? {} : { status: query.status }, page.after] },
+        orderBy: page.orderBy,
+        take: page.take,
+      });
+      return keysetPage(rows, KEY, query.limit, toSubject);
+    },
   });
 
   api.route({
@@ -73,12 +71,8 @@ export function subjectRoutes(api: AdminApi, { pool }: AdminDeps): void {
     responseDescription: 'The created subject',
     errors: [409],
     handler: ({ body, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
-        const { rows } = await db.query<SubjectRow>(
-          `INSERT INTO subjects (id, email, status) VALUES ($1, $2, $3) RETURNING ${COLUMNS}`,
-          [body.id, body.email ?? null, body.status],
-        );
-        const subject = toSubject(rows[0]!);
+      changeWithAudit(deps.prisma, { admin, requestId }, async (tx, record) => {
+        const subject = toSubject(await tx.subject.create({ data: { id: body.id, email: body.email ?? null, status: body.status } }));
         await record({ type: 'subject.created', subjectId: subject.id, details: { email: subject.email, status: subject.status } });
         return subject;
       }),
@@ -95,9 +89,9 @@ export function subjectRoutes(api: AdminApi, { pool }: AdminDeps): void {
     response: Subject,
     responseDescription: 'The subject',
     handler: async ({ params }) => {
-      const { rows } = await pool.query<SubjectRow>(`SELECT ${COLUMNS} FROM subjects WHERE id = $1`, [params.id]);
-      if (!rows[0]) throw notFound('subject');
-      return toSubject(rows[0]);
+      const subject = await deps.prisma.subject.findUnique({ where: { id: params.id } });
+      if (!subject) throw notFound('subject');
+      return toSubject(subject);
     },
   });
 
@@ -115,16 +109,15 @@ export function subjectRoutes(api: AdminApi, { pool }: AdminDeps): void {
     responseDescription: 'The updated subject',
     errors: [409],
     handler: ({ params, body, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
-        const current = await db.query<SubjectRow>(`SELECT ${COLUMNS} FROM subjects WHERE id = $1 FOR UPDATE`, [params.id]);
-        if (!current.rows[0]) throw notFound('subject');
-        const set = assignments(columnsFrom(body, { email: 'email', status: 'status' }), 1);
-        const { rows } = await db.query<SubjectRow>(
-          `UPDATE subjects SET ${set.sql}, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
-          [params.id, ...set.values],
-        );
-        const before = toSubject(current.rows[0]);
-        const after = toSubject(rows[0]!);
+      changeWithAudit(deps.prisma, { admin, requestId }, async (tx, record) => {
+        const current = (await lockRow(tx, 'subjects', params.id)) ? await tx.subject.findUnique({ where: { id: params.id } }) : null;
+        if (!current) throw notFound('subject');
+        const updated = await tx.subject.update({
+          where: { id: params.id },
+          data: { email: body.email, status: body.status, updatedAt: new Date() },
+        });
+        const before = toSubject(current);
+        const after = toSubject(updated);
         const changes = fieldChanges(before, after, ['email', 'status']);
         if (Object.keys(changes).length > 0) await record({ type: 'subject.updated', subjectId: after.id, details: { changes } });
         return after;

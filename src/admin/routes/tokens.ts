@@ -4,10 +4,12 @@
  */
 import { z } from 'zod';
 import type { AdminApi } from '../api.js';
+import { revokeIssuedToken, type IssuedTokenRecord } from '../../exchange/revocation.js';
+import type { IssuedToken } from '../../generated/prisma/client.js';
 import { changeWithAudit, iso } from '../changes.js';
 import { notFound } from '../errors.js';
-import { Filters, isUuid, listPage, type KeyColumn } from '../pagination.js';
-import type { AdminDeps } from '../router.js';
+import { isUuid, keyset, keysetPage, type SortKey } from '../pagination.js';
+import type { RouteDeps } from '../router.js';
 import { inactiveReasons, type ChainFacts } from '../token-chain.js';
 import { Identifier, TimestampOut, pageOf, pageQuery } from '../schemas.js';
 
@@ -68,24 +70,9 @@ const TokenQuery = z.strictObject({
   client: Identifier.optional(),
 });
 
-interface TokenRow extends Record<string, unknown> {
-  jti: string;
-  subject_id: string;
-  actor_ids: string[];
-  client_id: string;
-  resource_uri: string;
-  scope: string;
-  grant_id: string;
-  grant_ids: string[];
-  issued_at: Date;
-  expires_at: Date;
-  revoked_at: Date | null;
-}
-
-const COLUMNS = 'jti, subject_id, actor_ids, client_id, resource_uri, scope, grant_id, grant_ids, issued_at, expires_at, revoked_at';
-const KEY: KeyColumn[] = [
-  { column: 'issued_at', type: 'timestamptz', field: 'issued_at' },
-  { column: 'jti', type: 'text', field: 'jti' },
+const KEY: SortKey[] = [
+  { field: 'issuedAt', type: 'timestamptz' },
+  { field: 'jti', type: 'text' },
 ];
 
 // active: introspection's own predicate (deputy_token_is_live); the rest explains it link by link.
@@ -157,7 +144,7 @@ function tokenStatus(jti: string, active: boolean, facts: ChainFacts, now: Date)
   };
 }
 
-const toToken = (row: TokenRow): TokenOut => ({
+const toToken = (row: IssuedTokenRecord): TokenOut => ({
   jti: row.jti,
   subject: row.subject_id,
   actors: row.actor_ids,
@@ -171,7 +158,38 @@ const toToken = (row: TokenRow): TokenOut => ({
   revoked_at: iso(row.revoked_at),
 });
 
-export function tokenRoutes(api: AdminApi, { pool }: AdminDeps): void {
+/** The record's columns only: never the token's digest or DPoP binding. */
+const TOKEN_FIELDS = {
+  jti: true,
+  subjectId: true,
+  actorIds: true,
+  clientId: true,
+  resourceUri: true,
+  scope: true,
+  grantId: true,
+  grantIds: true,
+  issuedAt: true,
+  expiresAt: true,
+  revokedAt: true,
+} as const;
+
+const fromModel = (token: Pick<IssuedToken, keyof typeof TOKEN_FIELDS>): TokenOut =>
+  toToken({
+    jti: token.jti,
+    subject_id: token.subjectId,
+    actor_ids: token.actorIds,
+    client_id: token.clientId,
+    resource_uri: token.resourceUri,
+    scope: token.scope,
+    grant_id: token.grantId,
+    grant_ids: token.grantIds,
+    issued_at: token.issuedAt,
+    expires_at: token.expiresAt,
+    revoked_at: token.revokedAt,
+  });
+
+
+export function tokenRoutes(api: AdminApi, deps: RouteDeps): void {
   api.route({
     method: 'get',
     path: '/tokens',
@@ -185,18 +203,24 @@ export function tokenRoutes(api: AdminApi, { pool }: AdminDeps): void {
     handler: async ({ query }) => {
       // A grant id that is not a UUID names no grant: an empty page, not a database error.
       if (query.grant !== undefined && !isUuid(query.grant)) return { items: [], next_cursor: null };
-      return listPage(pool, {
-        from: `SELECT ${COLUMNS} FROM issued_tokens`,
-        filters: new Filters()
-          .when(query.subject, 'subject_id = $?')
-          .when(query.actor, 'actor_ids @> ARRAY[$?::text]')
-          .when(query.grant, 'grant_id = $?::uuid')
-          .when(query.client, 'client_id = $?'),
-        key: KEY,
-        limit: query.limit,
-        cursor: query.cursor,
-        toItem: toToken,
+      const page = keyset(KEY, query.limit, query.cursor);
+      const rows = await deps.prisma.issuedToken.findMany({
+        select: TOKEN_FIELDS,
+        where: {
+          AND: [
+            {
+              subjectId: query.subject,
+              grantId: query.grant,
+              clientId: query.client,
+              ...(query.actor === undefined ? {} : { actorIds: { has: query.actor } }),
+            },
+            page.after,
+          ],
+        },
+        orderBy: page.orderBy,
+        take: page.take,
       });
+      return keysetPage(rows, KEY, query.limit, fromModel);
     },
   });
 
@@ -211,9 +235,9 @@ export function tokenRoutes(api: AdminApi, { pool }: AdminDeps): void {
     response: Token,
     responseDescription: 'The token record',
     handler: async ({ params }) => {
-      const { rows } = await pool.query<TokenRow>(`SELECT ${COLUMNS} FROM issued_tokens WHERE jti = $1`, [params.jti]);
-      if (!rows[0]) throw notFound('token');
-      return toToken(rows[0]);
+      const token = await deps.prisma.issuedToken.findUnique({ select: TOKEN_FIELDS, where: { jti: params.jti } });
+      if (!token) throw notFound('token');
+      return fromModel(token);
     },
   });
 
@@ -229,9 +253,10 @@ export function tokenRoutes(api: AdminApi, { pool }: AdminDeps): void {
     response: TokenStatus,
     responseDescription: 'The token’s status and chain',
     handler: async ({ params }) => {
-      const { rows } = await pool.query<ChainRow>(CHAIN_SQL, [params.jti]);
-      if (!rows[0]) throw notFound('token');
-      return tokenStatus(params.jti, rows[0].active, chainFacts(rows[0]), new Date());
+      // One round trip for the whole chain: a statement Prisma's queries cannot express.
+      const [row] = await deps.prisma.$queryRawUnsafe<ChainRow[]>(CHAIN_SQL, params.jti);
+      if (!row) throw notFound('token');
+      return tokenStatus(params.jti, row.active, chainFacts(row), new Date());
     },
   });
 
@@ -249,28 +274,12 @@ export function tokenRoutes(api: AdminApi, { pool }: AdminDeps): void {
     response: Token,
     responseDescription: 'The revoked token',
     handler: ({ params, body, admin, requestId }) =>
-      changeWithAudit(pool, { admin, requestId }, async (db, record) => {
-        const { rows } = await db.query<TokenRow>(
-          `UPDATE issued_tokens SET revoked_at = now() WHERE jti = $1 AND revoked_at IS NULL RETURNING ${COLUMNS}`,
-          [params.jti],
-        );
-        if (!rows[0]) {
-          const existing = await db.query<TokenRow>(`SELECT ${COLUMNS} FROM issued_tokens WHERE jti = $1`, [params.jti]);
-          if (!existing.rows[0]) throw notFound('token');
-          return toToken(existing.rows[0]);
-        }
-        const token = toToken(rows[0]);
-        await record({
-          type: 'token.revoked',
-          jti: token.jti,
-          subjectId: token.subject,
-          actorIds: token.actors,
-          clientId: token.client_id,
-          resourceUri: token.resource,
-          grantId: token.grant_id,
-          details: { reason: body.reason ?? null },
-        });
-        return token;
+      changeWithAudit(deps.prisma, { admin, requestId }, async (tx, record) => {
+        const revoked = await revokeIssuedToken(tx, params.jti, { reason: body.reason ?? null }, record);
+        if (revoked) return toToken(revoked);
+        const existing = await tx.issuedToken.findUnique({ select: TOKEN_FIELDS, where: { jti: params.jti } });
+        if (!existing) throw notFound('token');
+        return fromModel(existing);
       }),
   });
 }

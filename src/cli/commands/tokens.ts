@@ -8,6 +8,7 @@ import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors as joseErro
 import { loadSigningKey, signActorAssertion } from '../actor-keys.js';
 import { openSession, outputFormat } from '../context.js';
 import { CliError, EXIT, RefusedError, UsageError } from '../errors.js';
+import { TOKEN_EXCHANGE_GRANT } from '../../exchange/request.js';
 import type { components } from '../generated/admin-api.js';
 import { actChain, drawChain, inactiveReasons } from '../inspect.js';
 import { note, out, printObject, table, withOutput, type Column, type Format } from '../output.js';
@@ -191,7 +192,7 @@ export function tokenCommands(program: Command): void {
             actorToken = await signActorAssertion(await loadSigningKey(pem, options.actorKey), options.actor, await session.issuer());
           }
           const form = {
-            grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+            grant_type: TOKEN_EXCHANGE_GRANT,
             subject_token: await tokenArgument(options.subjectToken, 'the subject token'),
             subject_token_type: `${TOKEN_TYPE}${options.subjectTokenType}`,
             ...defined({
