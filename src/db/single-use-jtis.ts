@@ -2,7 +2,9 @@
  * The one single-use store for every `jti` Deputy must accept only once: actor assertions, and
  * (through oidc-provider's ReplayDetection) DPoP proofs and client assertions. The decision is
  * one INSERT ... ON CONFLICT DO NOTHING, so of any number of concurrent presentations exactly
- * one is first — unlike a find-then-save, which lets several through.
+ * one is first — unlike a find-then-save, which lets several through. The token exchange's
+ * actor assertion and DPoP proof go into the same table through the statement that records the
+ * exchange instead (src/exchange/single-use-presented.ts, deputy_record_exchanges).
  */
 import { createHash } from 'node:crypto';
 import type pg from 'pg';

@@ -19,13 +19,9 @@ interface Replay {
   stage: ExchangeStage;
   /** The refusal the request gets when the jti was used before. */
   error(): Error;
+  /** Its audit event's error and reason (computed once). */
+  refusal: SingleUseJti['refusal'];
 }
-
-const REPLAYS: Record<'actor_assertion' | 'dpop_proof', Replay> = {
-  actor_assertion: { stage: 'actor_token', error: () => invalidRequest('actor assertion was already used') },
-  // A replayed proof is an invalid proof (RFC 9449 §11.1), as oidc-provider's own check says it.
-  dpop_proof: { stage: 'dpop', error: () => new providerErrors.InvalidDpopProof('DPoP proof JWT Replay detected') },
-};
 
 function asOAuthError(error: Error): OAuthError {
   if (error instanceof OAuthError) return error;
@@ -33,15 +29,25 @@ function asOAuthError(error: Error): OAuthError {
   return new OAuthError(exposed.error as OAuthErrorCode, exposed.error_description, undefined, exposed.status);
 }
 
+function replay(stage: ExchangeStage, error: () => Error): Replay {
+  const refused = asOAuthError(error());
+  return { stage, error, refusal: { error: refused.code, reason: refusalReason(stage, refused) } };
+}
+
+const REPLAYS: Record<'actor_assertion' | 'dpop_proof', Replay> = {
+  actor_assertion: replay('actor_token', () => invalidRequest('actor assertion was already used')),
+  // A replayed proof is an invalid proof (RFC 9449 §11.1), as oidc-provider's own check says it.
+  dpop_proof: replay('dpop', () => new providerErrors.InvalidDpopProof('DPoP proof JWT Replay detected')),
+};
+
 export class PresentedJtis {
   readonly entries: SingleUseJti[] = [];
   private readonly replays: Replay[] = [];
 
   private add(kind: keyof typeof REPLAYS, namespace: JtiNamespace, issuer: string, jti: string, expiresAt: number): void {
-    const replay = REPLAYS[kind];
-    const error = asOAuthError(replay.error());
-    this.entries.push({ namespace, issuer, jti, expiresAt, refusal: { error: error.code, reason: refusalReason(replay.stage, error) } });
-    this.replays.push(replay);
+    const replayed = REPLAYS[kind];
+    this.entries.push({ namespace, issuer, jti, expiresAt, refusal: replayed.refusal });
+    this.replays.push(replayed);
   }
 
   /** The actor-assertion port (actor-identity.ts): always "first use" here; the record decides. */

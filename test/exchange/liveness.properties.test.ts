@@ -19,6 +19,8 @@ const RESOURCE = 'https://api.test';
 /** Whole seconds, as decide's clock is. */
 const NOW = 1_900_000_000;
 const at = (seconds: number) => new Date(seconds * 1000);
+/** Each sample is a few round trips to the database: generous on a loaded machine (not a timed assertion). */
+const PROPERTY_TIMEOUT_MS = 180_000;
 
 /** Mostly `usual` (healthy), sometimes `other`: with a dozen knobs, both outcomes stay common. */
 const mostly = <T>(usual: T, other: fc.Arbitrary<T>) => fc.oneof({ arbitrary: fc.constant(usual), weight: 4 }, { arbitrary: other, weight: 1 });
@@ -184,7 +186,7 @@ describe('decide and the SQL liveness predicates agree', () => {
     expect([...seen.refused].sort()).toEqual(
       expect.arrayContaining(['actor_disabled', 'chain_actor_inactive', 'chain_grant_inactive', 'no_active_grant', 'subject_disabled']),
     );
-  });
+  }, PROPERTY_TIMEOUT_MS);
 
   it('millisecond times: decide (whole seconds) is never more permissive than the SQL predicates', async () => {
     // decide reads expiries floored to the second and compares with whole-second `now`; the SQL
@@ -198,5 +200,5 @@ describe('decide and the SQL liveness predicates agree', () => {
       }),
       { numRuns: 150 },
     );
-  });
+  }, PROPERTY_TIMEOUT_MS);
 });
