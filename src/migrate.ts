@@ -13,7 +13,11 @@ try {
   const embedded = config.DATABASE_URL ? null : await startEmbeddedPostgres(config.DEPUTY_HOME, { waitForOwnerMs: 120_000 });
   try {
     const result = await migrate(config.DATABASE_URL ?? embedded!.url);
-    console.log(result.applied.length ? `applied: ${result.applied.join(', ')}` : 'already up to date');
+    const lines = [
+      ...(result.applied.length ? [`applied: ${result.applied.join(', ')}`] : []),
+      ...(result.functions.length ? [`functions: ${result.functions.join(', ')}`] : []),
+    ];
+    console.log(lines.length ? lines.join('\n') : 'already up to date');
   } finally {
     await embedded?.stop();
   }

@@ -1,7 +1,8 @@
 /**
- * Why an issued token is (in)active now: the same conditions introspection checks in one SQL
- * expression (src/exchange/token-status.ts: TOKEN_ACTIVE_SQL), spelled out one by one so an admin
- * sees which link of the chain broke. Pure: the caller reads the facts.
+ * Why an issued token is inactive: whether it is active is introspection's own answer, the SQL
+ * predicate deputy_token_is_live (migrations/functions/liveness.sql); this spells out its
+ * conditions one by one so an admin sees which link of the chain broke. Pure: the caller reads
+ * the facts.
  */
 
 export interface ChainFacts {

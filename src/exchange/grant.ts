@@ -11,7 +11,6 @@ import type { ConfigCache } from '../db/change-feed.js';
 import type { AuditEventInput } from '../audit/audit-log.js';
 import type { Config } from '../config.js';
 import { isDatabaseUnavailable } from '../db/pool.js';
-import { createSingleUseJtis } from '../db/single-use-jtis.js';
 import { OAuthError, invalidRequest, temporarilyUnavailable, type OAuthErrorCode } from '../errors.js';
 import type { Metrics } from '../http/metrics.js';
 import type { KeyRing } from '../keys/key-ring.js';
@@ -28,6 +27,7 @@ import { loadLiveFacts, type LiveFacts } from './live-facts.js';
 import { mintAccessToken } from './mint.js';
 import { RateLimited, type RateLimits } from './rate-limit.js';
 import { createRecorder } from './record.js';
+import { PresentedJtis } from './single-use-presented.js';
 import { describedAs, refusalReason, type ExchangeStage } from './refusal-reason.js';
 import { EXCHANGE_PARAMETERS, TOKEN_EXCHANGE_GRANT, TOKEN_TYPE, parseExchangeRequest, type ExchangeRequest } from './request.js';
 import { authenticateParentToken, verifySubjectToken } from './subject-identity.js';
@@ -96,7 +96,6 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
     pool,
     configCache: deps.configCache,
     acceptedAudiences: [config.ISSUER, `${config.ISSUER}/token`],
-    markJtiUsed: createSingleUseJtis(pool),
   };
   const touchActors = createActorUsageTracker(pool, logger);
   const recorder = createRecorder(pool);
@@ -111,6 +110,8 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
     let audited = false;
     let stage: ExchangeStage = 'request';
     let refusal: RefusalReason | undefined;
+    // Marked used by the statement that records the outcome, not one INSERT each.
+    const presented = new PresentedJtis();
     ctx.state.exchangeHandled = true;
     try {
       request = parseExchangeRequest(ctx.oidc.params as Record<string, unknown>);
@@ -118,12 +119,13 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
       event.scopeRequested = request.scopes ?? [];
       stage = 'dpop';
       const dpop = await validateDpop(provider, ctx);
+      if (dpop) presented.dpopProof(clientId, dpop.jti, nowSeconds);
 
       stage = 'subject_token';
       const subject = await verifySubjectToken(request.subjectToken, request.subjectTokenKind, subjectDeps, now);
       event.subjectId = subject.facts.subjectId;
       stage = 'actor_token';
-      const claimedActorId = await resolveActor(request.actorToken, actorDeps, now);
+      const claimedActorId = await resolveActor(request.actorToken, { ...actorDeps, markJtiUsed: presented.markActorAssertion }, now);
 
       stage = 'live_facts';
       const facts = await loadLiveFacts(pool, {
@@ -204,6 +206,7 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
             digest: deputyTokenDigest(token),
           },
           event,
+          singleUse: presented.entries,
         });
         return recorded.then((status) => ({ status, token }));
       };
@@ -214,6 +217,13 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
         issued = await issue();
       }
       if (issued.status === 'stale_key') throw temporarilyUnavailable('signing key rotated twice during one request');
+      const replay = presented.replayOf(issued.status);
+      if (replay) {
+        // Written as that jti's refusal by the record; no token was recorded or is returned.
+        audited = true;
+        stage = replay.stage;
+        throw replay.error();
+      }
       if (issued.status !== 'recorded') {
         audited = true;
         throw invalidRequest('the delegation was withdrawn while the token was being issued', issued.status);
@@ -229,7 +239,7 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
       };
       observe('granted');
     } catch (thrown) {
-      const error = classify(thrown);
+      let error = classify(thrown);
       event.type = 'token.exchange_denied';
       event.error = error.code;
       event.jti = null;
@@ -241,9 +251,16 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
         // Not audited: a flood of refusals must not become a flood of writes (see SECURITY.md).
         ctx.set('Retry-After', String(error.retryAfterSeconds));
       } else if (!audited && !isDatabaseUnavailable(thrown)) {
-        await recorder.record({ token: null, event }).catch((auditError: unknown) => {
+        const status = await recorder.record({ token: null, event, singleUse: presented.entries }).catch((auditError: unknown) => {
           logger.error({ request_id: event.requestId, detail: (auditError as Error).message }, 'could not write the denial audit event');
+          return null;
         });
+        // A replayed assertion or proof is refused as such, whatever else failed: its event says so.
+        const replay = status === null ? null : presented.replayOf(status);
+        if (replay) {
+          error = classify(replay.error());
+          logger.debug({ request_id: event.requestId, error: error.code, reason: refusalReason(replay.stage, error) }, 'token exchange refused');
+        }
       }
       observe(error instanceof RateLimited ? 'rate_limited' : error.code);
       throw toProviderError(error);

@@ -1,13 +1,14 @@
 /**
  * Records exchange outcomes with group commit. Outcomes that arrive while a batch is being
  * written wait and go together in the next one; a batch is ONE statement
- * (deputy_record_exchanges, migrations/0005) and so one transaction: every token row and audit
+ * (deputy_record_exchanges, migrations/functions/record_exchanges.sql) and so one transaction: every token row and audit
  * event in it is durable before any of its callers is answered. An idle recorder writes at once,
  * so a lone request waits for nobody.
  */
 import type pg from 'pg';
 import { auditRow, type AuditEventInput } from '../audit/audit-log.js';
 import { isDatabaseUnavailable } from '../db/pool.js';
+import { jtiDigest, type JtiNamespace } from '../db/single-use-jtis.js';
 
 export interface IssuedTokenRecord {
   jti: string;
@@ -30,17 +31,42 @@ export interface IssuedTokenRecord {
   digest: Buffer;
 }
 
+/**
+ * A jti the exchange must accept only once (an actor assertion's, a DPoP proof's), marked used in
+ * the same statement that records the outcome: the same atomic store as src/db/single-use-jtis.ts,
+ * without a round trip and a commit of its own.
+ */
+export interface SingleUseJti {
+  namespace: JtiNamespace;
+  issuer: string;
+  jti: string;
+  /** Epoch seconds: kept until then. */
+  expiresAt: number;
+  /** The denial written instead of the outcome's event when the jti was used before. */
+  refusal: { error: string; reason: string };
+}
+
 export interface ExchangeOutcome {
   /** null for a refusal: only its audit event is written. */
   token: IssuedTokenRecord | null;
   event: AuditEventInput;
+  /** Marked used whenever the event is written (any status but stale_key). */
+  singleUse?: readonly SingleUseJti[];
 }
 
 /** recorded: token and event committed; denied: the refusal's event committed; revoked: a grant,
  * the subject, an actor, an entitlement or an ancestor token was withdrawn while the token was
- * being minted: not recorded, and the event was written as a denial; stale_key: signed with a
- * key retired meanwhile: nothing written, sign again with the current key. */
-export type RecordStatus = 'recorded' | 'denied' | 'revoked' | 'stale_key';
+ * being minted: not recorded, and the event was written as a denial; replayed:<i>: the i-th of
+ * the outcome's single-use jtis was used before: nothing recorded, the event was written as
+ * that jti's refusal; stale_key: signed with a key retired meanwhile: nothing written, sign
+ * again with the current key. */
+export type RecordStatus = 'recorded' | 'denied' | 'revoked' | 'stale_key' | `replayed:${number}`;
+
+/** The single-use jti a `replayed:<i>` status names, or null for any other status. */
+export function replayedJti(status: RecordStatus, singleUse: readonly SingleUseJti[] = []): SingleUseJti | null {
+  if (!status.startsWith('replayed:')) return null;
+  return singleUse[Number(status.slice('replayed:'.length))] ?? null;
+}
 
 interface Pending {
   outcome: ExchangeOutcome;
@@ -75,9 +101,24 @@ function tokenRow(token: IssuedTokenRecord) {
   };
 }
 
+function singleUseRow(entry: SingleUseJti) {
+  return {
+    namespace: entry.namespace,
+    issuer: entry.issuer,
+    jti_sha256: jtiDigest(entry.jti).toString('hex'),
+    expires_at: entry.expiresAt,
+    error: entry.refusal.error,
+    reason: entry.refusal.reason,
+  };
+}
+
 /** Records outcomes in one statement, so one transaction; one status per outcome, in order. */
 export async function recordOutcomes(pool: pg.Pool, outcomes: readonly ExchangeOutcome[]): Promise<RecordStatus[]> {
-  const items = outcomes.map((outcome) => ({ token: outcome.token ? tokenRow(outcome.token) : null, event: auditRow(outcome.event) }));
+  const items = outcomes.map((outcome) => ({
+    token: outcome.token ? tokenRow(outcome.token) : null,
+    event: auditRow(outcome.event),
+    ...(outcome.singleUse?.length ? { single_use: outcome.singleUse.map(singleUseRow) } : {}),
+  }));
   const { rows } = await pool.query<{ statuses: RecordStatus[] }>({
     name: 'deputy_record_exchanges',
     text: 'SELECT deputy_record_exchanges($1::jsonb) AS statuses',

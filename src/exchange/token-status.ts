@@ -18,19 +18,11 @@ import type { KeyRing } from '../keys/key-ring.js';
 import type { Logger } from '../log.js';
 import { checkDeputyToken, deputyTokenAuthentic, readDeputyToken } from './deputy-token.js';
 
+/** Whether the token is live now: deputy_token_is_live (migrations/functions/liveness.sql), inlined by the planner. */
 const TOKEN_ACTIVE_SQL = `
-SELECT t.dpop_jkt, t.token_sha256,
-  (t.revoked_at IS NULL AND t.expires_at > now()
-   AND (SELECT count(*) FROM delegation_grants g
-         WHERE g.id = ANY(t.grant_ids) AND g.revoked_at IS NULL AND (g.expires_at IS NULL OR g.expires_at > now())) = cardinality(t.grant_ids)
-   AND EXISTS (SELECT 1 FROM subjects s WHERE s.id = t.subject_id AND s.status = 'active'
-                 AND (s.disabled_at IS NULL OR s.disabled_at < t.issued_at))
-   AND (SELECT count(*) FROM actors a
-         WHERE a.id = ANY(t.actor_ids) AND a.status = 'active' AND (a.expires_at IS NULL OR a.expires_at > now())
-           AND (a.disabled_at IS NULL OR a.disabled_at < t.issued_at)) = cardinality(t.actor_ids)
-   AND NOT EXISTS (SELECT 1 FROM issued_tokens a WHERE a.jti = ANY(t.ancestor_jtis) AND a.revoked_at IS NOT NULL)
-  ) AS active
-FROM issued_tokens t WHERE t.jti = $1`;
+SELECT t.dpop_jkt, t.token_sha256, l.live AS active
+  FROM issued_tokens t, deputy_token_is_live(t, now()) l
+ WHERE t.jti = $1`;
 
 export interface TokenStatusDeps {
   pool: pg.Pool;

@@ -22,7 +22,7 @@ import type Provider from 'oidc-provider';
 import { errors } from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 // @ts-expect-error untyped internal module
-import validateDpopInternal, { checkDpopReplay as checkDpopReplayInternal } from 'oidc-provider/lib/helpers/validate_dpop.js';
+import validateDpopInternal from 'oidc-provider/lib/helpers/validate_dpop.js';
 // @ts-expect-error untyped internal module
 import introspectionAction from 'oidc-provider/lib/actions/introspection.js';
 // @ts-expect-error untyped internal module
@@ -46,15 +46,15 @@ export interface DpopProof {
   iat: number;
 }
 
-/** Validates the request's DPoP header, if any, and checks its jti for replay. */
+/**
+ * Validates the request's DPoP header, if any. Its jti's replay check is the caller's: the token
+ * exchange marks it used with its outcome (src/exchange/single-use-presented.ts).
+ */
 export async function validateDpop(provider: Provider, ctx: KoaContextWithOIDC): Promise<DpopProof | undefined> {
   // oidc-provider 9.13 fails with a TypeError (500) on `"nonce": ""` when nonces are not
   // configured; an empty nonce is simply an invalid proof.
   if (dpopNonceIsEmpty(ctx.get('DPoP'))) throw new errors.InvalidDpopProof('DPoP proof nonce must not be empty');
-  const proof = (await validateDpopInternal(provider, ctx)) as DpopProof | undefined;
-  // A replayed proof is an invalid proof (RFC 9449 §11.1), not an invalid grant.
-  if (proof) await checkDpopReplayInternal(provider, ctx, proof, ctx.oidc.client!.clientId, errors.InvalidDpopProof);
-  return proof;
+  return (await validateDpopInternal(provider, ctx)) as DpopProof | undefined;
 }
 
 function dpopNonceIsEmpty(proof: string): boolean {

@@ -67,7 +67,7 @@ const KEY: KeyColumn[] = [
   { column: 'created_at', type: 'timestamptz', field: 'created_at' },
   { column: 'id', type: 'uuid', field: 'id' },
 ];
-const ACTIVE = 'revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())';
+const ACTIVE = 'deputy_grant_is_live(delegation_grants, now())';
 
 const toGrant = (row: GrantRow): GrantOut => ({
   id: row.id,

@@ -88,8 +88,9 @@ const KEY: KeyColumn[] = [
   { column: 'jti', type: 'text', field: 'jti' },
 ];
 
+// active: introspection's own predicate (deputy_token_is_live); the rest explains it link by link.
 const CHAIN_SQL = `
-SELECT t.revoked_at, t.expires_at, t.subject_id, t.actor_ids, t.grant_ids,
+SELECT l.live AS active, t.revoked_at, t.expires_at, t.subject_id, t.actor_ids, t.grant_ids,
   (SELECT json_build_object('id', s.id, 'status', s.status, 'disabledSinceIssued', coalesce(s.disabled_at >= t.issued_at, false))
      FROM subjects s WHERE s.id = t.subject_id) AS subject,
   (SELECT coalesce(json_agg(json_build_object('id', a.id, 'status', a.status, 'expiresAt', a.expires_at,
@@ -100,9 +101,10 @@ SELECT t.revoked_at, t.expires_at, t.subject_id, t.actor_ids, t.grant_ids,
      FROM delegation_grants g WHERE g.id = ANY(t.grant_ids)) AS grants,
   (SELECT coalesce(json_agg(json_build_object('jti', a.jti, 'revokedAt', a.revoked_at) ORDER BY array_position(t.ancestor_jtis, a.jti)), '[]')
      FROM issued_tokens a WHERE a.jti = ANY(t.ancestor_jtis)) AS ancestors
-FROM issued_tokens t WHERE t.jti = $1`;
+FROM issued_tokens t, deputy_token_is_live(t, now()) l WHERE t.jti = $1`;
 
 interface ChainRow {
+  active: boolean;
   revoked_at: Date | null;
   expires_at: Date;
   subject_id: string;
@@ -130,13 +132,13 @@ function chainFacts(row: ChainRow): ChainFacts {
   };
 }
 
-function tokenStatus(jti: string, facts: ChainFacts, now: Date): z.input<typeof TokenStatus> {
-  const reasons = inactiveReasons(facts, now);
+function tokenStatus(jti: string, active: boolean, facts: ChainFacts, now: Date): z.input<typeof TokenStatus> {
+  const reasons = active ? [] : inactiveReasons(facts, now);
   const actors = new Map(facts.actors.map((actor) => [actor.id, actor]));
   const grants = new Map(facts.grants.map((grant) => [grant.id, grant]));
   return {
     jti,
-    active: reasons.length === 0,
+    active,
     reasons,
     subject: facts.subjectId,
     subject_status: facts.subject?.status ?? null,
@@ -229,7 +231,7 @@ export function tokenRoutes(api: AdminApi, { pool }: AdminDeps): void {
     handler: async ({ params }) => {
       const { rows } = await pool.query<ChainRow>(CHAIN_SQL, [params.jti]);
       if (!rows[0]) throw notFound('token');
-      return tokenStatus(params.jti, chainFacts(rows[0]), new Date());
+      return tokenStatus(params.jti, rows[0].active, chainFacts(rows[0]), new Date());
     },
   });
 
