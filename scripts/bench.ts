@@ -752,7 +752,7 @@ async function emptyDatabasePhase(database: Database, migrationsFor: (url: strin
   const pepper = randomBytes(32).toString('base64url');
   const world = await seedWorld(url, pepper, { pastTokens: 0 });
   log(`empty-database phase: seeded ${JSON.stringify(world.rowCounts)} in ${(world.seedMs / 1000).toFixed(1)} s; analyzed with issued_tokens empty`);
-  const deputy = await startChild('deputy', { BENCH_DATABASE_URL: url, BENCH_PEPPER: pepper, BENCH_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'), BENCH_WORKERS: '1' });
+  const deputy = await startChild('deputy', { BENCH_DATABASE_URL: url, BENCH_PEPPER: pepper, BENCH_WORKERS: '1' });
   const meter = database.postmasterPid !== undefined ? dbMeter : meterFor(database, url);
   try {
     const requests = Array.from({ length: COUNTS.subjects }, (_, i) =>
@@ -870,7 +870,7 @@ async function main(): Promise<void> {
   const world = await seedWorld(database.url, pepper);
   log(`seeded in ${(world.seedMs / 1000).toFixed(2)} s: ${JSON.stringify(world.rowCounts)}`);
 
-  const deputyEnv = { BENCH_DATABASE_URL: database.url, BENCH_PEPPER: pepper, BENCH_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'), BENCH_WORKERS: '1' };
+  const deputyEnv = { BENCH_DATABASE_URL: database.url, BENCH_PEPPER: pepper, BENCH_WORKERS: '1' };
   const deputy = await startChild('deputy', deputyEnv);
   log(`Deputy (child process, pid ${deputy.pid}) at ${deputy.url}`);
   let deputyResults: DeputyScenarios;

@@ -12,7 +12,7 @@
  * and when its stdin closes (the parent died), so it never outlives the benchmark.
  */
 import cluster from 'node:cluster';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
@@ -46,8 +46,7 @@ async function start(mode: Mode, fixedPort?: number): Promise<{ url: string; clo
   if (mode === 'deputy') {
     const databaseUrl = process.env.BENCH_DATABASE_URL;
     const pepper = process.env.BENCH_PEPPER;
-    const keyEncryptionKey = process.env.BENCH_KEY_ENCRYPTION_KEY;
-    if (!databaseUrl || !pepper || !keyEncryptionKey) throw new Error('BENCH_DATABASE_URL, BENCH_PEPPER and BENCH_KEY_ENCRYPTION_KEY are required');
+    if (!databaseUrl || !pepper) throw new Error('BENCH_DATABASE_URL and BENCH_PEPPER are required');
     const config = loadConfig({
       NODE_ENV: 'production',
       PORT: String(port),
@@ -58,7 +57,9 @@ async function start(mode: Mode, fixedPort?: number): Promise<{ url: string; clo
       LOG_LEVEL: 'silent',
       DATABASE_POOL_SIZE: '20',
       CLIENT_SECRET_PEPPER: pepper,
-      KEY_ENCRYPTION_KEY: keyEncryptionKey,
+      // Required in production since signing keys are sealed; derived from the run's pepper so
+      // every Deputy process of one run shares it.
+      KEY_ENCRYPTION_KEY: createHash('sha256').update(`key-encryption:${pepper}`).digest('hex'),
     });
     const deputy = await startDeputy(config, databaseUrl, createLogger('silent'));
     return { url: deputy.url, close: () => deputy.close() };

@@ -1,7 +1,8 @@
 /**
- * The recording function (SET enable_seqscan = off, migrations/functions/record_exchanges.sql): on a new database (statistics gathered while issued_tokens was empty, no
- * auto-analyze since), recording exchanges never scans issued_tokens, however large it grows —
- * the session's cached plans look tokens up by their primary key.
+ * On a new database (statistics gathered while issued_tokens was empty, no auto-analyze since),
+ * recording exchanges never scans issued_tokens, however large it grows — the session's cached
+ * plans look tokens up by their primary key (migrations/functions/record_exchanges.sql, SET
+ * enable_seqscan = off) — and a non-chain exchange's live facts do not touch it at all.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
