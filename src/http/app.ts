@@ -28,6 +28,7 @@ import { servedEndpointsOnly } from '../oauth/served-endpoints.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createSsfRouter } from '../ssf/router.js';
 import { outboxSignal } from '../ssf/outbox-signal.js';
+import { upstreamRoutes } from '../ssf/upstream-routes.js';
 import { operationalEndpoints, requestContext } from './observability.js';
 
 export interface AppDeps {
@@ -104,6 +105,8 @@ export function createApp(deps: AppDeps): App {
     metrics,
     allowPrivateNetwork: deps.config.SSF_ALLOW_PRIVATE_NETWORK,
     waitForEvents: outboxSignal(deps.configCache).wait,
+    extend: (router) =>
+      upstreamRoutes(router, { pool: deps.pool, issuerKeys, clockSkewSeconds: deps.config.CLOCK_SKEW, metrics, logger: deps.logger }),
   });
   provider.use(ssfRouter.routes());
   const adminAuth = createAdminAuthenticator({ ...deps, provider });
