@@ -33,6 +33,8 @@ import { loadKeyEncryptionKey } from './keys/local-keys.js';
 import { scheduleKeyRotation, type KeyRotationSchedule } from './keys/rotation-schedule.js';
 import type { Logger } from './log.js';
 import { createProvider } from './oauth/provider.js';
+import { sharedSignalsRoutes } from './ssf/app-routes.js';
+import { startSharedSignals } from './ssf/background.js';
 import { prepareProcess } from './startup.js';
 
 export interface ComposedDeputy {
@@ -136,7 +138,10 @@ export async function composeDeputy(config: Config, databaseUrl: string, logger:
         metrics,
       },
       tokenStatus: createTokenStatusHandlers({ pool, prisma, keyRing, logger, issuer: config.ISSUER }),
+      sharedSignals: sharedSignalsRoutes({ config, pool, configCache, keyRing, logger, provider, metrics, issuerKeys }),
     });
+    // Before the pool closes: in-flight deliveries finish first.
+    closers.unshift(startSharedSignals({ config, pool, keyRing, configCache, metrics, issuerKeys, logger }));
 
     if (config.PURGE_INTERVAL_S > 0) {
       const purge = schedulePurge(pool, {

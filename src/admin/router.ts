@@ -29,6 +29,7 @@ import { overviewRoutes } from './routes/overview.js';
 import { resourceRoutes } from './routes/resources.js';
 import { subjectRoutes } from './routes/subjects.js';
 import { tokenRoutes } from './routes/tokens.js';
+import { upstreamStreamRoutes } from './routes/upstream-streams.js';
 
 export const ADMIN_PREFIX = '/admin/v1';
 /** The catch-all layer answering unknown paths (404) and methods (405) in JSON; not an API operation. */
@@ -92,6 +93,7 @@ export function buildAdminApi(
   entitlementRoutes(api, routeDeps);
   grantRoutes(api, routeDeps);
   tokenRoutes(api, routeDeps);
+  upstreamStreamRoutes(api, routeDeps);
   auditRoutes(api, routeDeps);
   keyRoutes(api, routeDeps);
   overviewRoutes(api, routeDeps);

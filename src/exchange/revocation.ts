@@ -28,6 +28,9 @@ export const ISSUED_TOKEN_COLUMNS = 'jti, subject_id, actor_ids, client_id, reso
 /** The event's fields that say who revoked and why; the rest come from the token's record. */
 export type RevocationEvent = Omit<AuditEventInput, 'at' | 'admin' | 'requestId'>;
 
+/** Who revoked: named in the Shared Signals events the revocation queues (`reason_admin`, migration 0015). */
+export type RevocationCause = 'admin' | 'rfc7009';
+
 /**
  * Revokes the token `jti` if it is unrevoked, and records `token.revoked` through `record` (which
  * adds who and when) in the same transaction. Returns the revoked record; null when there was
@@ -36,9 +39,11 @@ export type RevocationEvent = Omit<AuditEventInput, 'at' | 'admin' | 'requestId'
 export async function revokeIssuedToken(
   tx: PrismaTransaction,
   jti: string,
+  cause: RevocationCause,
   details: Record<string, unknown>,
   record: (event: RevocationEvent) => Promise<void>,
 ): Promise<IssuedTokenRecord | null> {
+  await tx.$queryRawUnsafe(`SELECT set_config('deputy.revocation_reason', $1, true)`, cause);
   const [revoked] = await tx.$queryRawUnsafe<IssuedTokenRecord[]>(
     `UPDATE issued_tokens SET revoked_at = now() WHERE jti = $1 AND revoked_at IS NULL RETURNING ${ISSUED_TOKEN_COLUMNS}`,
     jti,

@@ -81,7 +81,7 @@ export function createTokenStatusHandlers({ pool, prisma, keyRing, issuer, logge
     const { claims } = check;
     try {
       await prisma.$transaction((tx) =>
-        revokeIssuedToken(tx, claims.jti, { via: 'revocation_endpoint' }, (event) =>
+        revokeIssuedToken(tx, claims.jti, 'rfc7009', { via: 'revocation_endpoint' }, (event) =>
           appendAuditEvents(tx, [{ ...event, at: new Date(), requestId: ctx.state.requestId ?? null }]),
         ),
       );

@@ -19,6 +19,7 @@ import { corsPolicy } from './cors.js';
 import { OAUTH_SURFACE, renderError, toDeputyError } from './error-response.js';
 import { servedEndpointsOnly } from '../oauth/served-endpoints.js';
 import type { Metrics } from './metrics.js';
+import type { sharedSignalsRoutes } from '../ssf/app-routes.js';
 import { operationalEndpoints, requestContext } from './observability.js';
 
 /** The parts the app is assembled from, all built by the composition root (src/composition.ts). */
@@ -35,6 +36,8 @@ export interface AppDeps {
   webConsole: Router;
   exchange: TokenExchangeDeps;
   tokenStatus: ReturnType<typeof createTokenStatusHandlers>;
+  /** Shared Signals: the transmitter's endpoints and the upstream receiver's push endpoint. */
+  sharedSignals: ReturnType<typeof sharedSignalsRoutes>;
 }
 
 export interface App {
@@ -82,6 +85,7 @@ export function createApp(deps: AppDeps): App {
   provider.use(authorizationServerMetadata);
   provider.use(servedEndpointsOnly(provider));
   provider.use(createDocsRouter(deps.adminPrefix).routes());
+  provider.use(deps.sharedSignals);
   provider.use(deps.admin.routes());
   provider.use(deps.admin.allowedMethods());
   provider.use(deps.webConsole.routes());

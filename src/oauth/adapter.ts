@@ -18,7 +18,7 @@ import type { ConfigCache } from '../db/change-feed.js';
 import type { PrismaTransaction } from '../db/prisma.js';
 import { TOKEN_EXCHANGE_GRANT } from '../exchange/request.js';
 import { currentRequestId } from './oidc-provider-internals.js';
-import { ADMIN_SCOPE } from './scopes.js';
+import { ADMIN_SCOPE, SSF_SCOPE } from './scopes.js';
 
 const CLIENT_CREDENTIALS = 'ClientCredentials';
 
@@ -28,6 +28,7 @@ interface ClientRow {
   token_endpoint_auth_method: string;
   jwks: { keys: unknown[] } | null;
   scope: string;
+  protected_resources?: string[];
 }
 
 /**
@@ -36,7 +37,8 @@ interface ClientRow {
  * any of the provider's scopes (deputy:admin among them).
  */
 export function clientMetadata(row: ClientRow): AdapterPayload {
-  const scope = row.scope.trim();
+  // A client linked to resources may also obtain ssf:stream, to manage its Shared Signals streams.
+  const scope = [row.scope.trim(), (row.protected_resources ?? []).length > 0 ? SSF_SCOPE : ''].filter(Boolean).join(' ');
   return {
     client_id: row.client_id,
     ...(row.client_secret_hash ? { client_secret: row.client_secret_hash } : {}),
@@ -150,7 +152,7 @@ export function createAdapterClass(pool: pg.Pool, cache: ConfigCache): new (name
       return cache.get(`clients:${id}`, async () => {
         const { rows } = await pool.query<ClientRow>({
           name: 'deputy_find_client',
-          text: `SELECT client_id, client_secret_hash, token_endpoint_auth_method, jwks, scope FROM clients WHERE client_id = $1`,
+          text: `SELECT client_id, client_secret_hash, token_endpoint_auth_method, jwks, scope, protected_resources FROM clients WHERE client_id = $1`,
           values: [id],
         });
         return rows[0] ? clientMetadata(rows[0]) : undefined;

@@ -275,7 +275,7 @@ export function tokenRoutes(api: AdminApi, deps: RouteDeps): void {
     responseDescription: 'The revoked token',
     handler: ({ params, body, admin, requestId }) =>
       changeWithAudit(deps.prisma, { admin, requestId }, async (tx, record) => {
-        const revoked = await revokeIssuedToken(tx, params.jti, { reason: body.reason ?? null }, record);
+        const revoked = await revokeIssuedToken(tx, params.jti, 'admin', { reason: body.reason ?? null }, record);
         if (revoked) return toToken(revoked);
         const existing = await tx.issuedToken.findUnique({ select: TOKEN_FIELDS, where: { jti: params.jti } });
         if (!existing) throw notFound('token');
