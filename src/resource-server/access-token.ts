@@ -53,12 +53,15 @@ function describe(error: unknown): string {
   return 'the access token is malformed';
 }
 
-/** The key set could not be fetched (network, timeout, non-200, not JSON): not the token's fault. */
-const isJwksUnavailable = (error: unknown) =>
-  error instanceof errors.JWKSTimeout ||
-  error instanceof errors.JWKSInvalid ||
-  (error instanceof Error && error.constructor === errors.JOSEError) ||
-  (error instanceof Error && !(error instanceof errors.JOSEError));
+/**
+ * The key set could not be fetched (network, timeout, non-200, not JSON): not the token's fault.
+ * Anything jose throws that is not one of its own errors comes from fetching the keys (checked
+ * without instanceof Error: fetch's errors may come from another realm).
+ */
+function isJwksUnavailable(error: unknown): boolean {
+  if (!(error instanceof errors.JOSEError)) return true;
+  return error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid || error.constructor === errors.JOSEError;
+}
 
 export async function verifyAccessToken(token: string, scheme: Scheme, options: AccessTokenOptions): Promise<VerifiedToken> {
   const invalid = (description: string) => new AccessError('invalid_token', description, { scheme });
