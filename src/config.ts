@@ -68,6 +68,18 @@ export const configSchema = z.object({
   PURGE_MAX_BATCHES: z.coerce.number().int().min(1).max(10_000).default(100),
   /** Allow trusted issuers' jwks_uri on private networks and loopback (never link-local or reserved ranges). */
   JWKS_ALLOW_PRIVATE_NETWORK: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  /** Shared Signals push: timeout of one delivery to a receiver, milliseconds. */
+  SSF_PUSH_TIMEOUT_MS: z.coerce.number().int().positive().max(60_000).default(5000),
+  /** Shared Signals push: first retry delay after a failed delivery, doubled per failure, milliseconds. */
+  SSF_RETRY_BASE_MS: z.coerce.number().int().positive().default(1000),
+  /** Shared Signals push: the longest delay between two retries, milliseconds. */
+  SSF_RETRY_MAX_MS: z.coerce.number().int().positive().default(300_000),
+  /** Shared Signals push: streams one process delivers to at once. */
+  SSF_DELIVERY_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  /** Shared Signals: how often each process looks for due deliveries besides the commit notifications, ms; 0 disables delivery here. */
+  SSF_DELIVERY_INTERVAL_MS: z.coerce.number().int().min(0).default(1000),
+  /** Allow Shared Signals push endpoints (and upstream poll URLs) on private networks and loopback. */
+  SSF_ALLOW_PRIVATE_NETWORK: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   /** Token-endpoint requests per second allowed per authenticated client (any grant), in each process; 0 disables. */
   RATE_LIMIT_CLIENT_PER_SECOND: z.coerce.number().int().min(0).default(2000),
   /** Token-endpoint exchanges per second allowed per actor, in each process; 0 disables. */

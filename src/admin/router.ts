@@ -28,6 +28,7 @@ import { overviewRoutes } from './routes/overview.js';
 import { resourceRoutes } from './routes/resources.js';
 import { subjectRoutes } from './routes/subjects.js';
 import { tokenRoutes } from './routes/tokens.js';
+import { upstreamStreamRoutes } from './routes/upstream-streams.js';
 
 export const ADMIN_PREFIX = '/admin/v1';
 /** The catch-all layer answering unknown paths (404) and methods (405) in JSON; not an API operation. */
@@ -79,6 +80,7 @@ export function buildAdminApi(
   entitlementRoutes(api, deps);
   grantRoutes(api, deps);
   tokenRoutes(api, deps);
+  upstreamStreamRoutes(api, deps);
   auditRoutes(api, deps);
   keyRoutes(api, deps);
   overviewRoutes(api, deps);

@@ -1,7 +1,8 @@
 /**
  * Deletes rows whose expiry has passed from the tables that would otherwise only grow:
- * oidc-provider's payloads (replay-detection entries among them) and used actor-assertion
- * `jti`s. Issued tokens and audit events are records, not caches: they are never purged here.
+ * oidc-provider's payloads (replay-detection entries among them), used actor-assertion
+ * `jti`s, and the Shared Signals outbox (a row's `expires_at` is its delivery time once
+ * delivered, else the expiry of the token it is about, after which no receiver needs it). Issued tokens and audit events are records, not caches: they are never purged here.
  *
  * Each batch is one short transaction deleting at most `batchSize` rows; a run stops after
  * `maxBatches` per table, so one run never holds locks or a connection for long, and whatever is left is
@@ -12,7 +13,7 @@ import type pg from 'pg';
 import { inTransaction } from './pool.js';
 
 /** The expiring tables. Each has an index on `expires_at`. */
-export const PURGED_TABLES = ['oidc_payloads', 'used_assertion_jtis'] as const;
+export const PURGED_TABLES = ['oidc_payloads', 'used_assertion_jtis', 'ssf_outbox'] as const;
 export type PurgedTable = (typeof PURGED_TABLES)[number];
 
 /**
@@ -41,7 +42,7 @@ export interface PurgeResult {
 }
 
 export async function purgeExpired(pool: pg.Pool, { batchSize, maxBatches }: PurgeOptions): Promise<PurgeResult> {
-  const result: PurgeResult = { deleted: { oidc_payloads: 0, used_assertion_jtis: 0 }, batches: 0, skipped: false, more: false };
+  const result: PurgeResult = { deleted: { oidc_payloads: 0, used_assertion_jtis: 0, ssf_outbox: 0 }, batches: 0, skipped: false, more: false };
   for (const table of PURGED_TABLES) {
     // Each table has its own budget, so a busy table never starves the next one.
     for (let batch = 0; ; batch += 1) {

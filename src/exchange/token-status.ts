@@ -92,6 +92,8 @@ export function createTokenStatusHandlers({ pool, keyRing, issuer, logger }: Tok
     const { claims } = check;
     try {
       await inTransaction(pool, async (client) => {
+        // Names the cause in the Shared Signals events this revocation queues (migration 0015).
+        await client.query(`SELECT set_config('deputy.revocation_reason', 'rfc7009', true)`);
         const { rows } = await client.query<{ subject_id: string; actor_ids: string[]; resource_uri: string; grant_id: string }>(
           `UPDATE issued_tokens SET revoked_at = now() WHERE jti = $1 AND revoked_at IS NULL
            RETURNING subject_id, actor_ids, resource_uri, grant_id`,

@@ -6,6 +6,11 @@ export interface Metrics {
   exchangeSeconds: Histogram<'outcome'>;
   httpSeconds: Histogram<'route' | 'method' | 'status'>;
   clientAuthenticationFailures: Counter<'reason'>;
+  /** Shared Signals events handed to receivers, by method (push, poll) and outcome. */
+  ssfDeliveries: Counter<'method' | 'outcome'>;
+  ssfPushSeconds: Histogram<'outcome'>;
+  /** Security Event Tokens received from trusted issuers, by outcome. */
+  ssfReceived: Counter<'outcome'>;
 }
 
 /** One registry per app instance, so several apps in one process (tests) do not collide. */
@@ -38,6 +43,25 @@ export function createMetrics(): Metrics {
       name: 'deputy_client_authentication_failures_total',
       help: 'Requests to /token, introspection and revocation whose client did not authenticate, by reason (nothing of them is stored)',
       labelNames: ['reason'],
+      registers: [registry],
+    }),
+    ssfDeliveries: new Counter({
+      name: 'deputy_ssf_events_delivered_total',
+      help: 'Shared Signals events handed to receivers, by method (push, poll) and outcome (delivered, rejected by the receiver, failed and retried)',
+      labelNames: ['method', 'outcome'],
+      registers: [registry],
+    }),
+    ssfPushSeconds: new Histogram({
+      name: 'deputy_ssf_push_duration_seconds',
+      help: 'Time of one Shared Signals push to a receiver, by outcome',
+      labelNames: ['outcome'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    ssfReceived: new Counter({
+      name: 'deputy_ssf_events_received_total',
+      help: 'Security Event Tokens received from trusted issuers, by outcome (applied, ignored, refused)',
+      labelNames: ['outcome'],
       registers: [registry],
     }),
   };

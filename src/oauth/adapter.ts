@@ -16,7 +16,7 @@ import type pg from 'pg';
 import { appendAuditEvents, inTransaction, type AuditEventInput } from '../audit/audit-log.js';
 import type { ConfigCache } from '../db/change-feed.js';
 import { currentRequestId } from './oidc-provider-internals.js';
-import { ADMIN_SCOPE } from './scopes.js';
+import { ADMIN_SCOPE, SSF_SCOPE } from './scopes.js';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const CLIENT_CREDENTIALS = 'ClientCredentials';
@@ -27,6 +27,7 @@ interface ClientRow {
   token_endpoint_auth_method: string;
   jwks: { keys: unknown[] } | null;
   scope: string;
+  protected_resources?: string[];
 }
 
 /**
@@ -35,7 +36,8 @@ interface ClientRow {
  * any of the provider's scopes (deputy:admin among them).
  */
 export function clientMetadata(row: ClientRow): AdapterPayload {
-  const scope = row.scope.trim();
+  // A client linked to resources may also obtain ssf:stream, to manage its Shared Signals streams.
+  const scope = [row.scope.trim(), (row.protected_resources ?? []).length > 0 ? SSF_SCOPE : ''].filter(Boolean).join(' ');
   return {
     client_id: row.client_id,
     ...(row.client_secret_hash ? { client_secret: row.client_secret_hash } : {}),
@@ -147,7 +149,7 @@ export function createAdapterClass(pool: pg.Pool, cache: ConfigCache): new (name
       return cache.get(`clients:${id}`, async () => {
         const { rows } = await pool.query<ClientRow>({
           name: 'deputy_find_client',
-          text: `SELECT client_id, client_secret_hash, token_endpoint_auth_method, jwks, scope FROM clients WHERE client_id = $1`,
+          text: `SELECT client_id, client_secret_hash, token_endpoint_auth_method, jwks, scope, protected_resources FROM clients WHERE client_id = $1`,
           values: [id],
         });
         return rows[0] ? clientMetadata(rows[0]) : undefined;

@@ -10,7 +10,7 @@ import type { Config } from '../config.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import { createAdapterClass } from './adapter.js';
 import { allowedToIntrospect } from './introspection-policy.js';
-import { ADMIN_SCOPE } from './scopes.js';
+import { ADMIN_SCOPE, SSF_SCOPE } from './scopes.js';
 import { clientSecretMatches } from './client-secrets.js';
 import { createSingleUseJtis } from '../db/single-use-jtis.js';
 import { compareClientSecretsAsHashes, prepareProviderSteps, replaceReplayDetection, sizeClientCache, urlsFromIssuer } from './oidc-provider-internals.js';
@@ -43,7 +43,7 @@ export function createProvider({ config, pool, configCache, keyRing, clientSecre
       id_token_signed_response_alg: active.alg,
     },
     responseTypes: ['none'],
-    scopes: [ADMIN_SCOPE],
+    scopes: [ADMIN_SCOPE, SSF_SCOPE],
     claims: {},
     findAccount: async () => undefined,
     routes: {

@@ -66,14 +66,37 @@ describe('purge of expired rows', () => {
   it('deletes at most batchSize rows per statement and stops after maxBatches per table', async () => {
     await seed('old-', 100, -3600);
     const first = await purgeExpired(pool, { batchSize: 10, maxBatches: 3 });
-    expect(first).toMatchObject({ deleted: { oidc_payloads: 30, used_assertion_jtis: 30 }, batches: 6, more: true });
+    expect(first).toMatchObject({ deleted: { oidc_payloads: 30, used_assertion_jtis: 30, ssf_outbox: 0 }, batches: 7, more: true });
     expect(await ids('oidc_payloads')).toHaveLength(70);
     expect(await ids('used_assertion_jtis')).toHaveLength(70);
     const rest = await purgeExpired(pool, { batchSize: 10, maxBatches: 100 });
-    expect(rest.deleted).toEqual({ oidc_payloads: 70, used_assertion_jtis: 70 });
+    expect(rest.deleted).toEqual({ oidc_payloads: 70, used_assertion_jtis: 70, ssf_outbox: 0 });
     expect(rest.more).toBe(false);
     expect(await ids('oidc_payloads')).toEqual([]);
     expect(await ids('used_assertion_jtis')).toEqual([]);
+  });
+
+  it('deletes Shared Signals events delivered, or about tokens expired, beyond the grace period; keeps pending ones', async () => {
+    await pool.query(`INSERT INTO clients (client_id, token_endpoint_auth_method, protected_resources) VALUES ('purge-rs', 'client_secret_basic', ARRAY['https://rs.test'])`);
+    const { rows } = await pool.query<{ id: string }>(
+      `INSERT INTO ssf_streams (client_id, audience, delivery_method) VALUES ('purge-rs', ARRAY['https://rs.test'], 'poll') RETURNING id`,
+    );
+    const event = (label: string, deliveredAgo: number | null, expiresIn: number) =>
+      pool.query(
+        `INSERT INTO ssf_outbox (stream_id, event_type, subject, payload, delivered_at, expires_at)
+         VALUES ($1, 'urn:test', jsonb_build_object('label', $2::text), '{}',
+                 CASE WHEN $3::int IS NULL THEN NULL ELSE now() - make_interval(secs => $3::int) END, now() + make_interval(secs => $4::int))`,
+        [rows[0]!.id, label, deliveredAgo, expiresIn],
+      );
+    await event('delivered-long-ago', 3600, -3600);
+    await event('delivered-just-now', 0, 0);
+    await event('pending-live-token', null, 600);
+    await event('pending-expired-token', null, -3600);
+    const result = await purgeExpired(pool, { batchSize: 100, maxBatches: 10 });
+    expect(result.deleted.ssf_outbox).toBe(2);
+    const { rows: left } = await pool.query<{ label: string }>(`SELECT subject->>'label' AS label FROM ssf_outbox ORDER BY 1`);
+    expect(left.map((row) => row.label)).toEqual(['delivered-just-now', 'pending-live-token']);
+    await pool.query(`DELETE FROM clients WHERE client_id = 'purge-rs'`);
   });
 
   it('skips the run while another process holds the purge lock', async () => {

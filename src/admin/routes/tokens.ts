@@ -248,6 +248,8 @@ export function tokenRoutes(api: AdminApi, { pool }: AdminDeps): void {
     responseDescription: 'The revoked token',
     handler: ({ params, body, admin, requestId }) =>
       changeWithAudit(pool, { admin, requestId }, async (db, record) => {
+        // Names the cause in the Shared Signals events this revocation queues (migration 0015).
+        await db.query(`SELECT set_config('deputy.revocation_reason', 'admin', true)`);
         const { rows } = await db.query<TokenRow>(
           `UPDATE issued_tokens SET revoked_at = now() WHERE jti = $1 AND revoked_at IS NULL RETURNING ${COLUMNS}`,
           [params.jti],
