@@ -131,7 +131,8 @@ describe('continuous authorization at a resource server (issue 16)', () => {
     latenciesMs[way] = Math.round(performance.now() - returned);
     for (const token of tokens) {
       const refused = await call(target, token);
-      expect(refused.headers.get('www-authenticate')).toContain('error="invalid_token"');
+      // Refused because the event arrived, not because of introspection.
+      expect(refused.headers.get('www-authenticate')).toContain('error="invalid_token", error_description="the access token was revoked"');
     }
   }
 
@@ -143,7 +144,6 @@ describe('continuous authorization at a resource server (issue 16)', () => {
     await api.rs.ssf!.verifyStream(20_000);
   });
   afterAll(async () => {
-    // eslint-disable-next-line no-console
     if (Object.keys(latenciesMs).length) console.log(`revoke returned → API refuses (ms, informative): ${JSON.stringify(latenciesMs)}`);
     await api?.close();
     // After the restart test the world's Deputy is already closed; its database is still ours.
@@ -249,7 +249,7 @@ describe('continuous authorization at a resource server (issue 16)', () => {
       expect([...new Set(api.revokedInOrder)].filter((jti) => outage.includes(jti))).toEqual(outage);
       for (const token of tokens) expect((await call(api, token)).status).toBe(401);
       // What it learnt before the outage is gone from memory; introspection covers tokens older than this process.
-      expect((await call(api, before)).status).toBe(401);
+      expect((await call(api, before)).headers.get('www-authenticate')).toContain('the access token is not active');
       expect((await call(api, await tokenOf(await w.exchangeAs('alice', { scope: 'read' })))).status).toBe(200);
     } finally {
       await api.close();
