@@ -78,6 +78,8 @@ export const configSchema = z.object({
   SSF_DELIVERY_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   /** Shared Signals: how often each process looks for due deliveries besides the commit notifications, ms; 0 disables delivery here. */
   SSF_DELIVERY_INTERVAL_MS: z.coerce.number().int().min(0).default(1000),
+  /** Shared Signals upstream: how often Deputy polls the trusted issuers' transmitters of poll streams, ms; 0 disables polling here. */
+  SSF_UPSTREAM_POLL_INTERVAL_MS: z.coerce.number().int().min(0).default(10_000),
   /** Allow Shared Signals push endpoints (and upstream poll URLs) on private networks and loopback. */
   SSF_ALLOW_PRIVATE_NETWORK: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   /** Token-endpoint requests per second allowed per authenticated client (any grant), in each process; 0 disables. */

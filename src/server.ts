@@ -22,6 +22,7 @@ import type { Logger } from './log.js';
 import { startPushDelivery } from './ssf/delivery.js';
 import { createTargetClient } from './ssf/http-target.js';
 import { outboxSignal } from './ssf/outbox-signal.js';
+import { startUpstreamPolling } from './ssf/upstream-poll.js';
 
 export interface RunningDeputy {
   url: string;
@@ -89,6 +90,17 @@ export async function startDeputy(config: Config, databaseUrl: string, logger: L
       outboxSignal(configCache).onEvents(() => delivery.wake());
       closers.unshift(() => delivery.stop());
       delivery.wake();
+    }
+    if (config.SSF_UPSTREAM_POLL_INTERVAL_MS > 0) {
+      const polling = startUpstreamPolling({
+        pool,
+        send: createTargetClient({ allowPrivateNetwork: config.SSF_ALLOW_PRIVATE_NETWORK }),
+        receiver: { pool, issuerKeys: app.issuerKeys, clockSkewSeconds: config.CLOCK_SKEW, metrics: app.metrics, logger },
+        logger,
+        intervalMs: config.SSF_UPSTREAM_POLL_INTERVAL_MS,
+        timeoutMs: config.SSF_PUSH_TIMEOUT_MS,
+      });
+      closers.unshift(() => polling.stop());
     }
     if (config.PURGE_INTERVAL_S > 0) {
       const purge = schedulePurge(pool, {

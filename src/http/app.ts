@@ -16,7 +16,7 @@ import { ADMIN_PREFIX, createAdminAuthenticator, createAdminRouter } from '../ad
 import { createAdminDispatch } from '../console/dispatch.js';
 import { createConsoleRouter } from '../console/router.js';
 import { registerTokenExchange } from '../exchange/grant.js';
-import { createIssuerKeys } from '../exchange/issuer-keys.js';
+import { createIssuerKeys, type IssuerKeys } from '../exchange/issuer-keys.js';
 import { createRateLimits } from '../exchange/rate-limit.js';
 import { TRUSTED_ISSUER_KEY } from '../exchange/trusted-issuers.js';
 import { createTokenStatusHandlers } from '../exchange/token-status.js';
@@ -46,6 +46,8 @@ export interface AppDeps {
 export interface App {
   provider: Provider;
   metrics: Metrics;
+  /** Trusted issuers' keys (the Shared Signals upstream poller verifies with them too). */
+  issuerKeys: IssuerKeys;
   callback: ReturnType<Provider['callback']>;
 }
 
@@ -121,5 +123,5 @@ export function createApp(deps: AppDeps): App {
   guardClientAuthentication(provider, { metrics, rateLimits });
   registerTokenExchange(provider, { ...deps, issuerKeys, metrics, rateLimits });
   handleStructuredTokens(provider, createTokenStatusHandlers({ ...deps, issuer: deps.config.ISSUER }));
-  return { provider, metrics, callback: provider.callback() };
+  return { provider, metrics, issuerKeys, callback: provider.callback() };
 }

@@ -129,9 +129,10 @@ export async function applyUpstreamSet(claims: Record<string, unknown>, stream: 
       affected = await subjectIds(db, action.subject, stream);
       if (action.action === 'revoke_sessions' && affected.length > 0) {
         await db.query(`SELECT set_config('deputy.revocation_reason', 'upstream_session_revoked', true)`);
+        // Event times are whole seconds: a token of that very second counts as before (fail closed).
         const result = await db.query(
           `UPDATE issued_tokens SET revoked_at = now()
-            WHERE subject_id = ANY($1) AND issued_at <= to_timestamp($2) AND revoked_at IS NULL AND expires_at > now()`,
+            WHERE subject_id = ANY($1) AND issued_at < to_timestamp($2 + 1) AND revoked_at IS NULL AND expires_at > now()`,
           [affected, action.before],
         );
         changed = result.rowCount ?? 0;

@@ -134,7 +134,7 @@ export function entitlementRoutes(api: AdminApi, { pool }: AdminDeps): void {
     operationId: 'deleteEntitlement',
     tag: 'entitlements',
     summary: 'Withdraw an entitlement',
-    description: 'Takes effect at once for exchanges, which read entitlements live; tokens already minted with the scope keep it until they expire unless revoked.',
+    description: 'Takes effect at once for exchanges, which read entitlements live; the subject’s live tokens for that resource carrying the scope are revoked (and Shared Signals events sent).',
     params: IdParam,
     status: 204,
     responseDescription: 'The entitlement is withdrawn',
