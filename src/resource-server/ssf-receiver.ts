@@ -110,7 +110,11 @@ export class SsfReceiver {
     return this.revoked.has(jti);
   }
 
-  /** Marks the receiver as listening from now (the push endpoint is mounted, or a poll succeeded). */
+  /**
+   * Marks the receiver as listening from now: tokens issued earlier may have been revoked before
+   * this process could learn it, and are introspected when introspection is configured. Done by
+   * ensureStream, the first push and the first poll; call it yourself if you skip ensureStream.
+   */
   markListening(): void {
     this.coveredSince ??= this.now();
   }
@@ -203,6 +207,9 @@ export class SsfReceiver {
       }));
     this.streamId = config.stream_id;
     this.pollUrl = delivery.method === 'poll' ? (config.delivery.endpoint_url ?? null) : null;
+    // From now on every revocation reaches this process: Deputy holds what it has not delivered
+    // (or what was not acknowledged) until this receiver takes it.
+    this.markListening();
     return config;
   }
 

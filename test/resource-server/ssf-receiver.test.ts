@@ -284,7 +284,10 @@ describe('stream management and poll (RFC 8936)', () => {
 
   it('creates a poll stream once, reuses it, verifies it end to end, and revokes what it polls (acknowledging each batch)', async () => {
     rs = receiver();
+    expect(rs.ssf!.coveredSince).toBeNull();
     const stream = await rs.ssf!.ensureStream({ method: 'poll' });
+    // Listening from the stream on: older tokens are the introspection's (when configured).
+    expect(rs.ssf!.coveredSince).toEqual(expect.any(Number));
     expect(stream.delivery.method).toBe('urn:ietf:rfc:8936');
     expect((await rs.ssf!.ensureStream({ method: 'poll' })).stream_id).toBe(stream.stream_id);
     expect(transmitter.streams).toHaveLength(1);
