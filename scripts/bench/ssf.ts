@@ -285,6 +285,12 @@ export async function benchSsf(): Promise<void> {
   await sleep(Math.max(0, outageSeconds * 1000 - (performance.now() - downAt)));
   api = await startApi(deputy.url, apiPort);
   const backAt = performance.now();
+  // BENCH_SSF_RESUME=1: the API tells Deputy it is back (stream status enabled) instead of
+  // waiting for Deputy's next retry.
+  if (process.env.BENCH_SSF_RESUME === '1') {
+    await api.rs.ssf!.ensureStream({ method: 'push', endpointUrl: `${api.url}/ssf`, authorizationHeader: PUSH_SECRET });
+    await api.rs.ssf!.resume();
+  }
   const expected = outageTokens.map(jtiOf);
   const drainDeadline = backAt + 10 * 60_000;
   while (!expected.every((jti) => api.arrivals.has(jti)) && performance.now() < drainDeadline) await sleep(20);

@@ -213,6 +213,17 @@ export class SsfReceiver {
     return config;
   }
 
+  /**
+   * Sets the stream `enabled` (SSF 1.0 §8.1.2.2). Deputy then delivers what it holds at once
+   * instead of at its next retry: call it when the push endpoint is back after an outage.
+   */
+  async resume(): Promise<void> {
+    const { status_endpoint: endpoint } = await this.transmitter();
+    if (!endpoint || !this.streamId) throw new Error('no stream to resume (ensureStream first) or no status_endpoint');
+    const response = await this.call('POST', endpoint, { stream_id: this.streamId, status: 'enabled' });
+    if (!response.ok) throw new Error(`SSF status answered ${response.status}`);
+  }
+
   async deleteStream(): Promise<void> {
     if (!this.streamId) return;
     const { configuration_endpoint: endpoint } = await this.transmitter();

@@ -242,6 +242,9 @@ describe('continuous authorization at a resource server (issue 16)', () => {
 
       // The API restarts with an empty (in-memory) revocation list on the same push endpoint.
       api = await startApi(restarted.url, w.issuer, port);
+      // The API says it is back (stream enabled): Deputy delivers now rather than at its next retry.
+      await api.rs.ssf!.ensureStream({ method: 'push', endpointUrl: `${api.url}/ssf`, authorizationHeader: PUSH_SECRET });
+      await api.rs.ssf!.resume();
       // Every event of the outage reaches the restarted API (not merely refused by introspection:
       // the events themselves arrive), in the order of the changes (first arrival of each).
       const outage = tokens.map((token) => claimsOf(token).jti as string);

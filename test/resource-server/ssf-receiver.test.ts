@@ -184,6 +184,7 @@ class FakeTransmitter {
   pushes: string[] = [];
   authorizations: string[] = [];
   pushTo: string | null = null;
+  statusUpdates: Array<Record<string, unknown>> = [];
 
   async start(): Promise<void> {
     this.server = http.createServer((req, res) => {
@@ -208,7 +209,7 @@ class FakeTransmitter {
   private async route(req: http.IncomingMessage, body: string, res: http.ServerResponse) {
     const url = new URL(req.url!, this.url);
     if (url.pathname === '/.well-known/ssf-configuration') {
-      return this.json(res, 200, { issuer: ISSUER, configuration_endpoint: `${this.url}/ssf/streams`, verification_endpoint: `${this.url}/ssf/verify` });
+      return this.json(res, 200, { issuer: ISSUER, configuration_endpoint: `${this.url}/ssf/streams`, verification_endpoint: `${this.url}/ssf/verify`, status_endpoint: `${this.url}/ssf/status` });
     }
     this.authorizations.push(req.headers.authorization ?? '');
     if (req.headers.authorization !== 'Bearer receiver-token') return this.json(res, 401, { error: 'invalid_token' });
@@ -231,6 +232,10 @@ class FakeTransmitter {
       this.streams = this.streams.filter((s) => s.stream_id !== url.searchParams.get('stream_id'));
       res.writeHead(204).end();
       return;
+    }
+    if (url.pathname === '/ssf/status' && req.method === 'POST') {
+      this.statusUpdates.push(JSON.parse(body));
+      return this.json(res, 200, JSON.parse(body));
     }
     if (url.pathname === '/ssf/verify') {
       const { stream_id, state } = JSON.parse(body);
@@ -352,6 +357,8 @@ describe('stream management and poll (RFC 8936)', () => {
       const stream = await api.ssf!.ensureStream({ method: 'push', endpointUrl, authorizationHeader: 'Bearer x' });
       expect(stream.delivery).toEqual({ method: 'urn:ietf:rfc:8935', endpoint_url: endpointUrl, authorization_header: 'Bearer x' });
       await api.ssf!.verifyStream(5000);
+      await api.ssf!.resume();
+      expect(transmitter.statusUpdates.at(-1)).toEqual({ stream_id: stream.stream_id, status: 'enabled' });
       await api.ssf!.deleteStream();
       expect(transmitter.streams.find((s) => s.stream_id === stream.stream_id)).toBeUndefined();
     } finally {
