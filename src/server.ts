@@ -19,10 +19,7 @@ import { KeyRing } from './keys/key-ring.js';
 import { loadKeyEncryptionKey } from './keys/local-keys.js';
 import { scheduleKeyRotation, type KeyRotationSchedule } from './keys/rotation-schedule.js';
 import type { Logger } from './log.js';
-import { startPushDelivery } from './ssf/delivery.js';
-import { createTargetClient } from './ssf/http-target.js';
-import { outboxSignal } from './ssf/outbox-signal.js';
-import { startUpstreamPolling } from './ssf/upstream-poll.js';
+import { startSharedSignals } from './ssf/background.js';
 
 export interface RunningDeputy {
   url: string;
@@ -73,35 +70,8 @@ export async function startDeputy(config: Config, databaseUrl: string, logger: L
       keyRing.reload().catch((error: unknown) => logger.warn({ detail: (error as Error).message }, 'could not reload the signing keys'));
     });
     const app = createApp({ config, pool, configCache, keyRing, checkpointKey, logger, clientSecretPepper });
-    if (config.SSF_DELIVERY_INTERVAL_MS > 0) {
-      const delivery = startPushDelivery({
-        pool,
-        keyRing,
-        issuer: config.ISSUER,
-        send: createTargetClient({ allowPrivateNetwork: config.SSF_ALLOW_PRIVATE_NETWORK }),
-        logger,
-        metrics: app.metrics,
-        timeoutMs: config.SSF_PUSH_TIMEOUT_MS,
-        retryBaseMs: config.SSF_RETRY_BASE_MS,
-        retryMaxMs: config.SSF_RETRY_MAX_MS,
-        concurrency: config.SSF_DELIVERY_CONCURRENCY,
-        intervalMs: config.SSF_DELIVERY_INTERVAL_MS,
-      });
-      outboxSignal(configCache).onEvents(() => delivery.wake());
-      closers.unshift(() => delivery.stop());
-      delivery.wake();
-    }
-    if (config.SSF_UPSTREAM_POLL_INTERVAL_MS > 0) {
-      const polling = startUpstreamPolling({
-        pool,
-        send: createTargetClient({ allowPrivateNetwork: config.SSF_ALLOW_PRIVATE_NETWORK }),
-        receiver: { pool, issuerKeys: app.issuerKeys, clockSkewSeconds: config.CLOCK_SKEW, metrics: app.metrics, logger },
-        logger,
-        intervalMs: config.SSF_UPSTREAM_POLL_INTERVAL_MS,
-        timeoutMs: config.SSF_PUSH_TIMEOUT_MS,
-      });
-      closers.unshift(() => polling.stop());
-    }
+    // Before the pool closes: in-flight deliveries finish first.
+    closers.unshift(startSharedSignals({ config, pool, keyRing, configCache, app, logger }));
     if (config.PURGE_INTERVAL_S > 0) {
       const purge = schedulePurge(pool, {
         intervalMs: config.PURGE_INTERVAL_S * 1000,

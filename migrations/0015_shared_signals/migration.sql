@@ -70,21 +70,23 @@ CREATE FUNCTION deputy_revocation_reason(fallback text) RETURNS text LANGUAGE sq
   SELECT coalesce(nullif(current_setting('deputy.revocation_reason', true), ''), fallback)
 $$;
 
--- Queues one session-revoked event per (token, stream) for the given tokens: each unexpired token
--- goes to every enabled stream whose audience holds the token's resource and that delivers the
--- event type. With no stream, a single index probe. Wakes the delivery workers on commit.
-CREATE FUNCTION deputy_ssf_enqueue_token_events(tokens jsonb) RETURNS void LANGUAGE plpgsql AS $$
+-- Queues one session-revoked event per (token, stream) for the given tokens (reasons[i] is
+-- jtis[i]'s): each unexpired token goes to every stream not disabled whose audience holds the
+-- token's resource and that delivers the event type. With no stream, a single index probe.
+-- Wakes the delivery workers on commit.
+CREATE FUNCTION deputy_ssf_enqueue_token_events(jtis text[], reasons text[]) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   v_count bigint;
+  v_now bigint := floor(extract(epoch FROM clock_timestamp()))::bigint;
 BEGIN
+  IF jtis IS NULL OR cardinality(jtis) = 0 THEN RETURN; END IF;
   IF NOT EXISTS (SELECT 1 FROM ssf_streams WHERE status <> 'disabled') THEN RETURN; END IF;
   INSERT INTO ssf_outbox (stream_id, event_type, subject, payload, expires_at)
   SELECT s.id, deputy_ssf_session_revoked_type(),
          jsonb_build_object('format', 'jwt_id', 'jti', t.jti),
-         jsonb_build_object('event_timestamp', floor(extract(epoch FROM clock_timestamp()))::bigint,
-                            'reason', x.reason, 'token_exp', floor(extract(epoch FROM t.expires_at))::bigint),
+         jsonb_build_object('event_timestamp', v_now, 'reason', x.reason, 'token_exp', floor(extract(epoch FROM t.expires_at))::bigint),
          t.expires_at
-    FROM jsonb_to_recordset(tokens) AS x(jti text, reason text)
+    FROM unnest(jtis, reasons) AS x(jti, reason)
     JOIN issued_tokens t ON t.jti = x.jti
     JOIN ssf_streams s ON s.status <> 'disabled' AND s.audience @> ARRAY[t.resource_uri]
                       AND deputy_ssf_session_revoked_type() = ANY(s.events_delivered)
@@ -115,11 +117,10 @@ BEGIN
     FROM new_tokens n JOIN old_tokens o ON o.jti = n.jti
    WHERE o.revoked_at IS NULL AND n.revoked_at IS NOT NULL;
   IF v_revoked IS NULL THEN RETURN NULL; END IF;
-  PERFORM deputy_ssf_enqueue_token_events(
-    (SELECT jsonb_agg(jsonb_build_object('jti', r.jti, 'reason', r.reason)) FROM (
+  PERFORM deputy_ssf_enqueue_token_events(array_agg(r.jti), array_agg(r.reason)) FROM (
        SELECT unnest(v_revoked) AS jti, deputy_revocation_reason('revoked') AS reason
        UNION ALL
-       SELECT d.jti, 'ancestor_revoked' FROM deputy_token_descendants(v_revoked) d WHERE d.jti <> ALL(v_revoked)) r));
+       SELECT d.jti, 'ancestor_revoked' FROM deputy_token_descendants(v_revoked) d WHERE NOT d.jti = ANY(v_revoked)) r;
   RETURN NULL;
 END;
 $$;
@@ -130,14 +131,16 @@ CREATE TRIGGER "issued_tokens_ssf_revoked" AFTER UPDATE ON "issued_tokens"
 
 -- A grant revoked: every live token whose chain relies on it (minted under it, or derived from one that was).
 CREATE FUNCTION deputy_ssf_grant_revoked() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  v_direct text[];
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM ssf_streams WHERE status <> 'disabled') THEN RETURN NULL; END IF;
-  PERFORM deputy_ssf_enqueue_token_events((
-    SELECT jsonb_agg(jsonb_build_object('jti', x.jti, 'reason', deputy_revocation_reason('grant_revoked'))) FROM (
+  SELECT array_agg(t.jti) INTO v_direct FROM issued_tokens t WHERE t.grant_id = NEW.id;
+  PERFORM deputy_ssf_enqueue_token_events(array_agg(x.jti), array_fill(deputy_revocation_reason('grant_revoked'), ARRAY[count(*)::int])) FROM (
       SELECT t.jti FROM issued_tokens t
        WHERE t.grant_id = NEW.id AND t.revoked_at IS NULL AND t.expires_at > now()
       UNION
-      SELECT d.jti FROM deputy_token_descendants(ARRAY(SELECT t.jti FROM issued_tokens t WHERE t.grant_id = NEW.id)) d) x));
+      SELECT d.jti FROM deputy_token_descendants(v_direct) d) x;
   RETURN NULL;
 END;
 $$;
@@ -150,10 +153,9 @@ CREATE TRIGGER "delegation_grants_ssf_revoked" AFTER UPDATE OF "revoked_at" ON "
 CREATE FUNCTION deputy_ssf_subject_disabled() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM ssf_streams WHERE status <> 'disabled') THEN RETURN NULL; END IF;
-  PERFORM deputy_ssf_enqueue_token_events((
-    SELECT jsonb_agg(jsonb_build_object('jti', t.jti, 'reason', deputy_revocation_reason('subject_disabled')))
-      FROM issued_tokens t
-     WHERE t.subject_id = NEW.id AND t.revoked_at IS NULL AND t.expires_at > now() AND t.issued_at <= NEW.disabled_at));
+  PERFORM deputy_ssf_enqueue_token_events(array_agg(t.jti), array_fill(deputy_revocation_reason('subject_disabled'), ARRAY[count(*)::int]))
+     FROM issued_tokens t
+    WHERE t.subject_id = NEW.id AND t.revoked_at IS NULL AND t.expires_at > now() AND t.issued_at <= NEW.disabled_at;
   RETURN NULL;
 END;
 $$;
@@ -166,10 +168,9 @@ CREATE TRIGGER "subjects_ssf_disabled" AFTER UPDATE OF "status" ON "subjects"
 CREATE FUNCTION deputy_ssf_actor_disabled() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM ssf_streams WHERE status <> 'disabled') THEN RETURN NULL; END IF;
-  PERFORM deputy_ssf_enqueue_token_events((
-    SELECT jsonb_agg(jsonb_build_object('jti', t.jti, 'reason', deputy_revocation_reason('actor_disabled')))
-      FROM issued_tokens t
-     WHERE t.actor_ids @> ARRAY[NEW.id] AND t.revoked_at IS NULL AND t.expires_at > now() AND t.issued_at <= NEW.disabled_at));
+  PERFORM deputy_ssf_enqueue_token_events(array_agg(t.jti), array_fill(deputy_revocation_reason('actor_disabled'), ARRAY[count(*)::int]))
+     FROM issued_tokens t
+    WHERE t.actor_ids @> ARRAY[NEW.id] AND t.revoked_at IS NULL AND t.expires_at > now() AND t.issued_at <= NEW.disabled_at;
   RETURN NULL;
 END;
 $$;

@@ -26,9 +26,7 @@ import { createProvider } from '../oauth/provider.js';
 import { corsPolicy } from './cors.js';
 import { servedEndpointsOnly } from '../oauth/served-endpoints.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { createSsfRouter } from '../ssf/router.js';
-import { outboxSignal } from '../ssf/outbox-signal.js';
-import { upstreamRoutes } from '../ssf/upstream-routes.js';
+import { sharedSignalsRoutes } from '../ssf/app-routes.js';
 import { operationalEndpoints, requestContext } from './observability.js';
 
 export interface AppDeps {
@@ -98,19 +96,7 @@ export function createApp(deps: AppDeps): App {
     if (key === null) issuerKeys.dropAll();
     else if (key.startsWith(TRUSTED_ISSUER_KEY)) issuerKeys.drop(key.slice(TRUSTED_ISSUER_KEY.length));
   });
-  const ssfRouter = createSsfRouter({
-    provider,
-    pool: deps.pool,
-    keyRing: deps.keyRing,
-    issuer: deps.config.ISSUER,
-    logger: deps.logger,
-    metrics,
-    allowPrivateNetwork: deps.config.SSF_ALLOW_PRIVATE_NETWORK,
-    waitForEvents: outboxSignal(deps.configCache).wait,
-    extend: (router) =>
-      upstreamRoutes(router, { pool: deps.pool, issuerKeys, clockSkewSeconds: deps.config.CLOCK_SKEW, metrics, logger: deps.logger }),
-  });
-  provider.use(ssfRouter.routes());
+  provider.use(sharedSignalsRoutes({ ...deps, provider, metrics, issuerKeys }));
   const adminAuth = createAdminAuthenticator({ ...deps, provider });
   const admin = createAdminRouter({ ...deps, provider, issuerKeys }, adminAuth);
   provider.use(admin.routes());

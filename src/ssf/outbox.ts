@@ -7,6 +7,8 @@ import type pg from 'pg';
 import type { OutboxEvent } from './events.js';
 import { VERIFICATION } from './events.js';
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 interface OutboxRow {
   id: string;
   jti: string;
@@ -41,11 +43,13 @@ export async function pendingEvents(db: pg.Pool | pg.ClientBase, streamId: strin
 
 /** Marks events delivered (acknowledged); unknown jtis and other streams' are ignored. */
 export async function markDelivered(db: pg.Pool | pg.ClientBase, streamId: string, jtis: string[]): Promise<number> {
-  if (jtis.length === 0) return 0;
+  // Deputy's SET jtis are UUIDs: anything else names no event (and must not reach a uuid cast).
+  const known = jtis.filter((jti) => UUID.test(jti));
+  if (known.length === 0) return 0;
   const { rowCount } = await db.query(
     `UPDATE ssf_outbox SET delivered_at = now(), expires_at = now()
-      WHERE stream_id = $1 AND jti::text = ANY($2::text[]) AND delivered_at IS NULL`,
-    [streamId, jtis],
+      WHERE stream_id = $1 AND jti = ANY($2::uuid[]) AND delivered_at IS NULL`,
+    [streamId, known],
   );
   return rowCount ?? 0;
 }
