@@ -13,6 +13,9 @@
  *    BENCH_CONSOLE_ONLY=1 runs this phase alone (no load scenarios, no results.json).
  * 6. With BENCH_WORKERS=N: the user-JWT exchange and introspection again with N Deputy processes
  *    on one port (WORKERS=N npm start), at 32 connections.
+ * 7. BENCH_SSF=1 (or `npm run bench -- --ssf`): the continuous-authorization figures alone
+ *    (scripts/bench/ssf.ts: revoke → resource-server refusal latency, receiver outage, exchange
+ *    rate with a live SSF stream vs none).
  *
  * Prints a table and writes bench/results.json. Everything started here is stopped here, also
  * on error, on SIGINT/SIGTERM, and by a watchdog if the run overstays.
@@ -61,6 +64,8 @@ const WORKERS = envNumber('BENCH_WORKERS', 1);
 const CONSOLE_ONLY = process.env.BENCH_CONSOLE_ONLY === '1';
 /** BENCH_EMPTY_DB_ONLY=1: the empty-database phase alone (no other scenarios, no results.json). */
 const EMPTY_DB_ONLY = process.env.BENCH_EMPTY_DB_ONLY === '1';
+/** BENCH_SSF=1 or --ssf: the Shared Signals phase alone (scripts/bench/ssf.ts). */
+const SSF_ONLY = process.env.BENCH_SSF === '1' || process.argv.includes('--ssf');
 /** The level the latency and ratio targets name; the one-level measurements run there too. */
 const TARGET_CONNECTIONS = CONNECTIONS.includes(32) ? 32 : CONNECTIONS.at(-1)!;
 const WORKERS_WARMUP = Math.max(WARMUP, 5);
@@ -851,6 +856,7 @@ function codeUnderTest(): { commit: string; uncommittedChanges: string[] } {
 }
 
 async function main(): Promise<void> {
+  if (SSF_ONLY) return (await import('./bench/ssf.js')).runSsfBench();
   const loadAtStart = os.loadavg().map((n) => Math.round(n * 100) / 100);
   log(`load average at start ${loadAtStart.join(' ')} on ${os.cpus().length} CPUs${loadAtStart[0]! > os.cpus().length * 0.5 ? ' — OTHER WORK IS RUNNING ON THIS MACHINE; figures will be depressed and noisy' : ''}`);
   log(`connections ${CONNECTIONS.join(', ')}; ${SECONDS}s measured after ${WARMUP}s warm-up each; memory run ${MEMORY_SECONDS}s`);
