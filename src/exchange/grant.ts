@@ -21,11 +21,10 @@ import { toProviderError } from '../oauth/provider-errors.js';
 import { assertClientMayPresent, resolveActor } from './actor-identity.js';
 import { createActorUsageTracker } from './actor-usage.js';
 import { decide } from './decide.js';
-import { deputyTokenDigest } from './deputy-token.js';
 import type { RefusalReason, SubjectTokenFacts } from './decision-types.js';
 import type { IssuerKeys } from './issuer-keys.js';
 import { loadLiveFacts, type LiveFacts } from './live-facts.js';
-import { mintAccessToken } from './mint.js';
+import { createIssuer } from './issue.js';
 import { RateLimited, type RateLimits } from './rate-limit.js';
 import { createRecorder } from './record.js';
 import { describedAs, refusalReason, type ExchangeStage } from './refusal-reason.js';
@@ -100,6 +99,7 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
   };
   const touchActors = createActorUsageTracker(pool, logger);
   const recorder = createRecorder(pool);
+  const issueDelegatedToken = createIssuer(keyRing, recorder);
 
   async function handler(ctx: KoaContextWithOIDC): Promise<void> {
     const started = process.hrtime.bigint();
@@ -168,50 +168,20 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
         jti,
         grantId: decision.grantId,
       });
-      const issue = () => {
-        const key = keyRing.active;
-        const token = mintAccessToken(key, {
-          issuer: config.ISSUER,
-          subjectId: subjectToken.subjectId,
-          audience: request!.resource,
-          clientId,
-          scopes: decision.scopes,
-          issuedAt: nowSeconds,
-          expiresAt: decision.exp,
-          jti,
-          act: decision.act,
-          grantId: decision.grantId,
-          dpopJkt: dpop?.thumbprint ?? null,
-        });
-        const recorded = recorder.record({
-          token: {
-            jti,
-            kid: key.kid,
-            subjectId: subjectToken.subjectId,
-            actorIds: decision.actorIds,
-            clientId,
-            resource: request!.resource,
-            scope: decision.scopes.join(' '),
-            grantId: decision.grantId,
-            grantIds: decision.grantIds,
-            parentJti: subject.parentJti,
-            ancestorJtis: facts.parent ? [facts.parent.jti, ...facts.parent.ancestorJtis] : [],
-            dpopJkt: dpop?.thumbprint ?? null,
-            issuedAt: now,
-            expiresAt: new Date(decision.exp * 1000),
-            digest: deputyTokenDigest(token),
-          },
-          event,
-        });
-        return recorded.then((status) => ({ status, token }));
-      };
-      let issued = await issue();
-      if (issued.status === 'stale_key') {
-        // Another process rotated the signing key: learn the new one and sign again.
-        await keyRing.reload();
-        issued = await issue();
-      }
-      if (issued.status === 'stale_key') throw temporarilyUnavailable('signing key rotated twice during one request');
+      const issued = await issueDelegatedToken({
+        issuer: config.ISSUER,
+        jti,
+        subjectId: subjectToken.subjectId,
+        clientId,
+        resource: request.resource,
+        decision,
+        now,
+        issuedAt: nowSeconds,
+        parentJti: subject.parentJti,
+        ancestorJtis: facts.parent ? [facts.parent.jti, ...facts.parent.ancestorJtis] : [],
+        dpopJkt: dpop?.thumbprint ?? null,
+        event,
+      });
       if (issued.status !== 'recorded') {
         audited = true;
         throw invalidRequest('the delegation was withdrawn while the token was being issued', issued.status);
