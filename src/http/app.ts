@@ -16,6 +16,8 @@ import { ADMIN_PREFIX, createAdminAuthenticator, createAdminRouter } from '../ad
 import { createAdminDispatch } from '../console/dispatch.js';
 import { createConsoleRouter } from '../console/router.js';
 import { registerTokenExchange } from '../exchange/grant.js';
+import { auditBackchannelRefusals } from '../approval/ciba.js';
+import { registerCibaGrant } from '../approval/ciba-grant.js';
 import { createIssuerKeys } from '../exchange/issuer-keys.js';
 import { createRateLimits } from '../exchange/rate-limit.js';
 import { TRUSTED_ISSUER_KEY } from '../exchange/trusted-issuers.js';
@@ -104,6 +106,8 @@ export function createApp(deps: AppDeps): App {
   const rateLimits = createRateLimits({ perClient: deps.config.RATE_LIMIT_CLIENT_PER_SECOND, perActor: deps.config.RATE_LIMIT_ACTOR_PER_SECOND });
   guardClientAuthentication(provider, { metrics, rateLimits });
   registerTokenExchange(provider, { ...deps, issuerKeys, metrics, rateLimits });
+  registerCibaGrant(provider, deps);
+  provider.use(auditBackchannelRefusals(deps.pool, deps.logger));
   handleStructuredTokens(provider, createTokenStatusHandlers({ ...deps, issuer: deps.config.ISSUER }));
   return { provider, metrics, callback: provider.callback() };
 }

@@ -17,6 +17,7 @@ import { appendAuditEvents, inTransaction, type AuditEventInput } from '../audit
 import type { ConfigCache } from '../db/change-feed.js';
 import { currentRequestId } from './oidc-provider-internals.js';
 import { ADMIN_SCOPE } from './scopes.js';
+import { CIBA_GRANT, DELEGATION_DETAIL_TYPE } from '../approval/ciba.js';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const CLIENT_CREDENTIALS = 'ClientCredentials';
@@ -41,7 +42,10 @@ export function clientMetadata(row: ClientRow): AdapterPayload {
     ...(row.client_secret_hash ? { client_secret: row.client_secret_hash } : {}),
     token_endpoint_auth_method: row.token_endpoint_auth_method,
     ...(row.jwks ? { jwks: row.jwks } : {}),
-    grant_types: scope ? [TOKEN_EXCHANGE, 'client_credentials'] : [TOKEN_EXCHANGE],
+    // Every client may ask for an approval (CIBA, poll mode); what it may ask for is checked per request.
+    grant_types: scope ? [TOKEN_EXCHANGE, CIBA_GRANT, 'client_credentials'] : [TOKEN_EXCHANGE, CIBA_GRANT],
+    backchannel_token_delivery_mode: 'poll',
+    authorization_details_types: [DELEGATION_DETAIL_TYPE],
     response_types: [],
     redirect_uris: [],
     ...(scope ? { scope } : {}),

@@ -13,6 +13,8 @@ import { allowedToIntrospect } from './introspection-policy.js';
 import { ADMIN_SCOPE } from './scopes.js';
 import { clientSecretMatches } from './client-secrets.js';
 import { createSingleUseJtis } from '../db/single-use-jtis.js';
+import { cibaFeatures, type CibaDeps } from '../approval/ciba.js';
+import type { Logger } from '../log.js';
 import { compareClientSecretsAsHashes, prepareProviderSteps, replaceReplayDetection, sizeClientCache, urlsFromIssuer } from './oidc-provider-internals.js';
 
 export { ADMIN_SCOPE };
@@ -25,10 +27,15 @@ export interface ProviderDeps {
   configCache: ConfigCache;
   keyRing: KeyRing;
   clientSecretPepper: string;
+  logger: Logger;
+  /** Told of each new approval request (the person's notification). */
+  onApprovalRequested?: CibaDeps['onRequested'];
 }
 
-export function createProvider({ config, pool, configCache, keyRing, clientSecretPepper }: ProviderDeps): Provider {
+export function createProvider({ config, pool, configCache, keyRing, clientSecretPepper, logger, onApprovalRequested }: ProviderDeps): Provider {
   prepareProviderSteps();
+  // Approval requests: CIBA poll mode with RFC 9396 `delegation` details (src/approval/ciba.ts).
+  const approvals = cibaFeatures({ config, pool, logger, onRequested: onApprovalRequested });
   const active = keyRing.active;
   const signingJwk = { ...active.privateKey.export({ format: 'jwk' }), kid: active.kid, alg: active.alg, use: 'sig' };
 
@@ -45,12 +52,13 @@ export function createProvider({ config, pool, configCache, keyRing, clientSecre
     responseTypes: ['none'],
     scopes: [ADMIN_SCOPE],
     claims: {},
-    findAccount: async () => undefined,
+    findAccount: approvals.findAccount,
     routes: {
       token: '/token',
       jwks: '/jwks',
       introspection: '/token/introspection',
       revocation: '/token/revocation',
+      backchannel_authentication: '/backchannel',
     },
     features: {
       // Deputy serves no browser or user-agent flow: nothing that could store a session.
@@ -64,12 +72,15 @@ export function createProvider({ config, pool, configCache, keyRing, clientSecre
       introspection: { enabled: true, allowedPolicy: (ctx, client, token) => allowedToIntrospect(pool, client.clientId, { clientId: token.clientId ?? null, audience: null }) },
       revocation: { enabled: true, allowedPolicy: async (ctx, client, token) => token.clientId === client.clientId },
       dPoP: { enabled: true },
+      ciba: approvals.ciba,
+      richAuthorizationRequests: approvals.richAuthorizationRequests,
+      resourceIndicators: approvals.resourceIndicators,
     },
     enabledJWA: {
       clientAuthSigningAlgValues: ['ES256', 'ES384', 'ES512', 'EdDSA', 'RS256', 'PS256'],
       dPoPSigningAlgValues: ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'],
     },
-    ttl: { ClientCredentials: config.TOKEN_TTL },
+    ttl: { ClientCredentials: config.TOKEN_TTL, BackchannelAuthenticationRequest: approvals.backchannelTtl as never },
     clockTolerance: config.CLOCK_SKEW,
     // src/http/cors.ts answers browsers from CORS_ORIGINS before oidc-provider sees them; a
     // cross-origin request that gets this far comes from an origin that is not allowed.
