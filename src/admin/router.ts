@@ -17,6 +17,7 @@ import { createAuthenticator, type AdminAuthenticator } from './auth.js';
 import { handleErrors } from './errors.js';
 import { createRegistry, generateDocument } from './openapi.js';
 import { actorRoutes } from './routes/actors.js';
+import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
 import { clientRoutes } from './routes/clients.js';
 import { entitlementRoutes } from './routes/entitlements.js';
@@ -78,6 +79,7 @@ export function buildAdminApi(
   issuerRoutes(api, deps);
   entitlementRoutes(api, deps);
   grantRoutes(api, deps);
+  approvalRoutes(api, deps);
   tokenRoutes(api, deps);
   auditRoutes(api, deps);
   keyRoutes(api, deps);

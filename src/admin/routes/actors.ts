@@ -6,6 +6,7 @@
  */
 import type pg from 'pg';
 import { z } from 'zod';
+import { cancelPendingApprovals } from '../../approval/store.js';
 import type { AdminApi } from '../api.js';
 import { assignments, changeWithAudit, fieldChanges, iso } from '../changes.js';
 import { invalidRequest, notFound } from '../errors.js';
@@ -280,6 +281,8 @@ export function actorRoutes(api: AdminApi, { pool }: AdminDeps): void {
         const after = toActor(rows[0]!);
         const changes = fieldChanges(auditView(before), auditView(after), MUTABLE_FIELDS);
         if (Object.keys(changes).length > 0) await record({ type: 'actor.updated', actorIds: [after.id], details: { changes } });
+        // A disabled actor's pending approval requests end with it.
+        if (after.status === 'disabled' && before.status !== 'disabled') await cancelPendingApprovals(db, { actorId: after.id }, 'actor_disabled', new Date(), requestId);
         return after;
       }),
   });

@@ -7,19 +7,34 @@ import { Filters, isUuid, listPage, type KeyColumn } from '../pagination.js';
 import type { AdminDeps } from '../router.js';
 import { IdParam, ResourceUri, ScopeList, TimestampOut, pageOf, pageQuery } from '../schemas.js';
 
+const ApprovalScopes = ScopeList.meta({
+  description:
+    'Scopes of this resource that only a just-in-time grant from a person’s approval carries (step-up): a token exchange under a standing grant drops them (`approval_required`). Each must be one of `scopes`.',
+  example: ['deploy'],
+});
+
 export const Resource = z
-  .object({ id: z.uuid(), uri: z.string(), scopes: z.array(z.string()), created_at: TimestampOut })
+  .object({ id: z.uuid(), uri: z.string(), scopes: z.array(z.string()), approval_scopes: z.array(z.string()), created_at: TimestampOut })
   .meta({ id: 'Resource' });
 type ResourceOut = z.infer<typeof Resource>;
 const ResourcePage = pageOf(Resource, 'ResourcePage');
 
+const approvalScopesWithin = <T extends { scopes: string[]; approval_scopes?: string[] | undefined }>(body: T) =>
+  (body.approval_scopes ?? []).every((scope) => body.scopes.includes(scope));
+const withinMessage = { message: 'every approval scope must be one of the scopes', path: ['approval_scopes'] };
+
 const ResourceCreate = z
-  .strictObject({ uri: ResourceUri, scopes: ScopeList.meta({ example: ['tickets:read', 'tickets:write'] }) })
+  .strictObject({ uri: ResourceUri, scopes: ScopeList.meta({ example: ['tickets:read', 'tickets:write'] }), approval_scopes: ApprovalScopes.optional() })
+  .refine(approvalScopesWithin, withinMessage)
   .meta({ id: 'ResourceCreate' });
 
 const ResourcePatch = z
-  .strictObject({ scopes: ScopeList })
-  .meta({ id: 'ResourcePatch', description: 'The full new list of scopes. The URI is the resource’s identity and cannot change.' });
+  .strictObject({ scopes: ScopeList, approval_scopes: ApprovalScopes.optional() })
+  .refine(approvalScopesWithin, withinMessage)
+  .meta({
+    id: 'ResourcePatch',
+    description: 'The full new list of scopes (and, when given, of approval scopes; absent keeps those still defined). The URI is the resource’s identity and cannot change.',
+  });
 
 const ResourceQuery = z.strictObject({ ...pageQuery, uri: ResourceUri.optional() });
 
@@ -27,16 +42,23 @@ interface ResourceRow extends Record<string, unknown> {
   id: string;
   uri: string;
   scopes: string[];
+  approval_scopes: string[];
   created_at: Date;
 }
 
-const COLUMNS = 'id, uri, scopes, created_at';
+const COLUMNS = 'id, uri, scopes, approval_scopes, created_at';
 const KEY: KeyColumn[] = [
   { column: 'created_at', type: 'timestamptz', field: 'created_at' },
   { column: 'id', type: 'uuid', field: 'id' },
 ];
 
-const toResource = (row: ResourceRow): ResourceOut => ({ id: row.id, uri: row.uri, scopes: row.scopes, created_at: row.created_at.toISOString() });
+const toResource = (row: ResourceRow): ResourceOut => ({
+  id: row.id,
+  uri: row.uri,
+  scopes: row.scopes,
+  approval_scopes: row.approval_scopes,
+  created_at: row.created_at.toISOString(),
+});
 
 export function resourceRoutes(api: AdminApi, { pool }: AdminDeps): void {
   api.route({
@@ -73,12 +95,17 @@ export function resourceRoutes(api: AdminApi, { pool }: AdminDeps): void {
     errors: [409],
     handler: ({ body, admin, requestId }) =>
       changeWithAudit(pool, { admin, requestId }, async (db, record) => {
-        const { rows } = await db.query<ResourceRow>(`INSERT INTO resources (uri, scopes) VALUES ($1, $2) RETURNING ${COLUMNS}`, [
+        const { rows } = await db.query<ResourceRow>(`INSERT INTO resources (uri, scopes, approval_scopes) VALUES ($1, $2, $3) RETURNING ${COLUMNS}`, [
           body.uri,
           body.scopes,
+          body.approval_scopes ?? [],
         ]);
         const resource = toResource(rows[0]!);
-        await record({ type: 'resource.created', resourceUri: resource.uri, details: { id: resource.id, scopes: resource.scopes } });
+        await record({
+          type: 'resource.created',
+          resourceUri: resource.uri,
+          details: { id: resource.id, scopes: resource.scopes, ...(resource.approval_scopes.length > 0 ? { approval_scopes: resource.approval_scopes } : {}) },
+        });
         return resource;
       }),
   });
@@ -118,9 +145,15 @@ export function resourceRoutes(api: AdminApi, { pool }: AdminDeps): void {
         if (!isUuid(params.id)) throw notFound('resource');
         const current = await db.query<ResourceRow>(`SELECT ${COLUMNS} FROM resources WHERE id = $1 FOR UPDATE`, [params.id]);
         if (!current.rows[0]) throw notFound('resource');
-        const { rows } = await db.query<ResourceRow>(`UPDATE resources SET scopes = $2 WHERE id = $1 RETURNING ${COLUMNS}`, [params.id, body.scopes]);
+        // Approval scopes follow the scopes: one no longer defined stops being one.
+        const approvalScopes = (body.approval_scopes ?? current.rows[0].approval_scopes).filter((scope) => body.scopes.includes(scope));
+        const { rows } = await db.query<ResourceRow>(`UPDATE resources SET scopes = $2, approval_scopes = $3 WHERE id = $1 RETURNING ${COLUMNS}`, [
+          params.id,
+          body.scopes,
+          approvalScopes,
+        ]);
         const after = toResource(rows[0]!);
-        const changes = fieldChanges(toResource(current.rows[0]), after, ['scopes']);
+        const changes = fieldChanges(toResource(current.rows[0]), after, ['scopes', 'approval_scopes']);
         if (Object.keys(changes).length > 0) await record({ type: 'resource.updated', resourceUri: after.uri, details: { id: after.id, changes } });
         return after;
       }),

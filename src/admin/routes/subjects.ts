@@ -1,5 +1,6 @@
 /** Subjects: the humans on whose behalf tokens are minted. `status: disabled` stops every exchange for them. */
 import { z } from 'zod';
+import { cancelPendingApprovals } from '../../approval/store.js';
 import type { AdminApi } from '../api.js';
 import { changeWithAudit, columnsFrom, assignments, fieldChanges } from '../changes.js';
 import { notFound } from '../errors.js';
@@ -127,6 +128,8 @@ export function subjectRoutes(api: AdminApi, { pool }: AdminDeps): void {
         const after = toSubject(rows[0]!);
         const changes = fieldChanges(before, after, ['email', 'status']);
         if (Object.keys(changes).length > 0) await record({ type: 'subject.updated', subjectId: after.id, details: { changes } });
+        // A disabled subject's pending approval requests end with it.
+        if (after.status === 'disabled' && before.status !== 'disabled') await cancelPendingApprovals(db, { subjectId: after.id }, 'subject_disabled', new Date(), requestId);
         return after;
       }),
   });
