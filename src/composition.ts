@@ -97,7 +97,7 @@ export async function composeDeputy(config: Config, databaseUrl: string, logger:
 
     const metrics = createMetrics();
     const markSingleUse = createSingleUseJtis(pool);
-    const provider = createProvider({ config, pool, configCache, keyRing, clientSecretPepper, markSingleUse });
+    const provider = createProvider({ config, pool, configCache, keyRing, clientSecretPepper, markSingleUse, logger });
     const rateLimits = createRateLimits({ perClient: config.RATE_LIMIT_CLIENT_PER_SECOND, perActor: config.RATE_LIMIT_ACTOR_PER_SECOND });
     const exchangePorts = createExchangePorts({
       issuer: config.ISSUER,
@@ -138,6 +138,7 @@ export async function composeDeputy(config: Config, databaseUrl: string, logger:
         metrics,
       },
       tokenStatus: createTokenStatusHandlers({ pool, prisma, keyRing, logger, issuer: config.ISSUER }),
+      ciba: { config, pool, ports: exchangePorts, logger },
       sharedSignals: sharedSignalsRoutes({ config, pool, configCache, keyRing, logger, provider, metrics, issuerKeys }),
     });
     // Before the pool closes: in-flight deliveries finish first.

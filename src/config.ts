@@ -97,6 +97,14 @@ export const configSchema = z.object({
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(300_000).default(10_000),
   /** How long a console sign-in lasts before the admin must sign in again, seconds (at most 24 h). */
   CONSOLE_SESSION_TTL: seconds.max(86400).default(28800),
+  /** Lifetime of a just-in-time grant from an approval of a scope that requires approval, seconds. */
+  APPROVAL_GRANT_TTL: seconds.max(86400).default(900),
+  /** How long an agent's approval request (CIBA auth_req_id) waits for the person's answer, seconds. */
+  APPROVAL_REQUEST_TTL: seconds.max(86400).default(600),
+  /** The longest delegation an approval request may ask for (authorization_details `duration`), seconds. */
+  APPROVAL_MAX_DURATION: seconds.max(31_536_000).default(604_800),
+  /** Minimum seconds between two polls of one auth_req_id; faster polls get slow_down. */
+  APPROVAL_POLL_INTERVAL_S: z.coerce.number().int().min(1).max(60).default(5),
   /** Trust X-Forwarded-* headers (behind a reverse proxy). They never change the URLs Deputy publishes. */
   TRUST_PROXY: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   /**

@@ -18,6 +18,7 @@ import { createAuthenticator, type AdminAuthenticator } from './auth.js';
 import { handleErrors } from './errors.js';
 import { createRegistry, generateDocument } from './openapi.js';
 import { actorRoutes } from './routes/actors.js';
+import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
 import { clientRoutes } from './routes/clients.js';
 import { entitlementRoutes } from './routes/entitlements.js';
@@ -92,6 +93,7 @@ export function buildAdminApi(
   issuerRoutes(api, routeDeps);
   entitlementRoutes(api, routeDeps);
   grantRoutes(api, routeDeps);
+  approvalRoutes(api, routeDeps);
   tokenRoutes(api, routeDeps);
   upstreamStreamRoutes(api, routeDeps);
   auditRoutes(api, routeDeps);

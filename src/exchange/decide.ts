@@ -165,6 +165,8 @@ function checkChain(input: DecisionInput): RefusalReason | LiveChain {
     if (!rows.every((g) => g.actorId === chain[hop])) return 'chain_malformed';
     grants.push(...rows);
   }
+  // A just-in-time grant was approved for its actor only: its tokens are not delegated further.
+  if (grants.some((g) => g.justInTime === true)) return 'delegation_not_allowed';
 
   const newChain = [...chain, actorId];
   if (!(newChain.length <= input.limits.maxDelegationDepth)) return 'chain_too_deep';
@@ -186,11 +188,14 @@ interface ScopeOutcome {
 function effectiveScope(input: DecisionInput, actor: LiveActor, grant: LiveGrant): ScopeOutcome {
   const { now, live, subjectToken } = input;
   const resourceScopes = live.resource?.scopes ?? [];
+  const approvalScopes = live.resource?.approvalScopes ?? [];
   const entitled = new Set(live.entitlements.filter((e) => unexpired(e.expiresAt, now)).map((e) => e.scope));
   const parentScopes = subjectToken.scopes;
   const checks: ReadonlyArray<readonly [DroppedReason, (scope: string) => boolean]> = [
     ['unknown_to_resource', (s) => resourceScopes.includes(s)],
     ['no_entitlement', (s) => entitled.has(s)],
+    // Step-up: only a just-in-time grant from an approval carries a scope requiring approval.
+    ['approval_required', (s) => grant.justInTime === true || !approvalScopes.includes(s)],
     ['not_delegated', (s) => grant.scopes.includes(s)],
     ['above_actor_ceiling', (s) => actor.scopeCeiling.includes(s)],
     ['not_in_parent_token', (s) => parentScopes === null || parentScopes.includes(s)],

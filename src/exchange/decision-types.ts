@@ -28,6 +28,8 @@ export interface LiveActor {
 export interface LiveResource {
   uri: string;
   scopes: readonly string[];
+  /** Scopes only a just-in-time grant (from an approval) carries; absent = none. */
+  approvalScopes?: readonly string[];
 }
 
 export interface LiveEntitlement {
@@ -41,6 +43,8 @@ export interface LiveGrant {
   scopes: readonly string[];
   expiresAt: number | null;
   revokedAt: number | null;
+  /** Created by an approval of a scope requiring approval: carries such scopes, never chained further. */
+  justInTime?: boolean;
 }
 
 /** What the verified subject token says. */
@@ -99,7 +103,9 @@ export type DroppedReason =
   | 'not_delegated'
   | 'above_actor_ceiling'
   | 'not_in_parent_token'
-  | 'unknown_to_resource';
+  | 'unknown_to_resource'
+  /** The resource requires a fresh approval for the scope and the grant is a standing one. */
+  | 'approval_required';
 
 export interface DroppedScope {
   scope: string;

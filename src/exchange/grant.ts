@@ -9,16 +9,16 @@ import { randomUUID } from 'node:crypto';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { isDatabaseUnavailable } from '../db/pool.js';
-import { OAuthError, invalidRequest, temporarilyUnavailable } from '../errors.js';
+import { OAuthError, invalidRequest } from '../errors.js';
 import { OAUTH_SURFACE, providerError, toDeputyError } from '../http/error-response.js';
 import type { Metrics } from '../http/metrics.js';
 import type { Logger } from '../log.js';
 import type { DpopProof } from '../oauth/oidc-provider-internals.js';
 import { decideExchange } from './decide.js';
 import type { ExchangeDecision, ExchangeDecisionInput, GrantedExchange, RefusedExchange } from './decision-types.js';
-import { deputyTokenDigest } from './deputy-token.js';
 import { EXCHANGE_DENIED, exchangeAuditEvent, type ExchangeTrail } from './exchange-audit.js';
 import type { TokenExchangePorts } from './exchange-ports.js';
+import { issueDelegatedToken, type IssueOutcome } from './issue.js';
 import type { LiveFacts } from './live-facts.js';
 import { RateLimited } from './rate-limit.js';
 import type { RecordStatus } from './record.js';
@@ -129,58 +129,25 @@ interface Issue {
   nowSeconds: number;
 }
 
-type Issued = { status: 'recorded'; token: string } | { status: Exclude<RecordStatus, 'recorded' | 'stale_key'> };
-
-/** Signs the token and records it with its audit event; signs again once if a rotation made the key stale. */
-async function issueToken(ports: TokenExchangePorts, settings: TokenExchangeSettings, issue: Issue): Promise<Issued> {
+/** Signs the token and records it with its audit event (issue.ts, the one issuing path). */
+function issueToken(ports: TokenExchangePorts, settings: TokenExchangeSettings, issue: Issue): Promise<IssueOutcome> {
   const { trail, presented, request, subject, facts, decision, dpop, nowSeconds } = issue;
   const jti = randomUUID();
-  const event = exchangeAuditEvent(trail, { granted: true, jti });
-  const signAndRecord = async () => {
-    const signed = ports.sign({
-      issuer: settings.issuer,
-      subjectId: subject.facts.subjectId,
-      audience: request.resource,
-      clientId: trail.clientId,
-      scopes: decision.scopes,
-      issuedAt: nowSeconds,
-      expiresAt: decision.exp,
-      jti,
-      act: decision.act,
-      grantId: decision.grantId,
-      dpopJkt: dpop?.thumbprint ?? null,
-    });
-    const status = await ports.record({
-      token: {
-        jti,
-        kid: signed.kid,
-        subjectId: subject.facts.subjectId,
-        actorIds: decision.actorIds,
-        clientId: trail.clientId,
-        resource: request.resource,
-        scope: decision.scopes.join(' '),
-        grantId: decision.grantId,
-        grantIds: decision.grantIds,
-        parentJti: subject.parentJti,
-        ancestorJtis: facts.parent ? [facts.parent.jti, ...facts.parent.ancestorJtis] : [],
-        dpopJkt: dpop?.thumbprint ?? null,
-        issuedAt: trail.at,
-        expiresAt: new Date(decision.exp * 1000),
-        digest: deputyTokenDigest(signed.token),
-      },
-      event,
-      singleUse: presented.entries,
-    });
-    return { status, token: signed.token };
-  };
-  let issued = await signAndRecord();
-  if (issued.status === 'stale_key') {
-    // Another process rotated the signing key: learn the new one and sign again.
-    await ports.reloadSigningKeys();
-    issued = await signAndRecord();
-  }
-  if (issued.status === 'stale_key') throw temporarilyUnavailable('signing key rotated twice during one request');
-  return issued.status === 'recorded' ? { status: 'recorded', token: issued.token } : { status: issued.status };
+  return issueDelegatedToken(ports, {
+    issuer: settings.issuer,
+    jti,
+    subjectId: subject.facts.subjectId,
+    clientId: trail.clientId,
+    resource: request.resource,
+    decision,
+    now: trail.at,
+    issuedAt: nowSeconds,
+    parentJti: subject.parentJti,
+    ancestorJtis: facts.parent ? [facts.parent.jti, ...facts.parent.ancestorJtis] : [],
+    dpopJkt: dpop?.thumbprint ?? null,
+    event: exchangeAuditEvent(trail, { granted: true, jti }),
+    singleUse: presented.entries,
+  });
 }
 
 /** The token endpoint's handler for the token-exchange grant. */

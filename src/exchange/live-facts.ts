@@ -33,7 +33,7 @@ const preciseEpoch = (column: string) => `extract(epoch from ${column})::float8`
 const actorJson = `json_build_object('id', a.id, 'status', a.status, 'disabledAt', ${preciseEpoch('a.disabled_at')}, 'expiresAt', ${epoch('a.expires_at')},
   'scopeCeiling', a.scope_ceiling, 'resources', a.resources, 'maxTokenTtl', a.max_token_ttl, 'mayDelegateTo', a.may_delegate_to)`;
 const grantJson = `json_build_object('id', g.id, 'actorId', g.actor_id, 'scopes', g.scopes,
-  'expiresAt', ${epoch('g.expires_at')}, 'revokedAt', ${epoch('g.revoked_at')})`;
+  'expiresAt', ${epoch('g.expires_at')}, 'revokedAt', ${epoch('g.revoked_at')}, 'justInTime', g.just_in_time)`;
 
 // $5 IS NOT NULL gates the parent lookup as a whole (a one-time filter, evaluated with the
 // parameter's value even in a generic plan): an exchange that is not a chain never touches
@@ -46,7 +46,7 @@ SELECT
   (SELECT json_build_object('id', s.id, 'status', s.status, 'disabledAt', ${preciseEpoch('s.disabled_at')}) FROM subjects s WHERE s.id = $1) AS subject,
   (SELECT coalesce(json_agg(${actorJson}), '[]') FROM actors a
      WHERE a.id = ANY(array_append(coalesce((SELECT actor_ids FROM parent), '{}'), (SELECT actor_id FROM target)))) AS actors,
-  (SELECT json_build_object('uri', r.uri, 'scopes', r.scopes) FROM resources r WHERE r.uri = $3) AS resource,
+  (SELECT json_build_object('uri', r.uri, 'scopes', r.scopes, 'approvalScopes', r.approval_scopes) FROM resources r WHERE r.uri = $3) AS resource,
   (SELECT coalesce(json_agg(json_build_object('scope', e.scope, 'expiresAt', ${epoch('e.expires_at')})), '[]')
      FROM entitlements e WHERE e.subject_id = $1 AND e.resource_uri = $3) AS entitlements,
   (SELECT coalesce(json_agg(${grantJson}), '[]') FROM delegation_grants g

@@ -13,6 +13,8 @@ import { createDocsRouter } from '../admin/docs.js';
 import { registerTokenExchange, type TokenExchangeDeps } from '../exchange/grant.js';
 import type { RateLimits } from '../exchange/rate-limit.js';
 import type { createTokenStatusHandlers } from '../exchange/token-status.js';
+import { auditBackchannelRefusals } from '../approval/ciba.js';
+import { registerCibaGrant, type CibaGrantDeps } from '../approval/ciba-grant.js';
 import { handleStructuredTokens } from '../oauth/oidc-provider-internals.js';
 import { guardClientAuthentication } from '../oauth/client-authentication.js';
 import { corsPolicy } from './cors.js';
@@ -36,6 +38,8 @@ export interface AppDeps {
   webConsole: Router;
   exchange: TokenExchangeDeps;
   tokenStatus: ReturnType<typeof createTokenStatusHandlers>;
+  /** The CIBA grant: approval requests answered with a delegated token (src/approval/). */
+  ciba: CibaGrantDeps;
   /** Shared Signals: the transmitter's endpoints and the upstream receiver's push endpoint. */
   sharedSignals: ReturnType<typeof sharedSignalsRoutes>;
 }
@@ -93,5 +97,7 @@ export function createApp(deps: AppDeps): App {
   guardClientAuthentication(provider, { metrics, rateLimits: deps.rateLimits });
   registerTokenExchange(provider, deps.exchange);
   handleStructuredTokens(provider, deps.tokenStatus);
+  registerCibaGrant(provider, deps.ciba);
+  provider.use(auditBackchannelRefusals(deps.pool, deps.logger));
   return { provider, metrics, callback: provider.callback() };
 }

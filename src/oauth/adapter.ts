@@ -19,6 +19,7 @@ import type { PrismaTransaction } from '../db/prisma.js';
 import { TOKEN_EXCHANGE_GRANT } from '../exchange/request.js';
 import { currentRequestId } from './oidc-provider-internals.js';
 import { ADMIN_SCOPE, SSF_SCOPE } from './scopes.js';
+import { CIBA_GRANT, DELEGATION_DETAIL_TYPE } from '../approval/ciba.js';
 
 const CLIENT_CREDENTIALS = 'ClientCredentials';
 
@@ -44,7 +45,10 @@ export function clientMetadata(row: ClientRow): AdapterPayload {
     ...(row.client_secret_hash ? { client_secret: row.client_secret_hash } : {}),
     token_endpoint_auth_method: row.token_endpoint_auth_method,
     ...(row.jwks ? { jwks: row.jwks } : {}),
-    grant_types: scope ? [TOKEN_EXCHANGE_GRANT, 'client_credentials'] : [TOKEN_EXCHANGE_GRANT],
+    // Every client may ask for an approval (CIBA, poll mode); what it may ask for is checked per request.
+    grant_types: scope ? [TOKEN_EXCHANGE_GRANT, CIBA_GRANT, 'client_credentials'] : [TOKEN_EXCHANGE_GRANT, CIBA_GRANT],
+    backchannel_token_delivery_mode: 'poll',
+    authorization_details_types: [DELEGATION_DETAIL_TYPE],
     response_types: [],
     redirect_uris: [],
     ...(scope ? { scope } : {}),

@@ -13,6 +13,8 @@ import { allowedToIntrospect } from './introspection-policy.js';
 import { ADMIN_SCOPE, SSF_SCOPE } from './scopes.js';
 import { clientSecretMatches } from './client-secrets.js';
 import type { MarkJtiUsed } from '../db/single-use-jtis.js';
+import { cibaFeatures, type CibaDeps } from '../approval/ciba.js';
+import type { Logger } from '../log.js';
 import { compareClientSecretsAsHashes, providerStepsPrepared, replaceReplayDetection, sizeClientCache, urlsFromIssuer } from './oidc-provider-internals.js';
 
 export { ADMIN_SCOPE };
@@ -27,11 +29,16 @@ export interface ProviderDeps {
   clientSecretPepper: string;
   /** The single-use jti store (DPoP proofs and client assertions go through it). */
   markSingleUse: MarkJtiUsed;
+  logger: Logger;
+  /** Told of each new approval request (the person's notification). */
+  onApprovalRequested?: CibaDeps['onRequested'];
 }
 
-export function createProvider({ config, pool, configCache, keyRing, clientSecretPepper, markSingleUse }: ProviderDeps): Provider {
+export function createProvider({ config, pool, configCache, keyRing, clientSecretPepper, markSingleUse, logger, onApprovalRequested }: ProviderDeps): Provider {
   // Without the patched steps, client authentication hooks and JWT introspection would be missing: fail at start.
   if (!providerStepsPrepared()) throw new Error('prepareProcess() (src/startup.ts) must run before a provider is created');
+  // Approval requests: CIBA poll mode with RFC 9396 `delegation` details (src/approval/ciba.ts).
+  const approvals = cibaFeatures({ config, pool, logger, onRequested: onApprovalRequested });
   const active = keyRing.active;
   const signingJwk = { ...active.privateKey.export({ format: 'jwk' }), kid: active.kid, alg: active.alg, use: 'sig' };
 
@@ -48,12 +55,13 @@ export function createProvider({ config, pool, configCache, keyRing, clientSecre
     responseTypes: ['none'],
     scopes: [ADMIN_SCOPE, SSF_SCOPE],
     claims: {},
-    findAccount: async () => undefined,
+    findAccount: approvals.findAccount,
     routes: {
       token: '/token',
       jwks: '/jwks',
       introspection: '/token/introspection',
       revocation: '/token/revocation',
+      backchannel_authentication: '/backchannel',
     },
     features: {
       // Deputy serves no browser or user-agent flow: nothing that could store a session.
@@ -67,12 +75,15 @@ export function createProvider({ config, pool, configCache, keyRing, clientSecre
       introspection: { enabled: true, allowedPolicy: (ctx, client, token) => allowedToIntrospect(pool, client.clientId, { clientId: token.clientId ?? null, audience: null }) },
       revocation: { enabled: true, allowedPolicy: async (ctx, client, token) => token.clientId === client.clientId },
       dPoP: { enabled: true },
+      ciba: approvals.ciba,
+      richAuthorizationRequests: approvals.richAuthorizationRequests,
+      resourceIndicators: approvals.resourceIndicators,
     },
     enabledJWA: {
       clientAuthSigningAlgValues: ['ES256', 'ES384', 'ES512', 'EdDSA', 'RS256', 'PS256'],
       dPoPSigningAlgValues: ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'],
     },
-    ttl: { ClientCredentials: config.TOKEN_TTL },
+    ttl: { ClientCredentials: config.TOKEN_TTL, BackchannelAuthenticationRequest: approvals.backchannelTtl as never },
     clockTolerance: config.CLOCK_SKEW,
     // src/http/cors.ts answers browsers from CORS_ORIGINS before oidc-provider sees them; a
     // cross-origin request that gets this far comes from an origin that is not allowed.

@@ -1,6 +1,6 @@
 /**
  * Deputy is a token service, not an OpenID Provider: of oidc-provider's endpoints it serves only
- * token, introspection, revocation, jwks and discovery. The optional others are switched off in
+ * token, introspection, revocation, jwks, discovery and the CIBA backchannel authentication endpoint. The optional others are switched off in
  * the provider's configuration (src/oauth/provider.ts); oidc-provider still mounts the
  * authorization endpoint and the end-session confirmation whatever the configuration. This
  * module answers every oidc-provider route outside Deputy's list with 404, before oidc-provider
@@ -18,6 +18,8 @@ const SERVED_ROUTES = new Set([
   'revocation',
   'jwks',
   'discovery',
+  // Approval requests: CIBA poll mode (src/approval/ciba.ts).
+  'backchannel_authentication',
   'cors.token',
   'cors.introspection',
   'cors.revocation',
@@ -44,6 +46,8 @@ export function servedEndpointsOnly(provider: Provider) {
     if (route === 'discovery' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
       const metadata = ctx.body as Record<string, unknown>;
       for (const field of UNSERVED_METADATA) delete metadata[field];
+      // user_code is refused (src/approval/ciba.ts); oidc-provider advertises it whenever CIBA is on.
+      if ('backchannel_user_code_parameter_supported' in metadata) metadata.backchannel_user_code_parameter_supported = false;
     }
   };
 }

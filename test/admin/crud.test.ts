@@ -52,7 +52,7 @@ describe('admin API resources', () => {
     it('registers, reads, replaces scopes and lists', async () => {
       const created = await admin.post('/resources', { uri: RESOURCE, scopes: ['tickets:read', 'tickets:write'] });
       expect(created.status).toBe(201);
-      expect(created.body).toEqual({ id: expect.any(String), uri: RESOURCE, scopes: ['tickets:read', 'tickets:write'], created_at: expect.any(String) });
+      expect(created.body).toEqual({ id: expect.any(String), uri: RESOURCE, scopes: ['tickets:read', 'tickets:write'], approval_scopes: [], created_at: expect.any(String) });
 
       const id = created.body.id;
       const updated = await admin.patch(`/resources/${id}`, { scopes: ['tickets:read', 'tickets:write', 'tickets:delete'] });
@@ -341,6 +341,9 @@ describe('admin API resources', () => {
         revoked_at: null,
         revoked_by: null,
         created_at: expect.any(String),
+        approved_by: null,
+        approval_request_id: null,
+        just_in_time: false,
       });
       const other = await admin.post('/grants', { subject: 'bob', actor: 'agent:triage', resource: RESOURCE, scopes: ['tickets:read', 'tickets:write'] });
       expect((await admin.get(`/grants/${created.body.id}`)).body).toEqual(created.body);

@@ -10,6 +10,7 @@ const token: RecordFacts['token'] = {
 };
 const grant = (id: string, actor: string) => ({
   id, subject: 'alice', actor, resource: 'https://api', scopes: ['read'], expires_at: null, revoked_at: null, revoked_by: null, created_at: '2030-01-01T00:00:00.000Z',
+  approved_by: null, approval_request_id: null, just_in_time: false,
 });
 const actor = (id: string) => ({
   id, kind: 'agent' as const, owner: 'alice', purpose: '', status: 'active' as const, expires_at: null, jwks: null, workload: null,

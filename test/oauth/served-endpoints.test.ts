@@ -1,7 +1,8 @@
 /**
- * Deputy serves token, introspection, revocation, jwks and discovery. Every other endpoint
- * oidc-provider knows (authorization, end-session, userinfo, pushed authorization requests,
- * device flow, registration, interactions) answers 404, sets no cookie and writes nothing; the
+ * Deputy serves token, introspection, revocation, jwks, discovery and (approval requests, issue
+ * 15) the CIBA backchannel authentication endpoint. Every other endpoint oidc-provider knows
+ * (authorization, end-session, userinfo, pushed authorization requests, device flow,
+ * registration, interactions) answers 404, sets no cookie and writes nothing; the
  * discovery documents list none of them.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -25,7 +26,7 @@ const UNSERVED: Array<[string, string]> = [
   ['GET', '/device'],
   ['POST', '/reg'],
   ['GET', '/interaction/some-uid'],
-  ['POST', '/backchannel'],
+  ['GET', '/backchannel'],
 ];
 
 const UNSERVED_METADATA = [
@@ -35,7 +36,6 @@ const UNSERVED_METADATA = [
   'pushed_authorization_request_endpoint',
   'device_authorization_endpoint',
   'registration_endpoint',
-  'backchannel_authentication_endpoint',
   'response_modes_supported',
   'code_challenge_methods_supported',
 ];
@@ -65,6 +65,19 @@ describe('endpoints Deputy does not serve', () => {
     expect(await storedPayloads()).toBe(before);
   });
 
+  it('POST /backchannel without client authentication → 401, no cookie, nothing stored', async () => {
+    const before = await storedPayloads();
+    const response = await fetch(`${deputy.url}/backchannel`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'client_id=app&scope=openid&login_hint=alice',
+    });
+    expect(response.status).toBe(401);
+    expect(response.headers.get('set-cookie')).toBeNull();
+    await response.arrayBuffer();
+    expect(await storedPayloads()).toBe(before);
+  });
+
   it('a thousand GET /session/end store no row', async () => {
     for (let i = 0; i < 10; i += 1) {
       await Promise.all(Array.from({ length: 100 }, async () => (await fetch(`${deputy.url}/session/end`)).arrayBuffer()));
@@ -78,7 +91,7 @@ describe('endpoints Deputy does not serve', () => {
       const metadata = (await (await fetch(`${deputy.url}${path}`)).json()) as Record<string, unknown>;
       for (const field of UNSERVED_METADATA) expect(metadata).not.toHaveProperty(field);
       const endpoints = Object.keys(metadata).filter((key) => key.endsWith('_endpoint')).sort();
-      expect(endpoints).toEqual(['introspection_endpoint', 'revocation_endpoint', 'token_endpoint']);
+      expect(endpoints).toEqual(['backchannel_authentication_endpoint', 'introspection_endpoint', 'revocation_endpoint', 'token_endpoint']);
       expect(metadata.jwks_uri).toBe(`${deputy.config.ISSUER}/jwks`);
     },
   );

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import type { PrismaTransaction } from '../../db/prisma.js';
 import { Prisma, type Actor as ActorRow } from '../../generated/prisma/client.js';
+import { cancelPendingApprovals } from '../../approval/store.js';
 import type { AdminApi } from '../api.js';
 import { changeWithAudit, fieldChanges, iso, lockRow } from '../changes.js';
 import { invalidRequest, notFound } from '../errors.js';
@@ -257,6 +258,8 @@ export function actorRoutes(api: AdminApi, deps: RouteDeps): void {
         const after = toActor(updated);
         const changes = fieldChanges(auditView(before), auditView(after), MUTABLE_FIELDS);
         if (Object.keys(changes).length > 0) await record({ type: 'actor.updated', actorIds: [after.id], details: { changes } });
+        // A disabled actor's pending approval requests end with it.
+        if (after.status === 'disabled' && before.status !== 'disabled') await cancelPendingApprovals(tx, { actorId: after.id }, 'actor_disabled', new Date(), requestId);
         return after;
       }),
   });

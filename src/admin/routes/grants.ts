@@ -24,6 +24,9 @@ export const Grant = z
     revoked_at: TimestampOut.nullable(),
     revoked_by: z.string().nullable().meta({ description: 'The admin who revoked it' }),
     created_at: TimestampOut,
+    approved_by: z.string().nullable().meta({ description: 'The person whose approval created it (null: created by an admin)' }),
+    approval_request_id: z.uuid().nullable().meta({ description: 'The approval request that created it' }),
+    just_in_time: z.boolean().meta({ description: 'Created by an approval of a scope requiring approval: short-lived, not delegable further' }),
   })
   .meta({ id: 'Grant' });
 type GrantOut = z.infer<typeof Grant>;
@@ -61,9 +64,12 @@ interface GrantRow extends Record<string, unknown> {
   revoked_at: Date | null;
   revoked_by: string | null;
   created_at: Date;
+  approved_by: string | null;
+  approval_request_id: string | null;
+  just_in_time: boolean;
 }
 
-const COLUMNS = 'id, subject_id, actor_id, resource_uri, scopes, expires_at, revoked_at, revoked_by, created_at';
+const COLUMNS = 'id, subject_id, actor_id, resource_uri, scopes, expires_at, revoked_at, revoked_by, created_at, approved_by, approval_request_id, just_in_time';
 const KEY: KeyColumn[] = [
   { column: 'created_at', type: 'timestamptz', field: 'created_at' },
   { column: 'id', type: 'uuid', field: 'id' },
@@ -81,6 +87,9 @@ const toGrant = (row: GrantRow): GrantOut => ({
   revoked_at: iso(row.revoked_at),
   revoked_by: row.revoked_by,
   created_at: row.created_at.toISOString(),
+  approved_by: row.approved_by,
+  approval_request_id: row.approval_request_id,
+  just_in_time: row.just_in_time,
 });
 
 const fromModel = (grant: DelegationGrant): GrantOut =>
@@ -94,6 +103,9 @@ const fromModel = (grant: DelegationGrant): GrantOut =>
     revoked_at: grant.revokedAt,
     revoked_by: grant.revokedBy,
     created_at: grant.createdAt,
+    approved_by: grant.approvedBy,
+    approval_request_id: grant.approvalRequestId,
+    just_in_time: grant.justInTime,
   });
 
 export function grantRoutes(api: AdminApi, deps: RouteDeps): void {

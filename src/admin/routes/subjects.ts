@@ -1,5 +1,6 @@
 /** Subjects: the humans on whose behalf tokens are minted. `status: disabled` stops every exchange for them. */
 import { z } from 'zod';
+import { cancelPendingApprovals } from '../../approval/store.js';
 import type { AdminApi } from '../api.js';
 import type { Subject as SubjectRow } from '../../generated/prisma/client.js';
 import { changeWithAudit, fieldChanges, lockRow } from '../changes.js';
@@ -120,6 +121,8 @@ export function subjectRoutes(api: AdminApi, deps: RouteDeps): void {
         const after = toSubject(updated);
         const changes = fieldChanges(before, after, ['email', 'status']);
         if (Object.keys(changes).length > 0) await record({ type: 'subject.updated', subjectId: after.id, details: { changes } });
+        // A disabled subject's pending approval requests end with it.
+        if (after.status === 'disabled' && before.status !== 'disabled') await cancelPendingApprovals(tx, { subjectId: after.id }, 'subject_disabled', new Date(), requestId);
         return after;
       }),
   });
