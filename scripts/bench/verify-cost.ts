@@ -4,16 +4,16 @@
  *
  *   node --import tsx scripts/bench/verify-cost.ts        (N=2000 per round, 5 rounds)
  *
- * - another party's token: src/exchange/jwt-verify.ts `verifyJwt` against jose's `jwtVerify`
+ * - another party's token: src/jose/jwt-verify.ts `verifyJwt` against jose's `jwtVerify`
  *   (same key set, same claim checks);
- * - Deputy's own token: src/jose/compact.ts + src/exchange/jwt-signer.ts `signatureValid`
+ * - Deputy's own token: src/jose/compact.ts + src/jose/jwt-signer.ts `signatureValid`
  *   against jose's `compactVerify`.
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { compactVerify, createLocalJWKSet, exportJWK, jwtVerify, SignJWT } from 'jose';
 import { decodeSignedJwt } from '../../src/jose/compact.js';
-import { signatureValid } from '../../src/exchange/jwt-signer.js';
-import { verifyJwt } from '../../src/exchange/jwt-verify.js';
+import { signatureValid } from '../../src/jose/jwt-signer.js';
+import { verifyJwt } from '../../src/jose/jwt-verify.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };

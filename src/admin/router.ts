@@ -11,7 +11,7 @@ import type { CheckpointKey } from '../audit/checkpoint.js';
 import type { Config } from '../config.js';
 import { createPrisma, type PrismaClient } from '../db/prisma.js';
 import type { KeyRing } from '../keys/key-ring.js';
-import type { IssuerKeys } from '../exchange/issuer-keys.js';
+import type { IssuerKeys } from '../trust/issuer-keys.js';
 import type { Logger } from '../log.js';
 import { AdminApi } from './api.js';
 import { createAuthenticator, type AdminAuthenticator } from './auth.js';

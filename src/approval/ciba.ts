@@ -25,7 +25,7 @@ import { z } from 'zod';
 import { appendAuditEvents, inTransaction } from '../audit/audit-log.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import { describedAs } from '../exchange/refusal-reason.js';
+import { describedAs } from '../token-exchange/refusal-reason.js';
 import { createApprovalRequest, type ApprovalRequest } from './store.js';
 
 export const DELEGATION_DETAIL_TYPE = 'delegation';

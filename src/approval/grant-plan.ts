@@ -3,7 +3,7 @@
  * turns into. The person may narrow the request (fewer scopes, a shorter time), never widen it;
  * the grant carries only scopes the person is entitled to right now; a grant that carries a
  * scope the resource marks as requiring approval is just-in-time: it lives at most
- * APPROVAL_GRANT_TTL and cannot be chained beyond its actor (src/exchange/decide.ts).
+ * APPROVAL_GRANT_TTL and cannot be chained beyond its actor (src/token-exchange/decide.ts).
  */
 
 export interface ApprovalAnswer {

@@ -7,7 +7,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, typ
 import { SignJWT, calculateJwkThumbprint, exportJWK, type JWK } from 'jose';
 import { UsageError } from './errors.js';
 
-/** Algorithms of src/exchange/actor-assertion.ts that keygen offers (test/cli checks the match). */
+/** Algorithms of src/token-exchange/actor-assertion.ts that keygen offers (test/cli checks the match). */
 export const KEY_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'EdDSA', 'RS256'] as const;
 export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];
 

@@ -2,7 +2,7 @@
  * What `deputy tokens inspect` concludes about a token, as pure functions of what it fetched:
  * the `act` chain (RFC 8693 §4.1: the current actor outermost) and, from the admin API's
  * records, every reason the token is no longer active — the rules introspection applies
- * (src/exchange/token-status.ts), except ancestor tokens, which the admin API does not expose.
+ * (src/oauth/token-status.ts), except ancestor tokens, which the admin API does not expose.
  */
 import type { components } from './generated/admin-api.js';
 

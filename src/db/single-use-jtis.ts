@@ -4,7 +4,7 @@
  * one INSERT ... ON CONFLICT DO NOTHING, so of any number of concurrent presentations exactly
  * one is first — unlike a find-then-save, which lets several through. The token exchange's
  * actor assertion and DPoP proof go into the same table through the statement that records the
- * exchange instead (src/exchange/single-use-presented.ts, deputy_record_exchanges).
+ * exchange instead (src/token-exchange/single-use-presented.ts, deputy_record_exchanges).
  */
 import { createHash } from 'node:crypto';
 import type pg from 'pg';

@@ -1,4 +1,4 @@
-import { TOKEN_EXCHANGE_GRANT } from '../exchange/request.js';
+import { TOKEN_EXCHANGE_GRANT } from '../token-exchange/request.js';
 import { DEMO } from './seed.js';
 
 export interface QuickstartOptions {

@@ -16,7 +16,7 @@ import type pg from 'pg';
 import { appendAuditEvents, inTransaction, type AuditEventInput } from '../audit/audit-log.js';
 import type { ConfigCache } from '../db/change-feed.js';
 import type { PrismaTransaction } from '../db/prisma.js';
-import { TOKEN_EXCHANGE_GRANT } from '../exchange/request.js';
+import { TOKEN_EXCHANGE_GRANT } from '../token-exchange/request.js';
 import { currentRequestId } from './oidc-provider-internals.js';
 import { ADMIN_SCOPE, SSF_SCOPE } from './scopes.js';
 import { CIBA_GRANT, DELEGATION_DETAIL_TYPE } from '../approval/ciba.js';

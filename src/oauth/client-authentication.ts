@@ -12,8 +12,8 @@
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Metrics } from '../http/metrics.js';
-import { RateLimited, type RateLimits } from '../exchange/rate-limit.js';
-import { TOKEN_EXCHANGE_GRANT } from '../exchange/request.js';
+import { RateLimited, type RateLimits } from '../token-exchange/rate-limit.js';
+import { TOKEN_EXCHANGE_GRANT } from '../token-exchange/request.js';
 import { observeClientAuthentication } from './oidc-provider-internals.js';
 import { providerError } from '../http/error-response.js';
 

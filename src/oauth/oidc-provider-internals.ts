@@ -49,7 +49,7 @@ export interface DpopProof {
 
 /**
  * Validates the request's DPoP header, if any. Its jti's replay check is the caller's: the token
- * exchange marks it used with its outcome (src/exchange/single-use-presented.ts).
+ * exchange marks it used with its outcome (src/token-exchange/single-use-presented.ts).
  */
 export async function validateDpop(provider: Provider, ctx: KoaContextWithOIDC): Promise<DpopProof | undefined> {
   // oidc-provider 9.13 fails with a TypeError (500) on `"nonce": ""` when nonces are not

@@ -71,7 +71,7 @@ export function createProvider({ config, pool, configCache, keyRing, clientSecre
       pushedAuthorizationRequests: { enabled: false },
       clientCredentials: { enabled: true },
       // Opaque tokens here are admin tokens: only their own client and admins learn about them
-      // (Deputy's delegated JWTs are answered by src/exchange/token-status.ts, same policy).
+      // (Deputy's delegated JWTs are answered by src/oauth/token-status.ts, same policy).
       introspection: { enabled: true, allowedPolicy: (ctx, client, token) => allowedToIntrospect(pool, client.clientId, { clientId: token.clientId ?? null, audience: null }) },
       revocation: { enabled: true, allowedPolicy: async (ctx, client, token) => token.clientId === client.clientId },
       dPoP: { enabled: true },

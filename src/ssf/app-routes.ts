@@ -3,7 +3,7 @@ import type Provider from 'oidc-provider';
 import type pg from 'pg';
 import type { Config } from '../config.js';
 import type { ConfigCache } from '../db/change-feed.js';
-import type { IssuerKeys } from '../exchange/issuer-keys.js';
+import type { IssuerKeys } from '../trust/issuer-keys.js';
 import type { Metrics } from '../http/metrics.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import type { Logger } from '../log.js';

@@ -3,7 +3,7 @@
  * outbox row and signed with Deputy's current signing key at delivery time.
  */
 import type { SigningKey } from '../keys/key-ring.js';
-import { signJwt } from '../exchange/jwt-signer.js';
+import { signJwt } from '../jose/jwt-signer.js';
 
 export const SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/session-revoked';
 export const VERIFICATION = 'https://schemas.openid.net/secevent/ssf/event-type/verification';

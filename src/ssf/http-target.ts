@@ -1,6 +1,6 @@
 /**
  * HTTP requests to a URL an API caller chose (a receiver's push endpoint, a transmitter's poll
- * endpoint): the same address rules as a trusted issuer's jwks_uri (src/exchange/network-target.ts)
+ * endpoint): the same address rules as a trusted issuer's jwks_uri (src/trust/network-target.ts)
  * under SSF_ALLOW_PRIVATE_NETWORK. A literal address is checked as is; a name is resolved once,
  * every address checked, and the connection made to those (no DNS rebinding). No redirect is
  * followed, the response body is capped, and every request has a deadline.
@@ -9,7 +9,7 @@ import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { request as httpRequest, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { LookupFunction } from 'node:net';
-import { addressAllowed, classifyAddress, isLocalhostName, isLoopback, literalAddress } from '../exchange/network-target.js';
+import { addressAllowed, classifyAddress, isLocalhostName, isLoopback, literalAddress } from '../trust/network-target.js';
 
 export const MAX_RESPONSE_BYTES = 1024 * 1024;
 

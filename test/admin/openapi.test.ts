@@ -3,7 +3,7 @@
  * every route the router serves (compared programmatically with router.stack).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createIssuerKeys } from '../../src/exchange/issuer-keys.js';
+import { createIssuerKeys } from '../../src/trust/issuer-keys.js';
 import { createLogger } from '../../src/log.js';
 import { createAdminRouter, FALLBACK_ROUTE } from '../../src/admin/router.js';
 import type { TestDeputy } from '../support/deputy.js';

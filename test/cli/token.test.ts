@@ -11,7 +11,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SignJWT, decodeJwt, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
-import { ACTOR_ASSERTION_ALGORITHMS } from '../../src/exchange/actor-assertion.js';
+import { ACTOR_ASSERTION_ALGORITHMS } from '../../src/token-exchange/actor-assertion.js';
 import { KEY_ALGORITHMS } from '../../src/cli/actor-keys.js';
 import { cliHome, runCli, runCliJson, spawnCli } from '../support/cli.js';
 import { startTestDeputy, type TestDeputy } from '../support/deputy.js';

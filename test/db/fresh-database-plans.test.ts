@@ -8,9 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { createPool } from '../../src/db/pool.js';
-import { deputyTokenDigest } from '../../src/exchange/deputy-token.js';
-import { loadLiveFacts } from '../../src/exchange/live-facts.js';
-import { recordOutcomes, type ExchangeOutcome } from '../../src/exchange/record.js';
+import { deputyTokenDigest } from '../../src/oauth/deputy-token.js';
+import { loadLiveFacts } from '../../src/token-exchange/live-facts.js';
+import { recordOutcomes, type ExchangeOutcome } from '../../src/token-exchange/record.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { until } from '../support/wait.js';
 

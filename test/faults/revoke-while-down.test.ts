@@ -4,7 +4,7 @@
  * (nothing was half-applied or queued), until it is revoked again, which then bites at once.
  *
  * Deputy connects as an ordinary role of its own, because CONNECTION LIMIT does not apply to
- * superusers (same technique as test/exchange/http/errors.test.ts).
+ * superusers (same technique as test/token-exchange/http/errors.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';

@@ -8,7 +8,7 @@ import type { Context } from 'koa';
 import { errors as providerErrors } from 'oidc-provider';
 import { ADMIN_SURFACE, ApiError, conflict, notFound } from '../../src/admin/errors.js';
 import { DeputyError, OAuthError, invalidRequest, temporarilyUnavailable } from '../../src/errors.js';
-import { RateLimited } from '../../src/exchange/rate-limit.js';
+import { RateLimited } from '../../src/token-exchange/rate-limit.js';
 import { OAUTH_SURFACE, errorResponse, providerError, renderError, toDeputyError, type ErrorSurface } from '../../src/http/error-response.js';
 
 const oauth = (thrown: unknown) => errorResponse(toDeputyError(thrown, OAUTH_SURFACE), OAUTH_SURFACE);

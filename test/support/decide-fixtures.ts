@@ -1,5 +1,5 @@
 /** Shared by the decide() example and property tests. */
-import type { DecisionInput, GrantedDecision, SubjectTokenFacts } from '../../src/exchange/decide.js';
+import type { DecisionInput, GrantedDecision, SubjectTokenFacts } from '../../src/token-exchange/decide.js';
 
 /** What the I/O layer would read back from a token minted on `decision`. */
 export function mintedFacts(input: DecisionInput, decision: GrantedDecision): SubjectTokenFacts {

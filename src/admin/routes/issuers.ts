@@ -10,14 +10,14 @@
 import { z } from 'zod';
 import type { AdminApi } from '../api.js';
 import { CONFIG_CHANNEL } from '../../db/change-feed.js';
-import { jwksUriRefusal } from '../../exchange/network-target.js';
-import { TRUSTED_ISSUER_KEY } from '../../exchange/trusted-issuers.js';
+import { jwksUriRefusal } from '../../trust/network-target.js';
+import { TRUSTED_ISSUER_KEY } from '../../trust/trusted-issuers.js';
 import { OAuthError } from '../../errors.js';
 import type { PrismaTransaction } from '../../db/prisma.js';
 import { Prisma, type TrustedIssuer as IssuerRow } from '../../generated/prisma/client.js';
 import { changeWithAudit, fieldChanges, lockRow } from '../changes.js';
 import { ApiError, invalidRequest, notFound, type Issue } from '../errors.js';
-import { isOwnIssuer } from '../../exchange/own-issuer.js';
+import { isOwnIssuer } from '../../trust/own-issuer.js';
 import { isUuid, keyset, keysetPage, type SortKey } from '../pagination.js';
 import type { RouteDeps } from '../router.js';
 import { IdParam, Jwks, TimestampOut, keyIds, nonEmptyPatch, pageOf, pageQuery, type JwksValue } from '../schemas.js';

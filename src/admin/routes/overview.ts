@@ -25,7 +25,7 @@ SELECT
   (SELECT count(*)::int FROM actors WHERE status = 'disabled') AS disabled,
   (SELECT count(*)::int FROM actors WHERE status = 'active' AND expires_at > now() AND expires_at <= now() + interval '7 days') AS expiring,
   (SELECT count(*)::int FROM actors WHERE status = 'active' AND (last_used_at IS NULL OR last_used_at < now() - interval '30 days')) AS unused,
-  (SELECT count(*)::int FROM delegation_grants WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())) AS grants,
+  (SELECT count(*)::int FROM delegation_grants g WHERE deputy_grant_is_live(g, now())) AS grants,
   (SELECT count(*)::int FROM issued_tokens WHERE issued_at > now() - interval '24 hours') AS minted,
   (SELECT coalesce(json_object_agg(reason, n), '{}') FROM (
      SELECT coalesce(error, 'unknown') AS reason, count(*)::int AS n FROM audit_events

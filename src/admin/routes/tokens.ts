@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import type { AdminApi } from '../api.js';
-import { revokeIssuedToken, type IssuedTokenRecord } from '../../exchange/revocation.js';
+import { revokeIssuedToken, type IssuedTokenRecord } from '../../oauth/revocation.js';
 import type { IssuedToken } from '../../generated/prisma/client.js';
 import { changeWithAudit, iso } from '../changes.js';
 import { notFound } from '../errors.js';

@@ -8,7 +8,7 @@ import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors as joseErro
 import { loadSigningKey, signActorAssertion } from '../actor-keys.js';
 import { openSession, outputFormat } from '../context.js';
 import { CliError, EXIT, RefusedError, UsageError } from '../errors.js';
-import { TOKEN_EXCHANGE_GRANT } from '../../exchange/request.js';
+import { TOKEN_EXCHANGE_GRANT } from '../../token-exchange/request.js';
 import type { components } from '../generated/admin-api.js';
 import { actChain, drawChain, inactiveReasons } from '../inspect.js';
 import { note, out, printObject, table, withOutput, type Column, type Format } from '../output.js';

@@ -3,7 +3,7 @@
  * and why not), and "paste a token": a Deputy JWT decoded and verified by this server against
  * its published keys, then shown with its status from the database.
  */
-import { checkDeputyToken, deputyTokenAuthentic, readDeputyToken, type DeputyTokenClaims } from '../../exchange/deputy-token.js';
+import { checkDeputyToken, deputyTokenAuthentic, readDeputyToken, type DeputyTokenClaims } from '../../oauth/deputy-token.js';
 import { html, type Html } from '../html.js';
 import { BASE, apiError, badge, csrfField, enc, link, page, pager, table, when } from '../layout.js';
 import { fieldOf, formOf, queryOf, render, renderFailure, type ConsoleDeps, type Pages } from '../router.js';
