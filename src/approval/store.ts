@@ -62,15 +62,17 @@ export function authReqDigest(authReqId: string): Buffer {
   return createHash('sha256').update(authReqId, 'utf8').digest();
 }
 
-const COLUMNS = `id, client_id, subject_id, actor_id, resource_uri, scopes, duration_seconds, purpose, binding_message,
+/** The columns an approval request is read with (its status as read: see EFFECTIVE_STATUS). */
+export const APPROVAL_COLUMNS = `id, client_id, subject_id, actor_id, resource_uri, scopes, duration_seconds, purpose, binding_message,
   CASE WHEN status = 'pending' AND expires_at <= now() THEN 'expired' ELSE status END AS status,
   requested_at, expires_at, decided_at, decided_by, approved_scopes, approved_duration_seconds, grant_id, cancel_reason,
   token_jti IS NOT NULL AS token_issued`;
 
 /** The status as read: a pending row past its expiry is expired. */
-const EFFECTIVE_STATUS = `(CASE WHEN status = 'pending' AND expires_at <= now() THEN 'expired' ELSE status END)`;
+export const EFFECTIVE_STATUS = `(CASE WHEN status = 'pending' AND expires_at <= now() THEN 'expired' ELSE status END)`;
 
-interface Row {
+/** An approval request's row as APPROVAL_COLUMNS reads it. */
+export interface ApprovalRow extends Record<string, unknown> {
   id: string;
   client_id: string;
   subject_id: string;
@@ -92,7 +94,7 @@ interface Row {
   token_issued: boolean;
 }
 
-function fromRow(row: Row): ApprovalRequest {
+export function approvalFromRow(row: ApprovalRow): ApprovalRequest {
   return {
     id: row.id,
     clientId: row.client_id,
@@ -147,10 +149,10 @@ export interface NewApprovalRequest {
 
 export async function createApprovalRequest(pool: pg.Pool, input: NewApprovalRequest): Promise<ApprovalRequest> {
   return inTransaction(pool, async (db) => {
-    const { rows } = await db.query<Row>(
+    const { rows } = await db.query<ApprovalRow>(
       `INSERT INTO approval_requests (auth_req_sha256, client_id, subject_id, actor_id, resource_uri, scopes, duration_seconds, purpose,
          binding_message, requested_at, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ${COLUMNS}`,
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ${APPROVAL_COLUMNS}`,
       [
         authReqDigest(input.authReqId),
         input.clientId,
@@ -165,7 +167,7 @@ export async function createApprovalRequest(pool: pg.Pool, input: NewApprovalReq
         input.expiresAt,
       ],
     );
-    const request = fromRow(rows[0]!);
+    const request = approvalFromRow(rows[0]!);
     await appendAuditEvents(db, [
       event(request, 'approval.requested', input.requestedAt, {
         requestId: input.requestId,
@@ -179,16 +181,16 @@ export async function createApprovalRequest(pool: pg.Pool, input: NewApprovalReq
 /** One request; with `subjectId`, only when it is that subject's (another person learns nothing). */
 export async function getApprovalRequest(pool: pg.Pool | pg.ClientBase, id: string, subjectId?: string): Promise<ApprovalRequest | null> {
   if (!/^[0-9a-f-]{36}$/i.test(id)) return null;
-  const { rows } = await pool.query<Row>(`SELECT ${COLUMNS} FROM approval_requests WHERE id = $1 AND ($2::text IS NULL OR subject_id = $2)`, [
+  const { rows } = await pool.query<ApprovalRow>(`SELECT ${APPROVAL_COLUMNS} FROM approval_requests WHERE id = $1 AND ($2::text IS NULL OR subject_id = $2)`, [
     id,
     subjectId ?? null,
   ]);
-  return rows[0] ? fromRow(rows[0]) : null;
+  return rows[0] ? approvalFromRow(rows[0]) : null;
 }
 
 export async function findApprovalByAuthReqId(pool: pg.Pool, authReqId: string): Promise<ApprovalRequest | null> {
-  const { rows } = await pool.query<Row>(`SELECT ${COLUMNS} FROM approval_requests WHERE auth_req_sha256 = $1`, [authReqDigest(authReqId)]);
-  return rows[0] ? fromRow(rows[0]) : null;
+  const { rows } = await pool.query<ApprovalRow>(`SELECT ${APPROVAL_COLUMNS} FROM approval_requests WHERE auth_req_sha256 = $1`, [authReqDigest(authReqId)]);
+  return rows[0] ? approvalFromRow(rows[0]) : null;
 }
 
 export interface ApprovalFilter {
@@ -202,8 +204,8 @@ export interface ApprovalFilter {
 
 /** Newest first. */
 export async function listApprovalRequests(pool: pg.Pool, filter: ApprovalFilter): Promise<ApprovalRequest[]> {
-  const { rows } = await pool.query<Row>(
-    `SELECT ${COLUMNS} FROM approval_requests
+  const { rows } = await pool.query<ApprovalRow>(
+    `SELECT ${APPROVAL_COLUMNS} FROM approval_requests
       WHERE ($1::text IS NULL OR ${EFFECTIVE_STATUS} = $1)
         AND ($2::text IS NULL OR subject_id = $2)
         AND ($3::text IS NULL OR actor_id = $3)
@@ -211,18 +213,18 @@ export async function listApprovalRequests(pool: pg.Pool, filter: ApprovalFilter
       ORDER BY requested_at DESC, id DESC LIMIT $6`,
     [filter.status ?? null, filter.subjectId ?? null, filter.actorId ?? null, filter.after?.requestedAt ?? null, filter.after?.id ?? null, filter.limit],
   );
-  return rows.map(fromRow);
+  return rows.map(approvalFromRow);
 }
 
 /** Locks a pending, unexpired request of this subject (any subject when null) for a decision. */
 async function lockPending(db: pg.PoolClient, id: string, subjectId: string | null): Promise<ApprovalRequest> {
   if (!/^[0-9a-f-]{36}$/i.test(id)) throw new ApprovalError('not_found');
-  const { rows } = await db.query<Row>(
-    `SELECT ${COLUMNS} FROM approval_requests WHERE id = $1 AND ($2::text IS NULL OR subject_id = $2) FOR UPDATE`,
+  const { rows } = await db.query<ApprovalRow>(
+    `SELECT ${APPROVAL_COLUMNS} FROM approval_requests WHERE id = $1 AND ($2::text IS NULL OR subject_id = $2) FOR UPDATE`,
     [id, subjectId],
   );
   if (!rows[0]) throw new ApprovalError('not_found');
-  const request = fromRow(rows[0]);
+  const request = approvalFromRow(rows[0]);
   if (request.status !== 'pending') throw new ApprovalError('not_pending');
   return request;
 }
@@ -270,13 +272,13 @@ export async function approveApprovalRequest(pool: pg.Pool, input: ApproveInput)
       [request.subjectId, request.actorId, request.resource, plan.scopes, plan.expiresAt, input.subjectId, request.id, plan.justInTime],
     );
     const grantId = grants[0]!.id;
-    const { rows } = await db.query<Row>(
+    const { rows } = await db.query<ApprovalRow>(
       `UPDATE approval_requests SET status = 'approved', decided_at = $2, decided_by = $3, approved_scopes = $4,
               approved_duration_seconds = $5, grant_id = $6
-        WHERE id = $1 RETURNING ${COLUMNS}`,
+        WHERE id = $1 RETURNING ${APPROVAL_COLUMNS}`,
       [request.id, input.now, input.subjectId, plan.scopes, plan.expiresAt - nowSeconds, grantId],
     );
-    const approved = fromRow(rows[0]!);
+    const approved = approvalFromRow(rows[0]!);
     await appendAuditEvents(db, [
       event(approved, 'approval.approved', input.now, {
         requestId: input.requestId,
@@ -298,11 +300,11 @@ export async function approveApprovalRequest(pool: pg.Pool, input: ApproveInput)
 export async function denyApprovalRequest(pool: pg.Pool, input: ApprovalDecisionInput): Promise<ApprovalRequest> {
   return inTransaction(pool, async (db) => {
     const request = await lockPending(db, input.id, input.subjectId);
-    const { rows } = await db.query<Row>(
-      `UPDATE approval_requests SET status = 'denied', decided_at = $2, decided_by = $3 WHERE id = $1 RETURNING ${COLUMNS}`,
+    const { rows } = await db.query<ApprovalRow>(
+      `UPDATE approval_requests SET status = 'denied', decided_at = $2, decided_by = $3 WHERE id = $1 RETURNING ${APPROVAL_COLUMNS}`,
       [request.id, input.now, input.subjectId],
     );
-    const denied = fromRow(rows[0]!);
+    const denied = approvalFromRow(rows[0]!);
     await appendAuditEvents(db, [
       event(denied, 'approval.denied', input.now, { requestId: input.requestId, details: { approval_request_id: denied.id, decided_by: input.subjectId } }),
     ]);
@@ -321,11 +323,11 @@ export interface CancelInput {
 export async function cancelApprovalRequest(pool: pg.Pool, input: CancelInput): Promise<ApprovalRequest> {
   return inTransaction(pool, async (db) => {
     const request = await lockPending(db, input.id, null);
-    const { rows } = await db.query<Row>(
-      `UPDATE approval_requests SET status = 'cancelled', decided_at = $2, decided_by = $3, cancel_reason = 'admin' WHERE id = $1 RETURNING ${COLUMNS}`,
+    const { rows } = await db.query<ApprovalRow>(
+      `UPDATE approval_requests SET status = 'cancelled', decided_at = $2, decided_by = $3, cancel_reason = 'admin' WHERE id = $1 RETURNING ${APPROVAL_COLUMNS}`,
       [request.id, input.now, input.admin],
     );
-    const cancelled = fromRow(rows[0]!);
+    const cancelled = approvalFromRow(rows[0]!);
     await appendAuditEvents(db, [
       event(cancelled, 'approval.cancelled', input.now, { requestId: input.requestId, admin: input.admin, details: { approval_request_id: cancelled.id, reason: 'admin' } }),
     ]);
@@ -347,12 +349,12 @@ export async function cancelPendingApprovals(
   const column = 'subjectId' in whose ? 'subject_id' : 'actor_id';
   const value = 'subjectId' in whose ? whose.subjectId : whose.actorId;
   const sql = `UPDATE approval_requests SET status = 'cancelled', decided_at = $2, cancel_reason = $3
-      WHERE ${column} = $1 AND status = 'pending' RETURNING ${COLUMNS}`;
+      WHERE ${column} = $1 AND status = 'pending' RETURNING ${APPROVAL_COLUMNS}`;
   // Inside an admin change (Prisma's transaction) or the exchange side's pg transaction.
-  const rows = '$queryRawUnsafe' in db ? await db.$queryRawUnsafe<Row[]>(sql, value, at, reason) : (await db.query<Row>(sql, [value, at, reason])).rows;
+  const rows = '$queryRawUnsafe' in db ? await db.$queryRawUnsafe<ApprovalRow[]>(sql, value, at, reason) : (await db.query<ApprovalRow>(sql, [value, at, reason])).rows;
   await appendAuditEvents(
     db,
-    rows.map(fromRow).map((request) => event(request, 'approval.cancelled', at, { requestId, details: { approval_request_id: request.id, reason } })),
+    rows.map(approvalFromRow).map((request) => event(request, 'approval.cancelled', at, { requestId, details: { approval_request_id: request.id, reason } })),
   );
   return rows.length;
 }
@@ -360,11 +362,11 @@ export async function cancelPendingApprovals(
 /** Writes `expired` for pending requests past their expiry, one audit event each. */
 export async function expireApprovalRequests(pool: pg.Pool, now: Date): Promise<number> {
   return inTransaction(pool, async (db) => {
-    const { rows } = await db.query<Row>(
-      `UPDATE approval_requests SET status = 'expired' WHERE status = 'pending' AND expires_at <= $1 RETURNING ${COLUMNS}`,
+    const { rows } = await db.query<ApprovalRow>(
+      `UPDATE approval_requests SET status = 'expired' WHERE status = 'pending' AND expires_at <= $1 RETURNING ${APPROVAL_COLUMNS}`,
       [now],
     );
-    await appendAuditEvents(db, rows.map(fromRow).map((request) => event(request, 'approval.expired', now)));
+    await appendAuditEvents(db, rows.map(approvalFromRow).map((request) => event(request, 'approval.expired', now)));
     return rows.length;
   });
 }

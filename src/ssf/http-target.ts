@@ -5,10 +5,9 @@
  * every address checked, and the connection made to those (no DNS rebinding). No redirect is
  * followed, the response body is capped, and every request has a deadline.
  */
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { request as httpRequest, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { LookupFunction } from 'node:net';
+import { guardedLookup, systemResolver, type Resolver } from '../trust/guarded-lookup.js';
 import { addressAllowed, classifyAddress, isLocalhostName, isLoopback, literalAddress } from '../trust/network-target.js';
 
 export const MAX_RESPONSE_BYTES = 1024 * 1024;
@@ -18,10 +17,6 @@ export class TargetRefused extends Error {
   override name = 'TargetRefused';
 }
 
-export type Resolver = (hostname: string) => Promise<LookupAddress[]>;
-
-const systemResolver: Resolver = (hostname) =>
-  new Promise((resolve, reject) => dnsLookup(hostname, { all: true, verbatim: true }, (error, addresses) => (error ? reject(error) : resolve(addresses))));
 
 /** Why a URL may not be registered as a push endpoint or poll URL, or null (what is knowable without DNS). */
 export function targetUrlRefusal(uri: string, allowPrivateNetwork: boolean): string | null {
@@ -76,19 +71,11 @@ export function createTargetClient(options: TargetClientOptions): TargetClient {
     const literal = literalAddress(url);
     if (literal !== null && !permitted(literal, url.protocol)) throw new TargetRefused('target address refused');
 
-    const lookup: LookupFunction = (hostname, lookupOptions, callback) => {
-      resolve(hostname).then(
-        (addresses) => {
-          if (addresses.length === 0) return callback(new TargetRefused('target host has no address'), '', 0);
-          if (!addresses.every((entry) => permitted(entry.address, url.protocol))) {
-            return callback(new TargetRefused('target host resolves to a refused address'), '', 0);
-          }
-          if (lookupOptions.all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
-          return callback(null, addresses[0]!.address, addresses[0]!.family);
-        },
-        (error: NodeJS.ErrnoException) => callback(error, '', 0),
-      );
-    };
+    const lookup = guardedLookup(
+      resolve,
+      (address) => permitted(address, url.protocol),
+      (what) => new TargetRefused(what === 'no address' ? 'target host has no address' : 'target host resolves to a refused address'),
+    );
     const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
     const payload = body === undefined ? undefined : Buffer.from(body, 'utf8');
     const requestOptions: RequestOptions = {

@@ -27,7 +27,8 @@ import {
   type RemoteJWKSet,
 } from 'jose';
 import { temporarilyUnavailable } from '../errors.js';
-import { createJwksFetch, type Resolver } from './jwks-fetch.js';
+import type { Resolver } from './guarded-lookup.js';
+import { createJwksFetch } from './jwks-fetch.js';
 
 export const DEFAULT_JWKS_TIMEOUT_MS = 2000;
 export const DEFAULT_JWKS_COOLDOWN_MS = 30_000;

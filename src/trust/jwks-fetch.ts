@@ -9,10 +9,9 @@
  * - never follows a redirect (the 3xx status reaches jose, which refuses it);
  * - reads at most MAX_JWKS_BYTES of body.
  */
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { LookupFunction } from 'node:net';
+import { guardedLookup, systemResolver, type Resolver } from './guarded-lookup.js';
 import { addressAllowed, isLocalhostName, isLoopback, literalAddress } from './network-target.js';
 
 /** Far above any real JWKS (a 4096-bit RSA key is under 1 KiB of JSON). */
@@ -23,10 +22,6 @@ export class JwksTargetRefused extends Error {
   override name = 'JwksTargetRefused';
 }
 
-export type Resolver = (hostname: string) => Promise<LookupAddress[]>;
-
-const systemResolver: Resolver = (hostname) =>
-  new Promise((resolve, reject) => dnsLookup(hostname, { all: true, verbatim: true }, (error, addresses) => (error ? reject(error) : resolve(addresses))));
 
 export interface JwksFetchOptions {
   allowPrivateNetwork: boolean;
@@ -61,19 +56,11 @@ export function createJwksFetch(options: JwksFetchOptions): JwksFetch {
       throw new JwksTargetRefused('jwks_uri host refused');
     }
 
-    const lookup: LookupFunction = (hostname, lookupOptions, callback) => {
-      resolve(hostname).then(
-        (addresses) => {
-          if (addresses.length === 0) return callback(new JwksTargetRefused('jwks_uri host has no address'), '', 0);
-          if (!addresses.every((entry) => permitted(entry.address, url.protocol))) {
-            return callback(new JwksTargetRefused('jwks_uri host resolves to a refused address'), '', 0);
-          }
-          if (lookupOptions.all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
-          return callback(null, addresses[0]!.address, addresses[0]!.family);
-        },
-        (error: NodeJS.ErrnoException) => callback(error, '', 0),
-      );
-    };
+    const lookup = guardedLookup(
+      resolve,
+      (address) => permitted(address, url.protocol),
+      (what) => new JwksTargetRefused(what === 'no address' ? 'jwks_uri host has no address' : 'jwks_uri host resolves to a refused address'),
+    );
 
     const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
     const requestOptions: RequestOptions = {

@@ -4,7 +4,17 @@
  * the person approves or denies.
  */
 import { z } from 'zod';
-import { APPROVAL_STATUSES, ApprovalError, cancelApprovalRequest, getApprovalRequest, type ApprovalRequest } from '../../approval/store.js';
+import {
+  APPROVAL_COLUMNS,
+  APPROVAL_STATUSES,
+  ApprovalError,
+  EFFECTIVE_STATUS,
+  approvalFromRow,
+  cancelApprovalRequest,
+  getApprovalRequest,
+  type ApprovalRequest,
+  type ApprovalRow,
+} from '../../approval/store.js';
 import type { AdminApi } from '../api.js';
 import { iso } from '../changes.js';
 import { conflict, notFound } from '../errors.js';
@@ -48,58 +58,10 @@ const ApprovalQuery = z.strictObject({
   actor: Identifier.optional(),
 });
 
-const EFFECTIVE_STATUS = `(CASE WHEN status = 'pending' AND expires_at <= now() THEN 'expired' ELSE status END)`;
-const COLUMNS = `id, client_id, subject_id, actor_id, resource_uri, scopes, duration_seconds, purpose, binding_message,
-  ${EFFECTIVE_STATUS} AS status, requested_at, expires_at, decided_at, decided_by, approved_scopes, approved_duration_seconds,
-  grant_id, cancel_reason, token_jti IS NOT NULL AS token_issued`;
 const KEY: KeyColumn[] = [
   { column: 'requested_at', type: 'timestamptz', field: 'requested_at' },
   { column: 'id', type: 'uuid', field: 'id' },
 ];
-
-interface ApprovalRow extends Record<string, unknown> {
-  id: string;
-  client_id: string;
-  subject_id: string;
-  actor_id: string;
-  resource_uri: string;
-  scopes: string[];
-  duration_seconds: number;
-  purpose: string;
-  binding_message: string | null;
-  status: ApprovalOut['status'];
-  requested_at: Date;
-  expires_at: Date;
-  decided_at: Date | null;
-  decided_by: string | null;
-  approved_scopes: string[];
-  approved_duration_seconds: number | null;
-  grant_id: string | null;
-  cancel_reason: string | null;
-  token_issued: boolean;
-}
-
-const fromRow = (row: ApprovalRow): ApprovalOut => ({
-  id: row.id,
-  client_id: row.client_id,
-  subject: row.subject_id,
-  actor: row.actor_id,
-  resource: row.resource_uri,
-  scopes: row.scopes,
-  duration: row.duration_seconds,
-  purpose: row.purpose,
-  binding_message: row.binding_message,
-  status: row.status,
-  requested_at: row.requested_at.toISOString(),
-  expires_at: row.expires_at.toISOString(),
-  decided_at: iso(row.decided_at),
-  decided_by: row.decided_by,
-  approved_scopes: row.approved_scopes,
-  approved_duration: row.approved_duration_seconds,
-  grant_id: row.grant_id,
-  cancel_reason: row.cancel_reason,
-  token_issued: row.token_issued,
-});
 
 const fromRequest = (request: ApprovalRequest): ApprovalOut => ({
   id: request.id,
@@ -136,7 +98,7 @@ export function approvalRoutes(api: AdminApi, { pool, prisma }: RouteDeps): void
     responseDescription: 'A page of approval requests',
     handler: ({ query }) =>
       listPageSql(prisma, {
-        from: Prisma.sql`SELECT ${Prisma.raw(COLUMNS)} FROM approval_requests`,
+        from: Prisma.sql`SELECT ${Prisma.raw(APPROVAL_COLUMNS)} FROM approval_requests`,
         conditions: [
           ...(query.status === undefined ? [] : [Prisma.sql`${Prisma.raw(EFFECTIVE_STATUS)} = ${query.status}`]),
           ...(query.subject === undefined ? [] : [Prisma.sql`subject_id = ${query.subject}`]),
@@ -145,7 +107,7 @@ export function approvalRoutes(api: AdminApi, { pool, prisma }: RouteDeps): void
         key: KEY,
         limit: query.limit,
         cursor: query.cursor,
-        toItem: fromRow,
+        toItem: (row: ApprovalRow) => fromRequest(approvalFromRow(row)),
       }),
   });
 
