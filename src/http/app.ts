@@ -18,6 +18,8 @@ import { createConsoleRouter } from '../console/router.js';
 import { registerTokenExchange } from '../exchange/grant.js';
 import { auditBackchannelRefusals } from '../approval/ciba.js';
 import { registerCibaGrant } from '../approval/ciba-grant.js';
+import { createApprovalNotifier } from '../approval/web/notify.js';
+import { createApprovalRouter } from '../approval/web/router.js';
 import { createIssuerKeys } from '../exchange/issuer-keys.js';
 import { createRateLimits } from '../exchange/rate-limit.js';
 import { TRUSTED_ISSUER_KEY } from '../exchange/trusted-issuers.js';
@@ -65,7 +67,14 @@ function publishedKeys(keyRing: KeyRing) {
 
 export function createApp(deps: AppDeps): App {
   const metrics = createMetrics();
-  const provider = createProvider(deps);
+  const onApprovalRequested = createApprovalNotifier({
+    pool: deps.pool,
+    logger: deps.logger,
+    webhookUrl: deps.config.APPROVAL_WEBHOOK_URL,
+    allowPrivateNetwork: deps.config.APPROVAL_ALLOW_PRIVATE_NETWORK,
+    linkBase: `${deps.config.ISSUER}/approve/link/`,
+  });
+  const provider = createProvider({ ...deps, onApprovalRequested });
   provider.use(requestContext(deps.logger, metrics));
   // oidc-provider answers any failure in its own steps (e.g. reading a client) with a 500;
   // mark the ones caused by an unreachable database so requestContext answers 503 instead.
@@ -102,6 +111,8 @@ export function createApp(deps: AppDeps): App {
   // The web console: pages over the same admin routes, called in-process as the signed-in admin.
   const webConsole = createConsoleRouter({ ...deps, auth: adminAuth, dispatch: createAdminDispatch(admin) });
   provider.use(webConsole.routes());
+  // The person's approval pages (sign-in at APPROVAL_LOGIN_ISSUER).
+  provider.use(createApprovalRouter(deps).routes());
 
   const rateLimits = createRateLimits({ perClient: deps.config.RATE_LIMIT_CLIENT_PER_SECOND, perActor: deps.config.RATE_LIMIT_ACTOR_PER_SECOND });
   guardClientAuthentication(provider, { metrics, rateLimits });
