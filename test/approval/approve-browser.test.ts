@@ -13,6 +13,7 @@ import * as client from 'openid-client';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { freePort } from '../../src/db/embedded.js';
 import { findApprovalByAuthReqId } from '../../src/approval/store.js';
+import { createApprovalLink, redeemApprovalLink } from '../../src/approval/web/web-store.js';
 import { RESOURCE, SECRETS, startExchangeWorld, type World } from '../support/exchange-world.js';
 import { IDP_CLIENT_ID, IDP_CLIENT_SECRET, startTestIdp, type TestIdp } from './demo-idp.js';
 
@@ -127,6 +128,39 @@ describe('approving in a browser', () => {
     await expect(page.locator('main').textContent()).resolves.toContain('This link was already used.');
     await page.context().close();
   }, 60_000);
+
+  it('an expired, unknown or used link gets a clear page (410)', async () => {
+    const [row] = await world.sql<{ id: string }>('SELECT id FROM approval_requests LIMIT 1');
+    const expired = await createApprovalLink(world.deputy.pool, row!.id, new Date(Date.now() - 1000));
+    const used = await createApprovalLink(world.deputy.pool, row!.id, new Date(Date.now() + 60_000));
+    expect(await redeemApprovalLink(world.deputy.pool, used, new Date())).toEqual({ ok: true, approvalRequestId: row!.id });
+    const cases: Array<[string, string]> = [
+      [expired, 'This link has expired.'],
+      [used, 'This link was already used.'],
+      ['A'.repeat(43), 'This link is not valid.'],
+      ['short', 'This link is not valid.'],
+    ];
+    for (const [token, message] of cases) {
+      const response = await fetch(`${world.issuer}/approve/link/${token}`, { redirect: 'manual' });
+      expect(response.status).toBe(410);
+      expect(await response.text()).toContain(message);
+    }
+  });
+
+  it('a callback not started by this browser, or with a wrong state, signs nobody in', async () => {
+    const stray = await fetch(`${world.issuer}/approve/callback?code=x&state=y`, { redirect: 'manual' });
+    expect(stray.status).toBe(400);
+    expect(stray.headers.get('set-cookie')).toBeNull();
+    // A real sign-in started, then a callback with another state: refused, no session.
+    const start = await fetch(`${world.issuer}/approve/sign-in`, { redirect: 'manual' });
+    const cookie = start.headers.get('set-cookie')!.split(';')[0]!;
+    expect(new URL(start.headers.get('location')!).searchParams.get('code_challenge_method')).toBe('S256');
+    const wrong = await fetch(`${world.issuer}/approve/callback?code=x&state=not-the-state&iss=${encodeURIComponent(idp.issuer)}`, { headers: { cookie }, redirect: 'manual' });
+    expect(wrong.status).toBe(401);
+    const after = await fetch(`${world.issuer}/approve`, { headers: { cookie }, redirect: 'manual' });
+    expect(after.status).toBe(303);
+    expect(after.headers.get('location')).toMatch(/^\/approve\/sign-in/);
+  });
 
   it('a denial reaches the agent as access_denied', async () => {
     const { started, notification } = await ask('DENY1');

@@ -40,6 +40,9 @@ const DECISION_MESSAGES: Record<string, string> = {
   nothing_to_grant: 'Choose at least one scope you are entitled to, or deny the request.',
 };
 
+/** How long a sign-in at the IdP may take. */
+const LOGIN_TTL_SECONDS = 600;
+
 const sameText = (a: string, b: string) => {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
@@ -107,7 +110,8 @@ export function createApprovalRouter(deps: ApprovalWebDeps): Router {
     ctx.set('Referrer-Policy', 'same-origin');
     ctx.set('Cache-Control', 'no-store');
     try {
-      if (!login && !ctx.path.startsWith(`${APPROVE_BASE}/link/`)) {
+      // Not configured: every page says so (a link stays unused, for when sign-in is).
+      if (!login) {
         return show(ctx, 503, 'Approval sign-in is not configured', null, notice('Approval sign-in is not configured: ask the operator to set APPROVAL_LOGIN_ISSUER, APPROVAL_LOGIN_CLIENT_ID and APPROVAL_LOGIN_CLIENT_SECRET.'));
       }
       await next();
@@ -121,7 +125,7 @@ export function createApprovalRouter(deps: ApprovalWebDeps): Router {
 
   router.get('/sign-in', async (ctx) => {
     const started = await login!.start(safeReturnPath(typeof ctx.query.return_to === 'string' ? ctx.query.return_to : ''));
-    setCookie(ctx, await sessions.create(started.login), 600);
+    setCookie(ctx, await sessions.create(started.login, null, LOGIN_TTL_SECONDS), LOGIN_TTL_SECONDS);
     redirect(ctx, started.url.href);
   });
 
@@ -152,7 +156,6 @@ export function createApprovalRouter(deps: ApprovalWebDeps): Router {
       return show(ctx, 410, 'Link not valid', null, notice(`${why} Sign in at ${config.ISSUER}${APPROVE_BASE} to see your pending requests.`));
     }
     const target = `${APPROVE_BASE}/requests/${redeemed.approvalRequestId}`;
-    if (!login) return show(ctx, 503, 'Approval sign-in is not configured', null, notice('Approval sign-in is not configured.'));
     if (await signedIn(ctx)) return redirect(ctx, target);
     redirect(ctx, `${APPROVE_BASE}/sign-in?return_to=${encodeURIComponent(target)}`);
   });

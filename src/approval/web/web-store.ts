@@ -28,14 +28,15 @@ export interface ApprovalSession {
 
 export function createApprovalSessions(pool: pg.Pool, ttlSeconds: number) {
   return {
-    async create(login: LoginState | null, subjectId: string | null = null): Promise<string> {
+    /** A sign-in under way (`login`, short-lived) or a signed-in session (`subjectId`). */
+    async create(login: LoginState | null, subjectId: string | null = null, lifetimeSeconds = ttlSeconds): Promise<string> {
       const id = newRandomId();
       await pool.query('DELETE FROM approval_sessions WHERE expires_at < now()');
       await pool.query('INSERT INTO approval_sessions (id_sha256, subject_id, login, expires_at) VALUES ($1, $2, $3, $4)', [
         digest(id),
         subjectId,
         login ? JSON.stringify(login) : null,
-        new Date(Date.now() + ttlSeconds * 1000),
+        new Date(Date.now() + lifetimeSeconds * 1000),
       ]);
       return id;
     },
