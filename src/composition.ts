@@ -33,6 +33,8 @@ import { loadKeyEncryptionKey } from './keys/local-keys.js';
 import { scheduleKeyRotation, type KeyRotationSchedule } from './keys/rotation-schedule.js';
 import type { Logger } from './log.js';
 import { createProvider } from './oauth/provider.js';
+import { createApprovalNotifier } from './approval/web/notify.js';
+import { createApprovalRouter } from './approval/web/router.js';
 import { sharedSignalsRoutes } from './ssf/app-routes.js';
 import { startSharedSignals } from './ssf/background.js';
 import { prepareProcess } from './startup.js';
@@ -97,7 +99,15 @@ export async function composeDeputy(config: Config, databaseUrl: string, logger:
 
     const metrics = createMetrics();
     const markSingleUse = createSingleUseJtis(pool);
-    const provider = createProvider({ config, pool, configCache, keyRing, clientSecretPepper, markSingleUse, logger });
+    // The person is told of each new approval request (APPROVAL_WEBHOOK_URL) with a single-use link.
+    const onApprovalRequested = createApprovalNotifier({
+      pool,
+      logger,
+      webhookUrl: config.APPROVAL_WEBHOOK_URL,
+      allowPrivateNetwork: config.APPROVAL_ALLOW_PRIVATE_NETWORK,
+      linkBase: `${config.ISSUER}/approve/link/`,
+    });
+    const provider = createProvider({ config, pool, configCache, keyRing, clientSecretPepper, markSingleUse, logger, onApprovalRequested });
     const rateLimits = createRateLimits({ perClient: config.RATE_LIMIT_CLIENT_PER_SECOND, perActor: config.RATE_LIMIT_ACTOR_PER_SECOND });
     const exchangePorts = createExchangePorts({
       issuer: config.ISSUER,
@@ -131,6 +141,7 @@ export async function composeDeputy(config: Config, databaseUrl: string, logger:
       adminPrefix: ADMIN_PREFIX,
       admin,
       webConsole,
+      approvalPages: createApprovalRouter({ config, pool, logger }),
       exchange: {
         ports: exchangePorts,
         settings: { issuer: config.ISSUER, tokenTtl: config.TOKEN_TTL, maxDelegationDepth: config.MAX_DELEGATION_DEPTH },

@@ -105,6 +105,14 @@ export const configSchema = z.object({
   APPROVAL_MAX_DURATION: seconds.max(31_536_000).default(604_800),
   /** Minimum seconds between two polls of one auth_req_id; faster polls get slow_down. */
   APPROVAL_POLL_INTERVAL_S: z.coerce.number().int().min(1).max(60).default(5),
+  /** The person's sign-in at /approve: an OpenID Connect issuer whose `sub` is the Deputy subject id. Unset: the pages say sign-in is not configured. */
+  APPROVAL_LOGIN_ISSUER: z.string().url().optional(),
+  APPROVAL_LOGIN_CLIENT_ID: z.string().min(1).optional(),
+  APPROVAL_LOGIN_CLIENT_SECRET: z.string().min(1).optional(),
+  /** Where each new approval request is announced (POST JSON with the single-use approve_url). Unset: no notification. */
+  APPROVAL_WEBHOOK_URL: z.string().url().optional(),
+  /** Let the webhook and the sign-in issuer be on a private network or loopback (tests, internal deployments). */
+  APPROVAL_ALLOW_PRIVATE_NETWORK: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   /** Trust X-Forwarded-* headers (behind a reverse proxy). They never change the URLs Deputy publishes. */
   TRUST_PROXY: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   /**

@@ -36,6 +36,8 @@ export interface AppDeps {
   adminPrefix: string;
   admin: Router;
   webConsole: Router;
+  /** The person's approval pages under /approve (src/approval/web/). */
+  approvalPages: Router;
   exchange: TokenExchangeDeps;
   tokenStatus: ReturnType<typeof createTokenStatusHandlers>;
   /** The CIBA grant: approval requests answered with a delegated token (src/approval/). */
@@ -93,6 +95,8 @@ export function createApp(deps: AppDeps): App {
   provider.use(deps.admin.routes());
   provider.use(deps.admin.allowedMethods());
   provider.use(deps.webConsole.routes());
+  // The person's approval pages (sign-in at APPROVAL_LOGIN_ISSUER).
+  provider.use(deps.approvalPages.routes());
 
   guardClientAuthentication(provider, { metrics, rateLimits: deps.rateLimits });
   registerTokenExchange(provider, deps.exchange);
