@@ -20,7 +20,15 @@ async function inBatches<T>(count: number, concurrency: number, run: (index: num
 describe('revoking a grant with 1,000 live tokens under it', () => {
   let w: World;
   beforeAll(async () => {
-    w = await startExchangeWorld({ DEPUTY_ADMIN_TOKEN: ADMIN_TOKEN, RATE_LIMIT_CLIENT_PER_SECOND: '0', RATE_LIMIT_ACTOR_PER_SECOND: '0' });
+    // A pool wait long enough for 32 concurrent requests on 5 connections while the rest of the
+    // suite loads the same two cores: this test is about revocation, not about failing closed
+    // on a slow pool (test/faults/pool-exhaustion.test.ts is).
+    w = await startExchangeWorld({
+      DEPUTY_ADMIN_TOKEN: ADMIN_TOKEN,
+      RATE_LIMIT_CLIENT_PER_SECOND: '0',
+      RATE_LIMIT_ACTOR_PER_SECOND: '0',
+      DATABASE_POOL_TIMEOUT_MS: '30000',
+    });
   });
   afterAll(async () => {
     await w.stop();
