@@ -70,7 +70,7 @@ describe('purge of expired rows', () => {
     expect(await ids('oidc_payloads')).toHaveLength(70);
     expect(await ids('used_assertion_jtis')).toHaveLength(70);
     const rest = await purgeExpired(pool, { batchSize: 10, maxBatches: 100 });
-    expect(rest.deleted).toEqual({ oidc_payloads: 70, used_assertion_jtis: 70, ssf_outbox: 0 });
+    expect(rest.deleted).toEqual({ oidc_payloads: 70, used_assertion_jtis: 70, ssf_outbox: 0, revoked_subject_tokens: 0 });
     expect(rest.more).toBe(false);
     expect(await ids('oidc_payloads')).toEqual([]);
     expect(await ids('used_assertion_jtis')).toEqual([]);
