@@ -112,7 +112,9 @@ const inputs: fc.Arbitrary<ExchangeDecisionInput> = fc
 const mayPresent = (input: ExchangeDecisionInput) =>
   input.actorId !== null && input.live.client !== null && (input.live.client.actorId === input.actorId || input.live.client.allowedActors.includes(input.actorId));
 
+/** The subject token is live: its IdP token (presented, or the chain's root) was not revoked at Deputy, and a chain's parent record is live. */
 const parentLive = (input: ExchangeDecisionInput) => {
+  if (input.live.subjectTokenRevoked) return false;
   const record = input.live.parent;
   if (input.parentJti === null) return record === null;
   return record !== null && record.jti === input.parentJti && record.subjectId === input.subjectToken.subjectId && !record.revoked && record.revokedAncestorJtis.length === 0;
