@@ -85,6 +85,17 @@ describe('revoking the person’s IdP token at Deputy', () => {
     expect(await active(first)).toBe(false);
   });
 
+  it('changes nothing without client authentication: 401, and the token still exchanges', async () => {
+    const idpToken = await w.userToken('alice');
+    const { first } = await chainFrom(idpToken);
+    const events = await w.auditCount();
+    expect((await w.revoke(idpToken, { clientId: 'app-a', secret: 'wrong-secret' })).status).toBe(401);
+    expect((await w.revoke(idpToken, { method: 'none' })).status).toBe(401);
+    expect(await w.auditCount()).toBe(events);
+    expect(await active(first)).toBe(true);
+    expect((await w.exchange({ subject_token: idpToken, subject_token_type: TT.jwt, resource: RESOURCE, scope: 'read' })).status).toBe(200);
+  });
+
   it('revokes once: a second revocation writes nothing', async () => {
     const idpToken = await w.userToken('alice');
     await chainFrom(idpToken);
