@@ -20,6 +20,7 @@ import { loadOrCreateSecret } from './db/server-settings.js';
 import { createSingleUseJtis } from './db/single-use-jtis.js';
 import { createActorUsageTracker } from './token-exchange/actor-usage.js';
 import { createExchangePorts } from './token-exchange/ports.js';
+import { findTrustedIssuer } from './trust/trusted-issuers.js';
 import { createIssuerKeys } from './trust/issuer-keys.js';
 import { createRateLimits } from './token-exchange/rate-limit.js';
 import { createRecorder } from './token-exchange/record.js';
@@ -148,7 +149,19 @@ export async function composeDeputy(config: Config, databaseUrl: string, logger:
         logger,
         metrics,
       },
-      tokenStatus: createTokenStatusHandlers({ pool, prisma, keyRing, logger, issuer: config.ISSUER }),
+      tokenStatus: createTokenStatusHandlers({
+        pool,
+        prisma,
+        keyRing,
+        logger,
+        issuer: config.ISSUER,
+        trusted: {
+          findIssuer: (iss, kind) => findTrustedIssuer(pool, configCache, iss, kind),
+          keysFor: issuerKeys.keysFor,
+          clockSkewSeconds: config.CLOCK_SKEW,
+          ownIssuer: config.ISSUER,
+        },
+      }),
       ciba: { config, pool, ports: exchangePorts, logger },
       sharedSignals: sharedSignalsRoutes({ config, pool, configCache, keyRing, logger, provider, metrics, issuerKeys }),
     });

@@ -6,7 +6,9 @@
 --   'recorded'  the token row and its event are written;
 --   'denied'    the item was a refusal: its event is written;
 --   'revoked'   the token's chain (deputy_token_chain_is_live, liveness.sql) or an entitlement of
---               its scope was withdrawn meanwhile: no token, the event is written as a denial;
+--               its scope was withdrawn meanwhile, or the IdP token it derives from (the item's
+--               token.subject_sha256, hex; stored as subject_token_sha256) was revoked at Deputy
+--               (revoked_subject_tokens, migration 0016): no token, the event is written as a denial;
 --   'replayed:<i>' the item's i-th single-use jti (0-based; an actor assertion's, a DPoP proof's)
 --               was used before, by an earlier batch or an earlier item of this one: no token,
 --               the event is written as a denial with that entry's error and reason;
@@ -42,10 +44,11 @@ BEGIN
 
   WITH judged AS (
     SELECT x.ordinality AS n, x.value -> 'event' AS event, coalesce(x.value -> 'single_use', '[]') AS single_use, t.*,
-           x.value #>> '{token,sha256}' AS sha256, CASE
+           x.value #>> '{token,sha256}' AS sha256, x.value #>> '{token,subject_sha256}' AS subject_sha256, CASE
       WHEN jsonb_typeof(x.value -> 'token') <> 'object' THEN 'denied'
       WHEN NOT EXISTS (SELECT 1 FROM signing_keys k WHERE k.kid = x.value #>> '{token,kid}' AND k.retired_at IS NULL) THEN 'stale_key'
       WHEN chain.live
+       AND NOT EXISTS (SELECT 1 FROM revoked_subject_tokens r WHERE r.sha256 = decode(x.value #>> '{token,subject_sha256}', 'hex'))
        AND (SELECT count(*) FROM entitlements e
              WHERE e.subject_id = t.subject_id AND e.resource_uri = t.resource_uri AND e.scope = ANY(requested.scopes)
                AND (e.expires_at IS NULL OR e.expires_at > now())) >= cardinality(requested.scopes)
@@ -88,9 +91,9 @@ BEGIN
   ),
   recorded AS (
     INSERT INTO issued_tokens (jti, subject_id, actor_ids, client_id, resource_uri, scope, grant_id, grant_ids,
-                               parent_jti, ancestor_jtis, dpop_jkt, issued_at, expires_at, token_sha256)
+                               parent_jti, ancestor_jtis, dpop_jkt, issued_at, expires_at, token_sha256, subject_token_sha256)
     SELECT jti, subject_id, actor_ids, client_id, resource_uri, scope, grant_id, grant_ids,
-           parent_jti, coalesce(ancestor_jtis, '{}'), dpop_jkt, issued_at, expires_at, decode(sha256, 'hex')
+           parent_jti, coalesce(ancestor_jtis, '{}'), dpop_jkt, issued_at, expires_at, decode(sha256, 'hex'), decode(subject_sha256, 'hex')
       FROM final WHERE outcome = 'recorded'
   )
   SELECT array_agg(outcome ORDER BY n),

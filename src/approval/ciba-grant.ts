@@ -74,7 +74,7 @@ export function registerCibaGrant(provider: Provider, deps: CibaGrantDeps): void
       reason = 'dpop.invalid';
       const dpop = await ports.validateDpop(ctx);
       reason = 'live_facts.refused';
-      const facts = await ports.loadLiveFacts({ subjectId: approval.subjectId, actorId: approval.actorId, resource: approval.resource, clientId, parentJti: null });
+      const facts = await ports.loadLiveFacts({ subjectId: approval.subjectId, actorId: approval.actorId, resource: approval.resource, clientId, parentJti: null, subjectTokenDigest: null });
       // The exchange's own decision: the client may present the actor, then every rule of decide.ts.
       const decision = decideExchange({
         now: nowSeconds,

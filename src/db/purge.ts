@@ -1,7 +1,8 @@
 /**
  * Deletes rows whose expiry has passed from the tables that would otherwise only grow:
  * oidc-provider's payloads (replay-detection entries among them), used actor-assertion
- * `jti`s, and the Shared Signals outbox (a row's `expires_at` is its delivery time once
+ * `jti`s, IdP tokens revoked at Deputy (`revoked_subject_tokens`, refused anyway once expired),
+ * and the Shared Signals outbox (a row's `expires_at` is its delivery time once
  * delivered, else the expiry of the token it is about, after which no receiver needs it). Issued tokens and audit events are records, not caches: they are never purged here.
  *
  * Each batch is one short transaction deleting at most `batchSize` rows; a run stops after
@@ -13,12 +14,12 @@ import type pg from 'pg';
 import { inTransaction } from './pool.js';
 
 /** The expiring tables. Each has an index on `expires_at`. */
-export const PURGED_TABLES = ['oidc_payloads', 'used_assertion_jtis', 'ssf_outbox'] as const;
+export const PURGED_TABLES = ['oidc_payloads', 'used_assertion_jtis', 'ssf_outbox', 'revoked_subject_tokens'] as const;
 export type PurgedTable = (typeof PURGED_TABLES)[number];
 
 /**
  * Rows are kept this long past `expires_at`: a used assertion `jti` must outlive the assertion,
- * which is accepted up to CLOCK_SKEW (at most 300 s) after its `exp`.
+ * which is accepted up to CLOCK_SKEW (at most 300 s) after its `exp`; so must a revoked IdP token's digest.
  */
 export const PURGE_GRACE_SECONDS = 300;
 
@@ -42,7 +43,7 @@ export interface PurgeResult {
 }
 
 export async function purgeExpired(pool: pg.Pool, { batchSize, maxBatches }: PurgeOptions): Promise<PurgeResult> {
-  const result: PurgeResult = { deleted: { oidc_payloads: 0, used_assertion_jtis: 0, ssf_outbox: 0 }, batches: 0, skipped: false, more: false };
+  const result: PurgeResult = { deleted: { oidc_payloads: 0, used_assertion_jtis: 0, ssf_outbox: 0, revoked_subject_tokens: 0 }, batches: 0, skipped: false, more: false };
   for (const table of PURGED_TABLES) {
     // Each table has its own budget, so a busy table never starves the next one.
     for (let batch = 0; ; batch += 1) {

@@ -5,7 +5,8 @@
  * derived from and every grant of its chain are unrevoked and unexpired, and its subject and
  * every actor of its chain are active and were not disabled since it was issued (re-enabling does
  * not revive it) — read live on every call, so a revocation through any process shows on the
- * next call everywhere.
+ * next call everywhere. Revocation also takes the person's IdP token (a trusted user issuer's
+ * JWT): subject-token-revocation.ts.
  */
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type pg from 'pg';
@@ -16,6 +17,7 @@ import type { KeyRing } from '../keys/key-ring.js';
 import type { Logger } from '../log.js';
 import { checkDeputyToken, deputyTokenAuthentic, readDeputyToken } from './deputy-token.js';
 import { revokeIssuedToken } from './revocation.js';
+import { revokeSubjectToken, type SubjectTokenRevocationDeps } from './subject-token-revocation.js';
 
 /** Whether the token is live now: deputy_token_is_live (migrations/functions/liveness.sql), inlined by the planner. */
 const TOKEN_ACTIVE_SQL = `
@@ -30,6 +32,8 @@ export interface TokenStatusDeps {
   keyRing: KeyRing;
   issuer: string;
   logger: Logger;
+  /** The trusted issuers whose user tokens (the person's IdP tokens) may be revoked here. */
+  trusted: SubjectTokenRevocationDeps['trusted'];
 }
 
 interface TokenRow {
@@ -38,7 +42,7 @@ interface TokenRow {
   token_sha256: Buffer | null;
 }
 
-export function createTokenStatusHandlers({ pool, prisma, keyRing, issuer, logger }: TokenStatusDeps) {
+export function createTokenStatusHandlers({ pool, prisma, keyRing, issuer, logger, trusted }: TokenStatusDeps) {
   async function introspection(ctx: KoaContextWithOIDC): Promise<void> {
     ctx.body = { active: false };
     const token = String(ctx.oidc.params!.token);
@@ -75,9 +79,12 @@ export function createTokenStatusHandlers({ pool, prisma, keyRing, issuer, logge
   async function revocation(ctx: KoaContextWithOIDC): Promise<void> {
     ctx.body = '';
     const token = String(ctx.oidc.params!.token);
-    const check = await checkDeputyToken(token, keyRing, issuer, Math.floor(Date.now() / 1000));
+    const now = new Date();
+    const check = await checkDeputyToken(token, keyRing, issuer, Math.floor(now.getTime() / 1000));
+    // Not Deputy's: perhaps the person's IdP token, revoked at Deputy with what derives from it.
+    if (!check.valid) return revokeIdpToken(ctx, token, now);
     // RFC 7009 §2.2: invalid tokens and tokens of other clients are answered 200, untouched.
-    if (!check.valid || check.claims.client_id !== ctx.oidc.client!.clientId) return;
+    if (check.claims.client_id !== ctx.oidc.client!.clientId) return;
     const { claims } = check;
     try {
       await prisma.$transaction((tx) =>
@@ -87,6 +94,19 @@ export function createTokenStatusHandlers({ pool, prisma, keyRing, issuer, logge
       );
     } catch (error) {
       logger.warn({ request_id: ctx.state.requestId, detail: (error as Error).message }, 'token revocation failed');
+      throw error; // an outage is answered 503 (src/http/app.ts, server_error)
+    }
+  }
+
+  /** An unverifiable token changes nothing (200, RFC 7009 §2.2); only an authenticated client may revoke. */
+  async function revokeIdpToken(ctx: KoaContextWithOIDC, token: string, now: Date): Promise<void> {
+    if (!ctx.state.clientAuthenticated) return;
+    const requestId = ctx.state.requestId ?? null;
+    try {
+      const revoked = await revokeSubjectToken({ trusted, prisma }, { token, clientId: ctx.oidc.client!.clientId, requestId, now });
+      if (revoked) logger.info({ request_id: requestId, revoked_tokens: revoked.revokedJtis.length }, 'IdP token revoked');
+    } catch (error) {
+      logger.warn({ request_id: requestId, detail: (error as Error).message }, 'IdP token revocation failed');
       throw error; // an outage is answered 503 (src/http/app.ts, server_error)
     }
   }

@@ -329,6 +329,7 @@ const EARLY_REFUSALS: Record<PresentedActorRefusal | ParentTokenRefusal, { stage
   parent_token_mismatch: { stage: 'live_facts', description: 'subject token is not active' },
   parent_token_revoked: { stage: 'live_facts', description: 'subject token is not active' },
   ancestor_token_revoked: { stage: 'live_facts', description: 'subject token is not active' },
+  subject_token_revoked: { stage: 'live_facts', description: 'subject token is not active' },
 };
 
 function refuseEarly(reason: keyof typeof EARLY_REFUSALS, actorId: string | null, actorIds: string[] | null): RefusedExchange {
@@ -353,6 +354,8 @@ function presentedActorRefusal(input: ExchangeDecisionInput): PresentedActorRefu
 function chainedSubject(input: ExchangeDecisionInput): SubjectTokenFacts | ParentTokenRefusal {
   const { subjectToken: subject, parentJti } = input;
   const parent = input.live.parent;
+  // The person's IdP token (presented, or the root of the chain) was revoked at Deputy.
+  if (input.live.subjectTokenRevoked) return 'subject_token_revoked';
   if (parentJti === null) return parent === null ? subject : 'parent_token_mismatch';
   if (parent === null) return 'parent_token_unknown';
   if (parent.jti !== parentJti || parent.subjectId !== subject.subjectId) return 'parent_token_mismatch';

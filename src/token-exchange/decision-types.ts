@@ -196,6 +196,8 @@ export interface ParentTokenRecord {
   revoked: boolean;
   /** Those of `ancestorJtis` whose records say they were revoked. */
   revokedAncestorJtis: string[];
+  /** Provenance: SHA-256 (hex) of the IdP subject token its chain started from; null without one. */
+  subjectTokenDigest: string | null;
 }
 
 /** The live rows of an exchange: those `decide` reads, plus the client's bindings and the parent's record. */
@@ -204,6 +206,11 @@ export interface LiveExchangeFacts extends LiveRows {
   client: ClientActorBinding | null;
   /** The record of the Deputy subject token (`parentJti`); null when there is none. */
   parent: ParentTokenRecord | null;
+  /**
+   * The IdP token the exchange rests on (the external subject token, or the one its chain
+   * started from) was revoked at Deputy's RFC 7009 endpoint (revoked_subject_tokens).
+   */
+  subjectTokenRevoked: boolean;
 }
 
 export type LiveRows = DecisionInput['live'];
@@ -226,7 +233,7 @@ export interface ExchangeDecisionInput {
 
 /** Refusals before the decision proper: whether the client may present the actor, whether the parent token is live. */
 export type PresentedActorRefusal = 'client_not_an_actor' | 'actor_not_bound_to_client';
-export type ParentTokenRefusal = 'parent_token_unknown' | 'parent_token_mismatch' | 'parent_token_revoked' | 'ancestor_token_revoked';
+export type ParentTokenRefusal = 'parent_token_unknown' | 'parent_token_mismatch' | 'parent_token_revoked' | 'ancestor_token_revoked' | 'subject_token_revoked';
 export type ExchangeRefusalReason = RefusalReason | PresentedActorRefusal | ParentTokenRefusal;
 
 /** The step of the exchange a refusal belongs to (a subset of refusal-reason.ts's ExchangeStage). */

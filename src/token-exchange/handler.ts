@@ -64,7 +64,14 @@ async function step<T>(stage: ExchangeStage, run: () => T | Promise<T>): Promise
 }
 
 function liveFactsQuery(request: ExchangeRequest, subject: SubjectIdentity, actorId: string | null, clientId: string) {
-  return { subjectId: subject.facts.subjectId, actorId, resource: request.resource, clientId, parentJti: subject.parentJti };
+  return {
+    subjectId: subject.facts.subjectId,
+    actorId,
+    resource: request.resource,
+    clientId,
+    parentJti: subject.parentJti,
+    subjectTokenDigest: subject.externalDigest,
+  };
 }
 
 /** Once the client may present the actor, the actor's rate limit is spent, whatever the decision. */
@@ -145,6 +152,8 @@ function issueToken(ports: TokenExchangePorts, settings: TokenExchangeSettings, 
     parentJti: subject.parentJti,
     ancestorJtis: facts.parent ? [facts.parent.jti, ...facts.parent.ancestorJtis] : [],
     dpopJkt: dpop?.thumbprint ?? null,
+    // Provenance: the IdP token presented, or the one the chain started from.
+    subjectTokenDigest: subject.externalDigest ?? facts.parent?.subjectTokenDigest ?? null,
     event: exchangeAuditEvent(trail, { granted: true, jti }),
     singleUse: presented.entries,
   });

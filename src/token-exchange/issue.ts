@@ -27,6 +27,8 @@ export interface IssueRequest {
   parentJti: string | null;
   ancestorJtis: readonly string[];
   dpopJkt: string | null;
+  /** SHA-256 (hex) of the IdP subject token the chain started from (provenance); none for CIBA. */
+  subjectTokenDigest?: string | null;
   /** The token.exchanged (or equivalent) event recorded with the token. */
   event: AuditEventInput;
   /** Marked used by the statement that records the token (an actor assertion's, a DPoP proof's jti). */
@@ -67,6 +69,7 @@ async function signAndRecord(ports: IssuingPorts, request: IssueRequest): Promis
       issuedAt: request.now,
       expiresAt: new Date(decision.exp * 1000),
       digest: deputyTokenDigest(signed.token),
+      subjectTokenDigest: request.subjectTokenDigest ?? null,
     },
     event: request.event,
     ...(request.singleUse ? { singleUse: request.singleUse } : {}),

@@ -3,7 +3,8 @@
  * the subject, the actor and every earlier actor of the chain, the resource, the subject's
  * entitlements on it, the grants subject→actor on it and every grant the chain relied on,
  * the client's actor bindings and, for chains, the parent token's record and which of the
- * tokens it derives from were revoked (decide.ts rules on all of these). No cache: a
+ * tokens it derives from were revoked, and whether the person's IdP token the exchange rests on was
+ * revoked at Deputy (decide.ts rules on all of these). No cache: a
  * revocation or an entitlement change shows on the very next request.
  */
 import type pg from 'pg';
@@ -17,6 +18,8 @@ export interface LiveFactsQuery {
   clientId: string;
   /** A Deputy subject token's jti: its record names the chain's actors and grants. */
   parentJti: string | null;
+  /** SHA-256 (hex) of an external subject token; a chain's comes from its parent's record. */
+  subjectTokenDigest: string | null;
 }
 
 export type { ParentTokenRecord };
@@ -58,10 +61,12 @@ SELECT
       'ancestorJtis', t.ancestor_jtis,
       'resource', t.resource_uri, 'scope', t.scope, 'expiresAt', ${epoch('t.expires_at')},
       'issuedAt', ${preciseEpoch('t.issued_at')}, 'dpopJkt', t.dpop_jkt, 'digest', encode(t.token_sha256, 'hex'),
-      'revoked', t.revoked_at IS NOT NULL,
+      'revoked', t.revoked_at IS NOT NULL, 'subjectTokenDigest', encode(t.subject_token_sha256, 'hex'),
       'revokedAncestorJtis', (SELECT coalesce(json_agg(a.jti), '[]') FROM issued_tokens a
          WHERE a.jti = ANY(coalesce(t.ancestor_jtis, '{}'::text[])) AND a.revoked_at IS NOT NULL))
-     FROM parent t) AS parent`;
+     FROM parent t) AS parent,
+  EXISTS (SELECT 1 FROM revoked_subject_tokens r
+           WHERE r.sha256 = coalesce(decode($6::text, 'hex'), (SELECT subject_token_sha256 FROM parent))) AS subject_token_revoked`;
 
 interface Row {
   actor_id: string | null;
@@ -73,13 +78,14 @@ interface Row {
   chain_grants: LiveGrant[];
   client: LiveFacts['client'];
   parent: ParentTokenRecord | null;
+  subject_token_revoked: boolean;
 }
 
 export async function loadLiveFacts(pool: pg.Pool, query: LiveFactsQuery): Promise<LiveFacts> {
   const { rows } = await pool.query<Row>({
     name: 'deputy_live_facts',
     text: LIVE_FACTS_SQL,
-    values: [query.subjectId, query.actorId, query.resource, query.clientId, query.parentJti],
+    values: [query.subjectId, query.actorId, query.resource, query.clientId, query.parentJti, query.subjectTokenDigest],
   });
   const row = rows[0]!;
   const byId = new Map(row.actors.map((actor) => [actor.id, actor]));
@@ -94,5 +100,6 @@ export async function loadLiveFacts(pool: pg.Pool, query: LiveFactsQuery): Promi
     chainGrants: row.chain_grants,
     client: row.client,
     parent: row.parent,
+    subjectTokenRevoked: row.subject_token_revoked,
   };
 }

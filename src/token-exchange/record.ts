@@ -29,6 +29,8 @@ export interface IssuedTokenRecord {
   expiresAt: Date;
   /** SHA-256 of the signed token (deputyTokenDigest): introspection authenticates by it. */
   digest: Buffer;
+  /** Provenance: SHA-256 (hex) of the IdP subject token the chain started from; null without one (CIBA). */
+  subjectTokenDigest: string | null;
 }
 
 /**
@@ -98,6 +100,7 @@ function tokenRow(token: IssuedTokenRecord) {
     issued_at: token.issuedAt.toISOString(),
     expires_at: token.expiresAt.toISOString(),
     sha256: token.digest.toString('hex'),
+    subject_sha256: token.subjectTokenDigest,
   };
 }
 

@@ -15,7 +15,9 @@ export type ExchangeStage = 'request' | 'dpop' | 'subject_token' | 'actor_token'
 const MAX_WHAT_LENGTH = 64;
 
 /** Refusals whose `detail` is itself a reason code, more precise than their description. */
-const REASON_CODE_DETAILS: ReadonlySet<string | undefined> = new Set([ISSUER_SUBJECT_NOT_ALLOWED]);
+// subject_token_revoked: the person's IdP token was revoked at Deputy (decide.ts); its description
+// ("subject token is not active") is shared with the parent-token refusals.
+const REASON_CODE_DETAILS: ReadonlySet<string | undefined> = new Set([ISSUER_SUBJECT_NOT_ALLOWED, 'subject_token_revoked']);
 
 /** "Subject token signature is invalid" at stage subject_token → "signature_is_invalid". */
 export function describedAs(stage: string, description: string): string {

@@ -7,12 +7,15 @@ import type { KeyRing } from '../keys/key-ring.js';
 import type { SubjectTokenFacts } from './decision-types.js';
 import { authenticateDeputySubjectToken, readDeputySubjectToken, type DeputyTokenReading } from '../oauth/deputy-token.js';
 import type { SubjectTokenKind } from './request.js';
+import { subjectTokenDigest } from '../trust/subject-token-digest.js';
 import { verifyTrustedIssuerToken, type TrustedIssuerDeps } from '../trust/trusted-issuer-token.js';
 
 export interface SubjectIdentity {
   facts: SubjectTokenFacts;
   /** The parent token's jti when the subject token is a Deputy token. */
   parentJti: string | null;
+  /** SHA-256 (hex) of an external subject token: the provenance of what is derived from it; null for a Deputy token. */
+  externalDigest: string | null;
   /**
    * A Deputy subject token is read here, and authenticated once its issued-token record is
    * loaded (with the other live facts): {@link authenticateParentToken}.
@@ -47,6 +50,7 @@ export async function verifySubjectToken(token: string, kind: SubjectTokenKind, 
         boundJkt: null,
       },
       parentJti: null,
+      externalDigest: subjectTokenDigest(token),
       unauthenticated: null,
     };
   }
@@ -67,6 +71,7 @@ export async function verifySubjectToken(token: string, kind: SubjectTokenKind, 
       boundJkt: null,
     },
     parentJti: claims.jti,
+    externalDigest: null,
     unauthenticated: { token, reading },
   };
 }

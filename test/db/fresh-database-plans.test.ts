@@ -59,6 +59,7 @@ describe('recording on a fresh database', () => {
         issuedAt: now,
         expiresAt: new Date(now.getTime() + 60_000),
         digest: deputyTokenDigest(jti),
+        subjectTokenDigest: null,
       },
       event: { type: 'token.exchanged', at: now, clientId: 'app', subjectId: 'alice', actorIds: ['agent:a'], jti, grantId, scopeGranted: ['read'] },
     };
@@ -89,7 +90,7 @@ describe('recording on a fresh database', () => {
     await pool.query('SET plan_cache_mode = force_generic_plan');
     try {
       for (let i = 0; i < 3; i++) {
-        const facts = await loadLiveFacts(pool, { subjectId: 'alice', actorId: 'agent:a', resource: 'https://api.test', clientId: 'app', parentJti: null });
+        const facts = await loadLiveFacts(pool, { subjectId: 'alice', actorId: 'agent:a', resource: 'https://api.test', clientId: 'app', parentJti: null, subjectTokenDigest: null });
         expect(facts.parent).toBeNull();
         expect(facts.grants).toHaveLength(1);
       }

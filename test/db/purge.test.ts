@@ -52,6 +52,25 @@ async function ids(table: 'oidc_payloads' | 'used_assertion_jtis'): Promise<stri
 }
 
 describe('purge of expired rows', () => {
+  it('forgets a revoked IdP token once it expired beyond the grace period, and keeps the others', async () => {
+    await pool.query(
+      `INSERT INTO revoked_subject_tokens (sha256, issuer, expires_at) VALUES
+         (sha256('old'), 'https://idp.test', now() - interval '1 hour'),
+         (sha256('recent'), 'https://idp.test', now() - make_interval(secs => $1)),
+         (sha256('live'), 'https://idp.test', now() + interval '10 minutes')`,
+      [PURGE_GRACE_SECONDS - 60],
+    );
+    try {
+      const result = await purgeExpired(pool, { batchSize: 100, maxBatches: 10 });
+      expect(result.deleted.revoked_subject_tokens).toBe(1);
+      const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM revoked_subject_tokens WHERE sha256 IN (sha256('recent'), sha256('live'))`);
+      expect(rows[0]!.n).toBe(2);
+      expect((await pool.query('SELECT 1 FROM revoked_subject_tokens')).rowCount).toBe(2);
+    } finally {
+      await pool.query('TRUNCATE revoked_subject_tokens');
+    }
+  });
+
   it('deletes rows expired beyond the grace period and keeps the rest', async () => {
     await seed('old-', 5, -3600);
     await seed('recent-', 2, -(PURGE_GRACE_SECONDS - 60)); // expired, but an assertion may still be inside its clock skew
@@ -66,11 +85,12 @@ describe('purge of expired rows', () => {
   it('deletes at most batchSize rows per statement and stops after maxBatches per table', async () => {
     await seed('old-', 100, -3600);
     const first = await purgeExpired(pool, { batchSize: 10, maxBatches: 3 });
-    expect(first).toMatchObject({ deleted: { oidc_payloads: 30, used_assertion_jtis: 30, ssf_outbox: 0 }, batches: 7, more: true });
+    // 3 + 3 batches on the seeded tables, one (empty) on each of the other two.
+    expect(first).toMatchObject({ deleted: { oidc_payloads: 30, used_assertion_jtis: 30, ssf_outbox: 0, revoked_subject_tokens: 0 }, batches: 8, more: true });
     expect(await ids('oidc_payloads')).toHaveLength(70);
     expect(await ids('used_assertion_jtis')).toHaveLength(70);
     const rest = await purgeExpired(pool, { batchSize: 10, maxBatches: 100 });
-    expect(rest.deleted).toEqual({ oidc_payloads: 70, used_assertion_jtis: 70, ssf_outbox: 0 });
+    expect(rest.deleted).toEqual({ oidc_payloads: 70, used_assertion_jtis: 70, ssf_outbox: 0, revoked_subject_tokens: 0 });
     expect(rest.more).toBe(false);
     expect(await ids('oidc_payloads')).toEqual([]);
     expect(await ids('used_assertion_jtis')).toEqual([]);

@@ -54,6 +54,7 @@ const parent: fc.Arbitrary<ParentTokenRecord> = fc.record({
   dpopJkt: fc.constantFrom<string | null>(null, null, 'jkt'),
   revoked: rarely(4),
   revokedAncestorJtis: fc.constantFrom<string[]>([], [], [], ['j1']),
+  subjectTokenDigest: fc.constant(null),
 }).map((record) => ({ ...record, grantIds: record.actorIds.map((id) => `g-${id}`) }));
 
 const inputs: fc.Arbitrary<ExchangeDecisionInput> = fc
@@ -63,10 +64,11 @@ const inputs: fc.Arbitrary<ExchangeDecisionInput> = fc
     client,
     parent: fc.option(parent, { nil: null, freq: 6 }),
     strayParent: rarely(10),
+    subjectTokenRevoked: rarely(6),
     dpopJkt: fc.constantFrom<string | null>(null, 'jkt'),
     requestedScopes: fc.constantFrom<string[] | null>(null, ['read'], ['write', 'read']),
   })
-  .map(({ chain, actorId, client, parent, strayParent, dpopJkt, requestedScopes }) => {
+  .map(({ chain, actorId, client, parent, strayParent, subjectTokenRevoked, dpopJkt, requestedScopes }) => {
     const chainActors = (parent?.actorIds ?? []).map(actorRow);
     return {
       now: NOW,
@@ -102,6 +104,7 @@ const inputs: fc.Arbitrary<ExchangeDecisionInput> = fc
         client,
         // An external token has no record, except in the rare malformed case.
         parent: chain || strayParent ? parent : null,
+        subjectTokenRevoked,
       },
     } satisfies ExchangeDecisionInput;
   });
@@ -109,7 +112,9 @@ const inputs: fc.Arbitrary<ExchangeDecisionInput> = fc
 const mayPresent = (input: ExchangeDecisionInput) =>
   input.actorId !== null && input.live.client !== null && (input.live.client.actorId === input.actorId || input.live.client.allowedActors.includes(input.actorId));
 
+/** The subject token is live: its IdP token (presented, or the chain's root) was not revoked at Deputy, and a chain's parent record is live. */
 const parentLive = (input: ExchangeDecisionInput) => {
+  if (input.live.subjectTokenRevoked) return false;
   const record = input.live.parent;
   if (input.parentJti === null) return record === null;
   return record !== null && record.jti === input.parentJti && record.subjectId === input.subjectToken.subjectId && !record.revoked && record.revokedAncestorJtis.length === 0;
@@ -125,6 +130,8 @@ describe('decideExchange: properties', () => {
         granted += 1;
         expect(mayPresent(input)).toBe(true);
         expect(parentLive(input)).toBe(true);
+        // The person's IdP token (presented or at the chain's root) was not revoked at Deputy.
+        expect(input.live.subjectTokenRevoked).toBe(false);
         expect(decision.actorId).toBe(input.actorId);
       }),
       RUNS,

@@ -31,6 +31,7 @@ function parentRecord(overrides: Partial<ParentTokenRecord> = {}): ParentTokenRe
     digest: null,
     revoked: false,
     revokedAncestorJtis: [],
+    subjectTokenDigest: null,
     ...overrides,
   };
 }
@@ -70,6 +71,7 @@ function external(edit?: (input: ExchangeDecisionInput) => void): ExchangeDecisi
       chainGrants: [],
       client: { actorId: 'agent:a', allowedActors: [] },
       parent: null,
+      subjectTokenRevoked: false,
     },
   };
   edit?.(input);
@@ -211,6 +213,23 @@ describe('rule: a parent token counts only through its live record', () => {
       }),
     );
     expect(decision).toMatchObject({ stage: 'live_facts', reason: 'parent_token_revoked' });
+  });
+});
+
+describe('rule: an IdP token revoked at Deputy is not exchanged', () => {
+  const notActive = { granted: false, stage: 'live_facts', error: 'invalid_request', description: 'subject token is not active', dropped: [], reason: 'subject_token_revoked' };
+
+  it('refuses the revoked IdP token itself', () => {
+    expect(decideExchange(external((input) => (input.live.subjectTokenRevoked = true)))).toEqual({ ...notActive, actorId: 'agent:a', actorIds: ['agent:a'] });
+  });
+
+  it('refuses a chain whose root IdP token was revoked, even with a live parent record', () => {
+    expect(decideExchange(chained((input) => (input.live.subjectTokenRevoked = true)))).toEqual({ ...notActive, actorId: 'agent:b', actorIds: ['agent:a', 'agent:b'] });
+  });
+
+  it('grants the same exchanges when it was not revoked', () => {
+    expect(decideExchange(external()).granted).toBe(true);
+    expect(decideExchange(chained()).granted).toBe(true);
   });
 });
 

@@ -55,6 +55,7 @@ function externalSubject(): SubjectIdentity {
       boundJkt: null,
     },
     parentJti: null,
+    externalDigest: 'ab'.repeat(32),
     unauthenticated: null,
   };
 }
@@ -71,6 +72,7 @@ function liveFacts(): LiveFacts {
     chainGrants: [],
     client: { actorId: 'agent:a', allowedActors: [] },
     parent: null,
+    subjectTokenRevoked: false,
   };
 }
 
@@ -149,6 +151,7 @@ function parentRecord(overrides: Partial<ParentTokenRecord> = {}): ParentTokenRe
     digest: null,
     revoked: false,
     revokedAncestorJtis: [],
+    subjectTokenDigest: null,
     ...overrides,
   };
 }
@@ -159,6 +162,7 @@ function chainPorts(parent: ParentTokenRecord | null) {
     verifySubject: async (): Promise<SubjectIdentity> => ({
       facts: { ...externalSubject().facts, scopes: ['read'], audience: RESOURCE, issuedAt: NOW - 10, externalIssuedAt: null },
       parentJti: 'parent-jti',
+      externalDigest: null,
       unauthenticated: null,
     }),
     loadLiveFacts: async (): Promise<LiveFacts> => ({

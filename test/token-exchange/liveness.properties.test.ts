@@ -126,7 +126,7 @@ describe('decide and the SQL liveness predicates agree', () => {
   }
 
   async function decision(ids: Awaited<ReturnType<typeof write>>): Promise<Decision> {
-    const facts = await loadLiveFacts(pool, { subjectId: ids.subject, actorId: ids.newActor, resource: RESOURCE, clientId: 'app', parentJti: ids.parent });
+    const facts = await loadLiveFacts(pool, { subjectId: ids.subject, actorId: ids.newActor, resource: RESOURCE, clientId: 'app', parentJti: ids.parent, subjectTokenDigest: null });
     const parent = facts.parent!;
     return decide({
       now: NOW,

@@ -68,6 +68,7 @@ describe('recording with single-use jtis', () => {
         issuedAt: now,
         expiresAt: new Date(now.getTime() + 60_000),
         digest: deputyTokenDigest(jti),
+        subjectTokenDigest: null,
       },
       event: { type: 'token.exchanged', at: now, clientId: 'app', subjectId: 'alice', actorIds: ['agent:a'], jti, grantId, scopeGranted: ['read'], requestId: jti },
       singleUse,

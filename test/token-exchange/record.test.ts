@@ -56,6 +56,7 @@ describe('recording exchange outcomes', () => {
         issuedAt: now,
         expiresAt: new Date(now.getTime() + 60_000),
         digest: deputyTokenDigest(jti),
+        subjectTokenDigest: null,
       },
       event: { type: 'token.exchanged', at: now, clientId: 'app', subjectId: 'alice', actorIds: ['agent:a'], jti, grantId, scopeGranted: ['read'] },
     };
@@ -133,6 +134,27 @@ describe('recording exchange outcomes', () => {
     expect(await recorder.record(child)).toBe('recorded');
     await pool.query(`UPDATE issued_tokens SET revoked_at = now() WHERE jti = $1`, [parent.token!.jti]);
     expect(await recorder.record(grandchild)).toBe('revoked');
+  });
+
+  it('does not record a token derived from an IdP token revoked at Deputy meanwhile, and records its provenance otherwise', async () => {
+    const recorder = createRecorder(pool);
+    const revokedDigest = 'aa'.repeat(32);
+    const liveDigest = 'bb'.repeat(32);
+    await pool.query(`INSERT INTO revoked_subject_tokens (sha256, issuer, expires_at) VALUES (decode($1, 'hex'), 'https://idp.test', now() + interval '1 hour')`, [
+      revokedDigest,
+    ]);
+    try {
+      const fromRevoked = outcome();
+      fromRevoked.token!.subjectTokenDigest = revokedDigest;
+      expect(await recorder.record(fromRevoked)).toBe('revoked');
+      expect(await count('SELECT count(*) AS n FROM issued_tokens WHERE jti = $1', [fromRevoked.token!.jti])).toBe(0);
+      const fromLive = outcome();
+      fromLive.token!.subjectTokenDigest = liveDigest;
+      expect(await recorder.record(fromLive)).toBe('recorded');
+      expect(await count(`SELECT count(*) AS n FROM issued_tokens WHERE jti = $1 AND subject_token_sha256 = decode($2, 'hex')`, [fromLive.token!.jti, liveDigest])).toBe(1);
+    } finally {
+      await pool.query('TRUNCATE revoked_subject_tokens');
+    }
   });
 
   it('writes nothing for a token signed with a key retired meanwhile, so it can be signed again', async () => {
