@@ -55,14 +55,18 @@ export class IntrospectionClient {
 
   private async ask(token: string, jti: string): Promise<boolean> {
     const credentials = Buffer.from(`${encodeURIComponent(this.options.clientId)}:${encodeURIComponent(this.options.clientSecret)}`).toString('base64');
-    let response: Response;
-    try {
-      response = await this.fetch(this.options.endpoint, {
+    const request = () =>
+      this.fetch(this.options.endpoint, {
         method: 'POST',
         headers: { authorization: `Basic ${credentials}`, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
         body: new URLSearchParams({ token, token_type_hint: 'access_token' }).toString(),
         signal: AbortSignal.timeout(5000),
       });
+    let response: Response;
+    try {
+      // Asking twice is harmless (introspection changes nothing), and a kept-alive connection
+      // that Deputy closed meanwhile (a restart) fails only the first request sent on it.
+      response = await request().catch(request);
     } catch {
       throw new IntrospectionUnavailable('introspection could not be reached');
     }
