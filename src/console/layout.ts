@@ -16,6 +16,7 @@ const NAV: Array<[path: string, label: string]> = [
   ['', 'Overview'],
   ['/actors', 'Actors'],
   ['/grants', 'Grants'],
+  ['/approvals', 'Approvals'],
   ['/tokens', 'Tokens'],
   ['/audit', 'Audit'],
   ['/registry', 'Registry'],

@@ -29,6 +29,7 @@ import { html, type Html } from './html.js';
 import { BASE, page, type Viewer } from './layout.js';
 import { actorPages } from './pages/actors.js';
 import { auditPages } from './pages/audit.js';
+import { approvalPages } from './pages/approvals.js';
 import { grantPages } from './pages/grants.js';
 import { overviewPage } from './pages/overview.js';
 import { registryPages } from './pages/registry.js';
@@ -276,6 +277,7 @@ ${message}
   overviewPage(pages, verification);
   actorPages(pages);
   grantPages(pages);
+  approvalPages(pages);
   tokenPages(pages, deps);
   auditPages(pages, verification);
   registryPages(pages);
