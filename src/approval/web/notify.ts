@@ -5,10 +5,9 @@
  * address unless APPROVAL_ALLOW_PRIVATE_NETWORK; each resolved address is checked before the call.
  * A failure is logged (without the link) and never affects the agent's CIBA request.
  */
-import { lookup } from 'node:dns/promises';
 import type pg from 'pg';
 import type { Logger } from '../../log.js';
-import { addressAllowed, jwksUriRefusal } from '../../trust/network-target.js';
+import { jwksUriRefusal } from '../../trust/network-target.js';
 import type { ApprovalRequest } from '../store.js';
 import { createTargetClient } from '../../ssf/http-target.js';
 import { createApprovalLink } from './web-store.js';
@@ -37,14 +36,13 @@ export function notificationBody(request: ApprovalRequest, approveUrl: string): 
   };
 }
 
-/** Why the webhook may not be called, or null (checked again on every call, after DNS). */
+/**
+ * Why the webhook may not be called, as far as the URL alone tells, or null. The addresses its
+ * host resolves to are checked by the target client on every call, which connects only to those.
+ */
 export async function webhookRefusal(url: string, allowPrivateNetwork: boolean): Promise<string | null> {
   const refusal = jwksUriRefusal(url, allowPrivateNetwork);
-  if (refusal) return refusal.replace('JWKS_ALLOW_PRIVATE_NETWORK', 'APPROVAL_ALLOW_PRIVATE_NETWORK');
-  const { hostname } = new URL(url);
-  const addresses = await lookup(hostname.replace(/^\[|\]$/g, ''), { all: true, verbatim: true });
-  if (addresses.some((a) => !addressAllowed(a.address, allowPrivateNetwork))) return 'resolves to an address that is not allowed';
-  return null;
+  return refusal ? refusal.replace('JWKS_ALLOW_PRIVATE_NETWORK', 'APPROVAL_ALLOW_PRIVATE_NETWORK') : null;
 }
 
 export interface NotifierDeps {
