@@ -107,7 +107,9 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
     const scheme = token.dpopJkt ? 'DPoP' : 'Bearer';
     if (ssf && (await ssf.isRevoked(token.jti))) throw new AccessError('invalid_token', 'the access token was revoked', { scheme });
     const covered = ssf?.coveredSince ?? null;
-    const needsIntrospection = introspection !== null && (ssf === null || covered === null || token.issuedAt < covered);
+    // Whole seconds on both sides: a token issued in the second the receiver began listening may
+    // predate it, so that second is introspected too (fail closed).
+    const needsIntrospection = introspection !== null && (ssf === null || covered === null || token.issuedAt <= covered);
     if (!needsIntrospection) return;
     let active: boolean;
     try {
