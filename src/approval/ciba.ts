@@ -240,7 +240,8 @@ export function auditBackchannelRefusals(pool: pg.Pool, logger: Logger) {
     const oidc = (ctx as Partial<KoaContextWithOIDC>).oidc;
     if (oidc?.route !== 'backchannel_authentication' || ctx.status < 400 || ctx.status >= 500) return;
     const body = ctx.body as { error?: string; error_description?: string } | undefined;
-    if (!oidc.client || !body?.error || body.error === 'invalid_client') return;
+    // A failed client authentication or a rate-limited request writes nothing.
+    if (!oidc.client || !body?.error || body.error === 'invalid_client' || ctx.state.rateLimited) return;
     await inTransaction(pool, (db) =>
       appendAuditEvents(db, [
         {

@@ -1,11 +1,12 @@
 /**
- * What happens right after oidc-provider's client authentication on /token, introspection and
- * revocation:
+ * What happens right after oidc-provider's client authentication on /token, introspection,
+ * revocation and /backchannel:
  *
  * - a failure is counted (`deputy_client_authentication_failures_total{reason}`) and nothing
  *   else: no audit event, no stored state, since anyone can send such requests;
- * - a success marks the request (`ctx.state.clientAuthenticated`), and a token request spends
- *   one unit of its client's rate limit before oidc-provider checks anything else, so requests
+ * - a success marks the request (`ctx.state.clientAuthenticated`), and a token request or an
+ *   approval request (CIBA) spends one unit of its client's rate limit before oidc-provider
+ *   checks anything else, so requests
  *   that oidc-provider refuses itself (a duplicated parameter, bad scope syntax) are limited
  *   like the ones Deputy's grant handler refuses. Beyond the limit: 429, nothing written.
  */
@@ -26,11 +27,14 @@ declare module 'koa' {
   }
 }
 
+/** Each of these writes (a token and its audit event, an approval request and its audit event). */
+const RATE_LIMITED_ROUTES = new Set(['token', 'backchannel_authentication']);
+
 export function guardClientAuthentication(provider: Provider, deps: { metrics: Metrics; rateLimits: RateLimits }): void {
   observeClientAuthentication(provider, {
     async authenticated(ctx: KoaContextWithOIDC) {
       ctx.state.clientAuthenticated = true;
-      if (ctx.oidc.route !== 'token') return;
+      if (!RATE_LIMITED_ROUTES.has(ctx.oidc.route)) return;
       try {
         await deps.rateLimits.client(ctx.oidc.client!.clientId);
       } catch (error) {

@@ -145,6 +145,9 @@ export function prepareProviderSteps(): void {
   for (const action of [tokenAction, introspectionAction, revocationAction] as unknown[][]) {
     replaceStep(action, authenticateClient, observedClientAuthentication);
   }
+  // The backchannel authentication endpoint (CIBA) composes its steps from this shared list when
+  // a Provider is constructed; token, introspection and revocation copied it at import.
+  replaceStep(clientAuthSteps as unknown[], authenticateClient, observedClientAuthentication);
 }
 
 /** True once prepareProviderSteps ran in this process. */

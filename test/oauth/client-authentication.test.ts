@@ -3,12 +3,13 @@
  * requests whose client does not authenticate write nothing and are counted in metrics; a
  * request with no client authentication at all is 401 invalid_client with a Basic challenge;
  * requests oidc-provider refuses after client authentication (a duplicated parameter, bad
- * scope syntax) spend the client's rate limit like any other.
+ * scope syntax) spend the client's rate limit like any other; so do approval requests at
+ * /backchannel, which write a request and its audit event each.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as oidc from 'openid-client';
 import request from 'supertest';
-import { GRANT_TYPE, RESOURCE, TT, startExchangeWorld, type HttpResult, type World } from '../support/exchange-world.js';
+import { GRANT_TYPE, RESOURCE, SECRETS, TT, startExchangeWorld, type HttpResult, type World } from '../support/exchange-world.js';
 
 const RATE_LIMIT = 3;
 
@@ -128,6 +129,48 @@ describe('client authentication', () => {
       expect(await w.auditCount({ client_id: 'app-c', type: 'token.exchange_denied' })).toBe(before + 1);
       const event = await w.lastEvent('token.exchange_denied');
       expect(event).toMatchObject({ client_id: 'app-c', error: 'invalid_scope', details: { reason: 'request.scope_contains_invalid_characters' } });
+    });
+  });
+
+  describe('approval requests at /backchannel', () => {
+    const ask = (clientId: string) =>
+      request(w.deputy.url)
+        .post('/backchannel')
+        .auth(clientId, SECRETS[clientId]!)
+        .type('form')
+        .send(
+          new URLSearchParams({
+            scope: 'openid',
+            login_hint: 'bob',
+            authorization_details: JSON.stringify([{ type: 'delegation', resource: RESOURCE, scopes: ['read'], duration: 600 }]),
+          }).toString(),
+        );
+
+    it('spend the client’s rate limit: beyond it 429, no request stored and no audit event', async () => {
+      const countOf = async (sql: string) => (await w.sql<{ n: number }>(sql, ['app-b']))[0]!.n;
+      const before = {
+        requests: await countOf(`SELECT count(*)::int AS n FROM approval_requests WHERE client_id = $1`),
+        events: await countOf(`SELECT count(*)::int AS n FROM audit_events WHERE client_id = $1`),
+      };
+      const results = await Promise.all(Array.from({ length: 12 }, () => ask('app-b')));
+      const accepted = results.filter((result) => result.status === 200);
+      const limited = results.filter((result) => result.status === 429);
+      expect(accepted.length + limited.length).toBe(results.length);
+      expect(limited.length).toBeGreaterThan(0);
+      for (const result of accepted) expect(result.body.auth_req_id).toEqual(expect.any(String));
+      for (const result of limited) {
+        expect(result.body).toEqual({ error: 'temporarily_unavailable', error_description: 'too many requests for this client; retry later' });
+        expect(result.headers['retry-after']).toMatch(/^[1-9]\d*$/);
+      }
+      expect(await countOf(`SELECT count(*)::int AS n FROM approval_requests WHERE client_id = $1`)).toBe(before.requests + accepted.length);
+      // One approval.requested per accepted request; the refused ones write nothing.
+      expect(await countOf(`SELECT count(*)::int AS n FROM audit_events WHERE client_id = $1`)).toBe(before.events + accepted.length);
+    });
+
+    it('each client has its own budget', async () => {
+      await Promise.all(Array.from({ length: 12 }, () => ask('app-b')));
+      const other = await ask('app-c');
+      expect(other.status).toBe(200);
     });
   });
 });
