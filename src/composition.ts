@@ -34,6 +34,7 @@ import { loadKeyEncryptionKey } from './keys/local-keys.js';
 import { scheduleKeyRotation, type KeyRotationSchedule } from './keys/rotation-schedule.js';
 import type { Logger } from './log.js';
 import { createProvider } from './oauth/provider.js';
+import { scheduleApprovalExpiry } from './approval/expiry.js';
 import { createApprovalNotifier } from './approval/web/notify.js';
 import { createApprovalRouter } from './approval/web/router.js';
 import { sharedSignalsRoutes } from './ssf/app-routes.js';
@@ -183,13 +184,17 @@ export async function composeDeputy(config: Config, databaseUrl: string, logger:
       });
       closers.push(() => purge.stop());
     }
+    if (config.APPROVAL_EXPIRY_INTERVAL_S > 0) {
+      const approvalExpiry = scheduleApprovalExpiry(pool, { intervalMs: config.APPROVAL_EXPIRY_INTERVAL_S * 1000, logger });
+      closers.push(() => approvalExpiry.stop());
+    }
     // Plans follow the hot tables' growth even where autovacuum is off or has not run yet.
     const statistics = keepStatistics(pool, {
       intervalMs: STATISTICS_CHECK_MS,
       onAnalyzed: (tables) => logger.debug({ tables }, 'table statistics refreshed'),
       onError: (error) => logger.warn({ detail: isDatabaseUnavailable(error) ? 'database unavailable' : error.message }, 'could not refresh table statistics'),
     });
-    closers.push(async () => statistics.stop());
+    closers.push(() => statistics.stop());
     const checkpoints = logCheckpoints({ pool, key: checkpointKey, issuer: config.ISSUER, intervalSeconds: config.AUDIT_CHECKPOINT_INTERVAL_S, logger });
     closers.push(async () => checkpoints.stop());
     return { app, pool, keyRing, keyRotation, checkpointKey, close };

@@ -103,6 +103,8 @@ export const configSchema = z.object({
   APPROVAL_REQUEST_TTL: seconds.max(86400).default(600),
   /** The longest delegation an approval request may ask for (authorization_details `duration`), seconds. */
   APPROVAL_MAX_DURATION: seconds.max(31_536_000).default(604_800),
+  /** Seconds between runs of the job that marks unanswered approval requests expired (and audits it); 0 disables. */
+  APPROVAL_EXPIRY_INTERVAL_S: z.coerce.number().int().min(0).max(3600).default(30),
   /** Minimum seconds between two polls of one auth_req_id; faster polls get slow_down. */
   APPROVAL_POLL_INTERVAL_S: z.coerce.number().int().min(1).max(60).default(5),
   /** The person's sign-in at /approve: an OpenID Connect issuer whose `sub` is the Deputy subject id. Unset: the pages say sign-in is not configured. */

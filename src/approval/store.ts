@@ -359,16 +359,28 @@ export async function cancelPendingApprovals(
   return rows.length;
 }
 
-/** Writes `expired` for pending requests past their expiry, one audit event each. */
-export async function expireApprovalRequests(pool: pg.Pool, now: Date): Promise<number> {
-  return inTransaction(pool, async (db) => {
-    const { rows } = await db.query<ApprovalRow>(
-      `UPDATE approval_requests SET status = 'expired' WHERE status = 'pending' AND expires_at <= $1 RETURNING ${APPROVAL_COLUMNS}`,
-      [now],
-    );
-    await appendAuditEvents(db, rows.map(approvalFromRow).map((request) => event(request, 'approval.expired', now)));
-    return rows.length;
-  });
+/**
+ * Writes `expired` for pending requests past their expiry, one `approval.expired` audit event
+ * each, in transactions of at most `batchSize` rows (rows another process is expiring are
+ * skipped, never counted twice). Returns how many it expired.
+ */
+export async function expireApprovalRequests(pool: pg.Pool, now: Date, batchSize = 500): Promise<number> {
+  let expired = 0;
+  for (;;) {
+    const batch = await inTransaction(pool, async (db) => {
+      const { rows } = await db.query<ApprovalRow>(
+        `UPDATE approval_requests SET status = 'expired'
+          WHERE id IN (SELECT id FROM approval_requests WHERE status = 'pending' AND expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)
+            AND status = 'pending'
+          RETURNING ${APPROVAL_COLUMNS}`,
+        [now, batchSize],
+      );
+      await appendAuditEvents(db, rows.map(approvalFromRow).map((request) => event(request, 'approval.expired', now)));
+      return rows.length;
+    });
+    expired += batch;
+    if (batch < batchSize) return expired;
+  }
 }
 
 /**

@@ -2,8 +2,9 @@
  * Deletes rows whose expiry has passed from the tables that would otherwise only grow:
  * oidc-provider's payloads (replay-detection entries among them), used actor-assertion
  * `jti`s, IdP tokens revoked at Deputy (`revoked_subject_tokens`, refused anyway once expired),
- * and the Shared Signals outbox (a row's `expires_at` is its delivery time once
- * delivered, else the expiry of the token it is about, after which no receiver needs it). Issued tokens and audit events are records, not caches: they are never purged here.
+ * the Shared Signals outbox (a row's `expires_at` is its delivery time once
+ * delivered, else the expiry of the token it is about, after which no receiver needs it), and
+ * the single-use approval links (valid only while their request waits). Issued tokens and audit events are records, not caches: they are never purged here.
  *
  * Each batch is one short transaction deleting at most `batchSize` rows; a run stops after
  * `maxBatches` per table, so one run never holds locks or a connection for long, and whatever is left is
@@ -11,10 +12,11 @@
  * one purge at a time and the others skip the run.
  */
 import type pg from 'pg';
+import { runPeriodically } from '../jobs/periodic.js';
 import { inTransaction } from './pool.js';
 
 /** The expiring tables. Each has an index on `expires_at`. */
-export const PURGED_TABLES = ['oidc_payloads', 'used_assertion_jtis', 'ssf_outbox', 'revoked_subject_tokens'] as const;
+export const PURGED_TABLES = ['oidc_payloads', 'used_assertion_jtis', 'ssf_outbox', 'revoked_subject_tokens', 'approval_links'] as const;
 export type PurgedTable = (typeof PURGED_TABLES)[number];
 
 /**
@@ -43,7 +45,7 @@ export interface PurgeResult {
 }
 
 export async function purgeExpired(pool: pg.Pool, { batchSize, maxBatches }: PurgeOptions): Promise<PurgeResult> {
-  const result: PurgeResult = { deleted: { oidc_payloads: 0, used_assertion_jtis: 0, ssf_outbox: 0, revoked_subject_tokens: 0 }, batches: 0, skipped: false, more: false };
+  const result: PurgeResult = { deleted: { oidc_payloads: 0, used_assertion_jtis: 0, ssf_outbox: 0, revoked_subject_tokens: 0, approval_links: 0 }, batches: 0, skipped: false, more: false };
   for (const table of PURGED_TABLES) {
     // Each table has its own budget, so a busy table never starves the next one.
     for (let batch = 0; ; batch += 1) {
@@ -90,20 +92,12 @@ export interface PurgeScheduleOptions extends PurgeOptions {
 
 /** Runs purgeExpired every intervalMs (never two runs at once in this process). */
 export function schedulePurge(pool: pg.Pool, options: PurgeScheduleOptions): PurgeSchedule {
-  let running: Promise<void> | null = null;
-  const timer = setInterval(() => {
-    if (running) return;
-    const startedAt = performance.now();
-    running = purgeExpired(pool, options)
-      .then((result) => options.onResult(result, performance.now() - startedAt))
-      .catch((error: unknown) => options.onError(error instanceof Error ? error : new Error(String(error))))
-      .finally(() => (running = null));
-  }, options.intervalMs);
-  timer.unref();
-  return {
-    async stop() {
-      clearInterval(timer);
-      await running;
+  return runPeriodically(
+    options.intervalMs,
+    async () => {
+      const startedAt = performance.now();
+      options.onResult(await purgeExpired(pool, options), performance.now() - startedAt);
     },
-  };
+    options.onError,
+  );
 }

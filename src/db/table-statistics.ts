@@ -11,6 +11,7 @@
  */
 import type pg from 'pg';
 import { inTransaction } from './pool.js';
+import { runPeriodically, type Periodic } from '../jobs/periodic.js';
 
 /** Written on every exchange, introspected or purged by key. */
 export const HOT_TABLES = ['issued_tokens', 'audit_events', 'used_assertion_jtis', 'oidc_payloads'] as const;
@@ -58,25 +59,16 @@ export async function analyzeOutgrownTables(pool: pg.Pool): Promise<string[]> {
   });
 }
 
-export interface StatisticsKeeper {
-  stop(): void;
-}
+export type StatisticsKeeper = Periodic;
 
 /** Checks every `intervalMs` (a cheap catalog read); errors are reported, never thrown. */
 export function keepStatistics(pool: pg.Pool, { intervalMs, onAnalyzed, onError }: { intervalMs: number; onAnalyzed(tables: string[]): void; onError(error: Error): void }): StatisticsKeeper {
-  let running = false;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = true;
-    analyzeOutgrownTables(pool)
-      .then((tables) => {
-        if (tables.length > 0) onAnalyzed(tables);
-      })
-      .catch((error: unknown) => onError(error instanceof Error ? error : new Error(String(error))))
-      .finally(() => {
-        running = false;
-      });
-  }, intervalMs);
-  timer.unref();
-  return { stop: () => clearInterval(timer) };
+  return runPeriodically(
+    intervalMs,
+    async () => {
+      const tables = await analyzeOutgrownTables(pool);
+      if (tables.length > 0) onAnalyzed(tables);
+    },
+    onError,
+  );
 }

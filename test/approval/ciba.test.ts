@@ -17,7 +17,7 @@ describe('approval requests over CIBA', () => {
   let world: World;
   let agent: client.Configuration;
   beforeAll(async () => {
-    world = await startExchangeWorld({ APPROVAL_POLL_INTERVAL_S: String(INTERVAL), APPROVAL_GRANT_TTL: '120' });
+    world = await startExchangeWorld({ APPROVAL_POLL_INTERVAL_S: String(INTERVAL), APPROVAL_GRANT_TTL: '120', APPROVAL_EXPIRY_INTERVAL_S: '1' });
     agent = await client.discovery(new URL(world.issuer), 'app-a', undefined, client.ClientSecretBasic(SECRETS['app-a']), {
       execute: [client.allowInsecureRequests],
     });
@@ -131,6 +131,24 @@ describe('approval requests over CIBA', () => {
     expect(approval.status).toBe('expired');
     const [event] = await world.sql(`SELECT error FROM audit_events WHERE details->>'approval_request_id' = $1 AND type = 'token.exchange_denied'`, [approval.id]);
     expect(event).toMatchObject({ error: 'expired_token' });
+  });
+
+  it('nobody answers and nobody polls: the expiry job writes it expired, with one approval.expired event', async () => {
+    const started = await ask({ requested_expiry: '1' });
+    const approval = await approvalOf(started.auth_req_id);
+    const storedStatus = async () => (await world.sql<{ status: string }>(`SELECT status FROM approval_requests WHERE id = $1`, [approval.id]))[0]!.status;
+    expect(await storedStatus()).toBe('pending');
+    for (let i = 0; i < 100 && (await storedStatus()) === 'pending'; i++) await sleep(100);
+    expect(await storedStatus()).toBe('expired');
+    await sleep(1200); // another run of the job: still one event
+    const events = await world.sql<{ type: string; client_id: string; subject_id: string }>(
+      `SELECT type, client_id, subject_id FROM audit_events WHERE details->>'approval_request_id' = $1 ORDER BY id`,
+      [approval.id],
+    );
+    expect(events).toEqual([
+      { type: 'approval.requested', client_id: 'app-a', subject_id: 'alice' },
+      { type: 'approval.expired', client_id: 'app-a', subject_id: 'alice' },
+    ]);
   });
 
   it('polling faster than the interval is slow_down', async () => {

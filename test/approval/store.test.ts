@@ -136,6 +136,26 @@ describe('approval request store', () => {
     expect((await eventsOf(created.id)).map((e) => e.type)).toEqual(['approval.requested', 'approval.expired']);
   });
 
+  it('expires in bounded batches, each row once, leaving current and decided requests alone', async () => {
+    const past = new Date(Date.now() - 1000);
+    const overdue = await Promise.all(
+      Array.from({ length: 5 }, () => createApprovalRequest(pool, newRequest({ requestedAt: new Date(past.getTime() - 60_000), expiresAt: past }))),
+    );
+    const current = await createApprovalRequest(pool, newRequest());
+    const denied = await createApprovalRequest(pool, newRequest());
+    await denyApprovalRequest(pool, { id: denied.id, subjectId: 'alice', now: new Date(), requestId: null });
+    // Two runs at once, batches of two: every overdue row is expired by exactly one of them.
+    const [first, second] = await Promise.all([expireApprovalRequests(pool, new Date(), 2), expireApprovalRequests(pool, new Date(), 2)]);
+    expect(first + second).toBe(5);
+    expect(await expireApprovalRequests(pool, new Date(), 2)).toBe(0);
+    for (const request of overdue) expect((await eventsOf(request.id)).map((e) => e.type)).toEqual(['approval.requested', 'approval.expired']);
+    const { rows } = await pool.query<{ id: string; status: string }>(`SELECT id, status FROM approval_requests WHERE id = ANY($1::uuid[])`, [[current.id, denied.id, ...overdue.map((r) => r.id)]]);
+    const statusOf = new Map(rows.map((row) => [row.id, row.status]));
+    expect(statusOf.get(current.id)).toBe('pending');
+    expect(statusOf.get(denied.id)).toBe('denied');
+    for (const request of overdue) expect(statusOf.get(request.id)).toBe('expired');
+  });
+
   it('an admin cancels a pending request; a decided one cannot be cancelled', async () => {
     const created = await createApprovalRequest(pool, newRequest());
     const cancelled = await cancelApprovalRequest(pool, { id: created.id, admin: 'admin:root', now: new Date(), requestId: null });

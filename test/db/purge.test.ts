@@ -85,12 +85,12 @@ describe('purge of expired rows', () => {
   it('deletes at most batchSize rows per statement and stops after maxBatches per table', async () => {
     await seed('old-', 100, -3600);
     const first = await purgeExpired(pool, { batchSize: 10, maxBatches: 3 });
-    // 3 + 3 batches on the seeded tables, one (empty) on each of the other two.
-    expect(first).toMatchObject({ deleted: { oidc_payloads: 30, used_assertion_jtis: 30, ssf_outbox: 0, revoked_subject_tokens: 0 }, batches: 8, more: true });
+    // 3 + 3 batches on the seeded tables, one (empty) on each of the other three.
+    expect(first).toMatchObject({ deleted: { oidc_payloads: 30, used_assertion_jtis: 30, ssf_outbox: 0, revoked_subject_tokens: 0, approval_links: 0 }, batches: 9, more: true });
     expect(await ids('oidc_payloads')).toHaveLength(70);
     expect(await ids('used_assertion_jtis')).toHaveLength(70);
     const rest = await purgeExpired(pool, { batchSize: 10, maxBatches: 100 });
-    expect(rest.deleted).toEqual({ oidc_payloads: 70, used_assertion_jtis: 70, ssf_outbox: 0, revoked_subject_tokens: 0 });
+    expect(rest.deleted).toEqual({ oidc_payloads: 70, used_assertion_jtis: 70, ssf_outbox: 0, revoked_subject_tokens: 0, approval_links: 0 });
     expect(rest.more).toBe(false);
     expect(await ids('oidc_payloads')).toEqual([]);
     expect(await ids('used_assertion_jtis')).toEqual([]);
@@ -117,6 +117,34 @@ describe('purge of expired rows', () => {
     const { rows: left } = await pool.query<{ label: string }>(`SELECT subject->>'label' AS label FROM ssf_outbox ORDER BY 1`);
     expect(left.map((row) => row.label)).toEqual(['delivered-just-now', 'pending-live-token']);
     await pool.query(`DELETE FROM clients WHERE client_id = 'purge-rs'`);
+  });
+
+  it('deletes the links of approval requests expired beyond the grace period; keeps the live ones', async () => {
+    await pool.query(`INSERT INTO subjects (id) VALUES ('purge-alice')`);
+    await pool.query(`INSERT INTO actors (id, kind, owner_id) VALUES ('purge-agent', 'agent', 'purge-alice')`);
+    const request = async (expiresIn: number) =>
+      (
+        await pool.query<{ id: string }>(
+          `INSERT INTO approval_requests (client_id, subject_id, actor_id, resource_uri, scopes, duration_seconds, expires_at)
+           VALUES ('c', 'purge-alice', 'purge-agent', 'https://rs.test', ARRAY['read'], 60, now() + make_interval(secs => $1::int)) RETURNING id`,
+          [expiresIn],
+        )
+      ).rows[0]!.id;
+    const link = (label: string, requestId: string, expiresIn: number) =>
+      pool.query(`INSERT INTO approval_links (token_sha256, approval_request_id, expires_at) VALUES (convert_to($1, 'utf8'), $2, now() + make_interval(secs => $3::int))`, [
+        label,
+        requestId,
+        expiresIn,
+      ]);
+    await link('long-expired', await request(-3600), -3600);
+    await link('just-expired', await request(-60), -60);
+    await link('live', await request(600), 600);
+    const result = await purgeExpired(pool, { batchSize: 100, maxBatches: 10 });
+    expect(result.deleted.approval_links).toBe(1);
+    const { rows } = await pool.query<{ label: string }>(`SELECT convert_from(token_sha256, 'utf8') AS label FROM approval_links ORDER BY 1`);
+    expect(rows.map((row) => row.label)).toEqual(['just-expired', 'live']);
+    await pool.query(`DELETE FROM actors WHERE id = 'purge-agent'`);
+    await pool.query(`DELETE FROM subjects WHERE id = 'purge-alice'`);
   });
 
   it('skips the run while another process holds the purge lock', async () => {
