@@ -4,6 +4,7 @@
  * jobs — and hands each part what it needs. Nothing else constructs a collaborator of another
  * module; src/server.ts adds the HTTP listener, src/http/app.ts orders the middleware.
  */
+import type { JWK } from 'jose';
 import type pg from 'pg';
 import { createAdminAuthenticator, createAdminRouter, ADMIN_PREFIX } from './admin/router.js';
 import { CheckpointKey } from './audit/checkpoint.js';
@@ -36,7 +37,10 @@ import type { Logger } from './log.js';
 import { createProvider } from './oauth/provider.js';
 import { scheduleApprovalExpiry } from './approval/expiry.js';
 import { createApprovalNotifier } from './approval/web/notify.js';
+import { loginSettingsOf } from './approval/web/login.js';
+import { APPROVE_BASE } from './approval/web/pages.js';
 import { createApprovalRouter } from './approval/web/router.js';
+import { createDemoIdentityProvider } from './demo/identity-provider.js';
 import { sharedSignalsRoutes } from './ssf/app-routes.js';
 import { startSharedSignals } from './ssf/background.js';
 import { prepareProcess } from './startup.js';
@@ -51,8 +55,16 @@ export interface ComposedDeputy {
   close(): Promise<void>;
 }
 
+export interface ComposeOptions {
+  /**
+   * The quickstart's people: with these, and APPROVAL_LOGIN_* unset, the demo identity provider
+   * is served at /demo-idp and is the approval pages' sign-in (src/demo/identity-provider.ts).
+   */
+  demoPeople?: { passwords: Readonly<Record<string, string>>; signingKey: JWK };
+}
+
 /** Builds a Deputy on a migrated database; the caller serves `app` and calls `close`. */
-export async function composeDeputy(config: Config, databaseUrl: string, logger: Logger): Promise<ComposedDeputy> {
+export async function composeDeputy(config: Config, databaseUrl: string, logger: Logger, options: ComposeOptions = {}): Promise<ComposedDeputy> {
   prepareProcess();
   const kek = await loadKeyEncryptionKey(config);
   const checkpointKey = await CheckpointKey.fromSeed(
@@ -132,6 +144,19 @@ export async function composeDeputy(config: Config, databaseUrl: string, logger:
     // The web console: pages over the same admin routes, called in-process as the signed-in admin.
     const webConsole = createConsoleRouter({ ...adminDeps, auth: adminAuth, dispatch: createAdminDispatch(admin) });
 
+    // The person's sign-in at /approve: the configured IdP, else the quickstart's demo IdP.
+    const configuredLogin = loginSettingsOf(config);
+    const demoIdentityProvider =
+      options.demoPeople && !configuredLogin
+        ? createDemoIdentityProvider({
+            deputyIssuer: config.ISSUER,
+            redirectUri: `${config.ISSUER}${APPROVE_BASE}/callback`,
+            ...options.demoPeople,
+            trustProxy: config.TRUST_PROXY,
+            logger,
+          })
+        : null;
+
     const app = createApp({
       config,
       pool,
@@ -143,7 +168,8 @@ export async function composeDeputy(config: Config, databaseUrl: string, logger:
       adminPrefix: ADMIN_PREFIX,
       admin,
       webConsole,
-      approvalPages: createApprovalRouter({ config, pool, logger }),
+      approvalPages: createApprovalRouter({ config, pool, logger, login: configuredLogin ?? demoIdentityProvider?.login ?? null }),
+      demoIdentityProvider: demoIdentityProvider?.middleware ?? null,
       exchange: {
         ports: exchangePorts,
         settings: { issuer: config.ISSUER, tokenTtl: config.TOKEN_TTL, maxDelegationDepth: config.MAX_DELEGATION_DEPTH },

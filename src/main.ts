@@ -13,7 +13,8 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { AlreadyRunningError, EmbeddedPostgresMissingError, startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
 import { createPool } from './db/pool.js';
 import { loadOrCreateSecret } from './db/server-settings.js';
-import { demoSecretsFile, readDemoSecrets, seedDemoWorld } from './demo/seed.js';
+import type { ComposeOptions } from './composition.js';
+import { demoSecretsFile, loadDemoSecrets, readDemoSecrets, seedDemoWorld } from './demo/seed.js';
 import { quickstart } from './demo/quickstart.js';
 import { loadKeyEncryptionKey } from './keys/local-keys.js';
 import { createLogger, routeConsoleToLog, type Logger } from './log.js';
@@ -27,6 +28,23 @@ async function seedIfAsked(config: Config, pool: pg.Pool, logger: Logger): Promi
   if (await seedDemoWorld(pool, config.DEPUTY_HOME, pepper)) logger.info('seeded the demo world');
 }
 
+/** Migrations, then the demo world when asked for: done once, before any process serves. */
+async function prepareDatabase(config: Config, databaseUrl: string, logger: Logger): Promise<void> {
+  await applyMigrations(databaseUrl, logger);
+  const pool = createPool({ url: databaseUrl, size: 2, acquireTimeoutMs: config.DATABASE_POOL_TIMEOUT_MS });
+  try {
+    await seedIfAsked(config, pool, logger);
+  } finally {
+    await pool.end();
+  }
+}
+
+/** The demo users and the demo issuer's key, for the demo identity provider at /demo-idp. */
+async function demoPeople(config: Config): Promise<ComposeOptions['demoPeople']> {
+  const secrets = config.DEMO_SEED ? await loadDemoSecrets(config.DEPUTY_HOME) : null;
+  return secrets ? { passwords: secrets.userPasswords, signingKey: secrets.issuerPrivateJwk } : undefined;
+}
+
 /**
  * The human banner goes to stderr: stdout carries only the NDJSON log. It names the secrets
  * file, never a secret.
@@ -37,6 +55,7 @@ async function printQuickstart(config: Config): Promise<void> {
     baseUrl: config.ISSUER,
     secretsFile: demoSecretsFile(config.DEPUTY_HOME),
     bootstrapTokenConfigured: config.DEPUTY_ADMIN_TOKEN !== undefined,
+    approvalSignIn: config.APPROVAL_LOGIN_ISSUER ? 'configured' : config.WORKERS === 1 ? 'demo' : 'none',
   });
   process.stderr.write(`${banner}\n`);
 }
@@ -67,9 +86,9 @@ async function main(): Promise<void> {
   const stopDatabase = async () => embedded?.stop();
 
   try {
+    await prepareDatabase(config, databaseUrl, logger);
     if (config.WORKERS === 1) {
-      const deputy = await startDeputy(config, databaseUrl, logger);
-      await seedIfAsked(config, deputy.pool, logger);
+      const deputy = await startDeputy(config, databaseUrl, logger, { demoPeople: await demoPeople(config) });
       logger.info({ url: deputy.url, issuer: config.ISSUER }, 'deputy is listening');
       await printQuickstart(config);
       onSignals(async (signal) => {
@@ -82,14 +101,8 @@ async function main(): Promise<void> {
       return;
     }
 
-    // The workers find the database migrated and seeded: done once, here.
-    await applyMigrations(databaseUrl, logger);
-    const pool = createPool({ url: databaseUrl, size: 2, acquireTimeoutMs: config.DATABASE_POOL_TIMEOUT_MS });
-    try {
-      await seedIfAsked(config, pool, logger);
-    } finally {
-      await pool.end();
-    }
+    // The workers find the database migrated and seeded. The demo identity provider keeps its
+    // sign-ins in memory, so it is served only by a single process.
     const workers = startWorkers({ count: config.WORKERS, env: { DATABASE_URL: databaseUrl, DEMO_SEED: 'false' }, logger });
     const url = await workers.ready;
     logger.info({ url, issuer: config.ISSUER, workers: config.WORKERS }, 'deputy is listening');

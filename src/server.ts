@@ -5,7 +5,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { composeDeputy, type ComposedDeputy } from './composition.js';
+import { composeDeputy, type ComposeOptions, type ComposedDeputy } from './composition.js';
 import type { Config } from './config.js';
 import { migrate } from './db/migrate.js';
 import type { Logger } from './log.js';
@@ -23,9 +23,9 @@ export async function applyMigrations(databaseUrl: string, logger: Logger): Prom
   if (migrations.applied.length > 0) logger.info({ applied: migrations.applied }, 'migrations applied');
 }
 
-export async function startDeputy(config: Config, databaseUrl: string, logger: Logger): Promise<RunningDeputy> {
+export async function startDeputy(config: Config, databaseUrl: string, logger: Logger, options: ComposeOptions = {}): Promise<RunningDeputy> {
   await applyMigrations(databaseUrl, logger);
-  const deputy = await composeDeputy(config, databaseUrl, logger);
+  const deputy = await composeDeputy(config, databaseUrl, logger, options);
   try {
     let stopping = false;
     const server = createServer((req, res) => {

@@ -58,6 +58,42 @@ function run(
   });
 }
 
+/**
+ * The approval pages' sign-in, by HTTP alone: /approve/sign-in → the demo IdP's login form → its
+ * POST with the password → back through Deputy's callback to /approve. Returns that page.
+ */
+async function signInAtDemoIdentityProvider(issuer: string, user: string, password: string): Promise<string> {
+  const jar = new Map<string, string>();
+  const cookie = () => [...jar].map(([name, value]) => `${name}=${value}`).join('; ');
+  async function follow(first: Response, from: string): Promise<{ response: Response; url: string }> {
+    let response = first;
+    let url = from;
+    for (let hops = 0; ; hops++) {
+      for (const line of response.headers.getSetCookie()) {
+        const pair = line.split(';')[0]!;
+        jar.set(pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1));
+      }
+      if (response.status < 300 || response.status >= 400 || hops > 10) return { response, url };
+      url = new URL(response.headers.get('location')!, url).href;
+      response = await fetch(url, { headers: { cookie: cookie() }, redirect: 'manual' });
+    }
+  }
+  const start = `${issuer}/approve/sign-in`;
+  const atForm = await follow(await fetch(start, { redirect: 'manual' }), start);
+  expect(atForm.url).toMatch(new RegExp(`^${issuer}/demo-idp/interaction/`));
+  expect(await atForm.response.text()).toContain('name="password"');
+  const posted = await fetch(atForm.url, {
+    method: 'POST',
+    headers: { cookie: cookie(), origin: issuer, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ login: user, password }).toString(),
+    redirect: 'manual',
+  });
+  const done = await follow(posted, atForm.url);
+  expect(done.url).toBe(`${issuer}/approve`);
+  expect(done.response.status).toBe(200);
+  return done.response.text();
+}
+
 describe('npm start', () => {
   it('exits non-zero with one line naming a bad variable', async () => {
     const result = await run({ PORT: 'abc', DATABASE_URL: '' });
@@ -91,6 +127,9 @@ describe('npm start', () => {
     const started = await run(env, /deputy is listening/, 60000, ['./test/support/console-notice-probe.ts']);
     let exitCode: number | null = null;
     try {
+      // No demo world: no demo identity provider, and the approval pages say sign-in is not configured.
+      expect((await fetch(`http://127.0.0.1:${port}/demo-idp/.well-known/openid-configuration`)).status).toBe(404);
+      expect((await fetch(`http://127.0.0.1:${port}/approve`, { redirect: 'manual' })).status).toBe(503);
       started.child.kill('SIGUSR2');
       await until(() => started.stderr.includes('probe: done'), 'the probe', 10000);
       const exited = new Promise<number | null>((resolve) => started.child.on('exit', resolve));
@@ -155,6 +194,9 @@ describe('npm start', () => {
         body: `grant_type=client_credentials&client_id=${DEMO.appClient}&client_secret=${secrets.adminClientSecret}`,
       });
       expect(wrong.status).toBe(401);
+      // The person's sign-in at /approve goes through the demo identity provider with alice's password.
+      const approvePage = await signInAtDemoIdentityProvider(issuer, 'alice', secrets.userPasswords.alice!);
+      expect(approvePage).toContain('Signed in as <strong>alice</strong>');
 
       const exited = new Promise<number | null>((resolve) => started.child.on('exit', resolve));
       started.child.kill('SIGTERM');
@@ -167,6 +209,7 @@ describe('npm start', () => {
         accessToken,
         adminAccessToken,
         ...[secrets.issuerPrivateJwk, secrets.agentPrivateJwk].map((jwk) => jwk.d!),
+        ...Object.values(secrets.userPasswords),
       ];
       for (const secret of secretValues) {
         expect(secret.length).toBeGreaterThan(20);
@@ -182,6 +225,9 @@ describe('npm start', () => {
       // The banner points at the console and the admin API's reference.
       expect(started.stderr).toContain(`${issuer}/console`);
       expect(started.stderr).toContain(`${issuer}/admin/v1/docs`);
+      // ... and at the approval pages, with the command that prints a demo user's password.
+      expect(started.stderr).toContain(`${issuer}/approve`);
+      expect(started.stderr).toContain('npm run -s demo:secret -- bob');
     } finally {
       if (exitCode === null) started.child.kill('SIGKILL');
       await db.drop();

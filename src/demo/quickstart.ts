@@ -7,13 +7,18 @@ export interface QuickstartOptions {
   secretsFile: string;
   /** Whether DEPUTY_ADMIN_TOKEN is set: the banner then shows how to use it, never its value. */
   bootstrapTokenConfigured: boolean;
+  /**
+   * Where people sign in at /approve: the demo identity provider (one process), the configured
+   * APPROVAL_LOGIN_ISSUER, or nowhere (several workers and no APPROVAL_LOGIN_*).
+   */
+  approvalSignIn: 'demo' | 'configured' | 'none';
 }
 
 /**
  * What `npm start` writes to stderr: a newcomer pastes these lines into a second terminal. It
  * never contains a secret: the commands read them from the secrets file when they run.
  */
-export function quickstart({ baseUrl, secretsFile, bootstrapTokenConfigured }: QuickstartOptions): string {
+export function quickstart({ baseUrl, secretsFile, bootstrapTokenConfigured, approvalSignIn }: QuickstartOptions): string {
   const lines = [
     '',
     `Deputy is ready at ${baseUrl}`,
@@ -49,6 +54,21 @@ export function quickstart({ baseUrl, secretsFile, bootstrapTokenConfigured }: Q
     lines.push('', '  # or with the DEPUTY_ADMIN_TOKEN you configured (export it in that shell first):', `  curl -s ${baseUrl}/admin/v1/grants -H "Authorization: Bearer $DEPUTY_ADMIN_TOKEN"`);
   }
   lines.push(
+    '',
+    'An agent asks a person for approval (CIBA; the whole flow: docs/guide-agent-approval.md):',
+    '',
+    `  curl -s ${baseUrl}/backchannel -u "${DEMO.appClient}:$(npm run -s demo:secret -- app)" \\`,
+    `    --data-urlencode scope=openid --data-urlencode login_hint=bob --data-urlencode binding_message=K7 \\`,
+    `    --data-urlencode 'authorization_details=[{"type":"delegation","resource":"${DEMO.resource}","scopes":["tickets:read"],"duration":3600}]'`,
+    '',
+    ...{
+      demo: [
+        `  # bob answers at ${baseUrl}/approve, signing in at the demo identity provider`,
+        '  # as bob with the password from: npm run -s demo:secret -- bob',
+      ],
+      configured: [`  # bob answers at ${baseUrl}/approve, signing in at APPROVAL_LOGIN_ISSUER`],
+      none: ['  # /approve needs APPROVAL_LOGIN_* when WORKERS > 1 (the demo identity provider serves one process)'],
+    }[approvalSignIn],
     '',
     `The web console: ${baseUrl}/console (client id ${DEMO.adminClient}; its secret: npm run -s demo:secret -- admin)`,
     `The admin API's reference: ${baseUrl}/admin/v1/docs`,

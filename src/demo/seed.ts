@@ -2,7 +2,8 @@
  * The demo world `npm start` seeds into an empty database: a trusted issuer of users whose
  * private key stays under DEPUTY_HOME (so `npm run demo:token` can mint user tokens), two users,
  * a ticket API, an agent with its own key pair that may pass work to a summarizer agent,
- * entitlements, delegation grants, an app client acting as the agent, and an admin client.
+ * entitlements, delegation grants, an app client acting as the agent, and an admin client; and
+ * the users' passwords for the demo identity provider's sign-in page (src/demo/identity-provider.ts).
  */
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -32,6 +33,8 @@ export interface DemoSecrets {
   agentPrivateJwk: JWK;
   appClientSecret: string;
   adminClientSecret: string;
+  /** Each demo user's password at the demo identity provider. */
+  userPasswords: Record<string, string>;
 }
 
 export const demoSecretsFile = (home: string) => path.join(path.resolve(home), 'demo.json');
@@ -53,6 +56,20 @@ async function writeDemoSecrets(home: string, secrets: DemoSecrets): Promise<voi
   await writeFile(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
   // writeFile's mode applies only when it creates the file.
   await chmod(file, 0o600);
+}
+
+const newPasswords = (): Record<string, string> => Object.fromEntries(DEMO.users.map((user) => [user, generateClientSecret()]));
+
+/**
+ * The demo secrets, with the users' passwords added (and written) when the file was seeded by a
+ * version without them; null when there is no demo world under `home`.
+ */
+export async function loadDemoSecrets(home: string): Promise<DemoSecrets | null> {
+  const secrets = await readDemoSecrets(home);
+  if (!secrets || secrets.userPasswords) return secrets;
+  const upgraded = { ...secrets, userPasswords: newPasswords() };
+  await writeDemoSecrets(home, upgraded);
+  return upgraded;
 }
 
 async function keyPair(): Promise<{ privateJwk: JWK; publicJwk: JWK }> {
@@ -111,6 +128,7 @@ export async function seedDemoWorld(pool: pg.Pool, home: string, pepper: string)
       agentPrivateJwk: agentKeys.privateJwk,
       appClientSecret,
       adminClientSecret,
+      userPasswords: newPasswords(),
     };
     await writeDemoSecrets(home, secrets);
     return true;

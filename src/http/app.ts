@@ -3,7 +3,7 @@
  * context, operational endpoints, /jwks, the admin API, the web console) runs in front of its routes.
  */
 import type Router from '@koa/router';
-import type { Context, Next } from 'koa';
+import type { Context, Middleware, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type pg from 'pg';
 import type { Config } from '../config.js';
@@ -38,6 +38,8 @@ export interface AppDeps {
   webConsole: Router;
   /** The person's approval pages under /approve (src/approval/web/). */
   approvalPages: Router;
+  /** The quickstart's demo identity provider at /demo-idp (src/demo/identity-provider.ts), if served. */
+  demoIdentityProvider: Middleware | null;
   exchange: TokenExchangeDeps;
   tokenStatus: ReturnType<typeof createTokenStatusHandlers>;
   /** The CIBA grant: approval requests answered with a delegated token (src/approval/). */
@@ -89,6 +91,7 @@ export function createApp(deps: AppDeps): App {
   provider.use(operationalEndpoints({ pool: deps.pool, keyRing: deps.keyRing, metrics }));
   provider.use(publishedKeys(deps.keyRing));
   provider.use(authorizationServerMetadata);
+  if (deps.demoIdentityProvider) provider.use(deps.demoIdentityProvider);
   provider.use(servedEndpointsOnly(provider));
   provider.use(createDocsRouter(deps.adminPrefix).routes());
   provider.use(deps.sharedSignals);

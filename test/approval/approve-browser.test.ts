@@ -1,27 +1,30 @@
 /**
  * The person's side of an approval request in Chromium (issue 15, item e): an agent asks over
  * CIBA (openid-client); the webhook receives the single-use approve_url; the person opens it,
- * signs in at a test IdP (oidc-provider on loopback), sees the request with its binding_message
+ * signs in at the quickstart's demo identity provider (ISSUER/demo-idp, the same component
+ * `npm start` serves) with their password, sees the request with its binding_message
  * as text, approves fewer scopes, and the agent's poll gets exactly those. Also: deny →
  * access_denied; bob cannot see alice's request; a reused link is refused; a POST without the
- * CSRF token is refused; revoking one's delegation is audited.
+ * CSRF token is refused; revoking one's delegation is audited; a wrong password or an unknown
+ * name signs nobody in.
  */
+import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { decodeJwt } from 'jose';
+import { decodeJwt, exportJWK, generateKeyPair } from 'jose';
 import * as client from 'openid-client';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { freePort } from '../../src/db/embedded.js';
 import { findApprovalByAuthReqId } from '../../src/approval/store.js';
 import { createApprovalLink, redeemApprovalLink } from '../../src/approval/web/web-store.js';
 import { RESOURCE, SECRETS, startExchangeWorld, type World } from '../support/exchange-world.js';
-import { IDP_CLIENT_ID, IDP_CLIENT_SECRET, startTestIdp, type TestIdp } from './demo-idp.js';
+import { DEMO_IDP_PATH } from '../../src/demo/identity-provider.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
 describe('approving in a browser', () => {
   let world: World;
-  let idp: TestIdp;
+  const passwords = { alice: `alice-${randomUUID()}`, bob: `bob-${randomUUID()}` };
   let agent: client.Configuration;
   let browser: Browser;
   let hook: Server;
@@ -39,19 +42,19 @@ describe('approving in a browser', () => {
       });
     });
     await new Promise<void>((resolve) => hook.listen(hookPort, '127.0.0.1', resolve));
-    idp = await startTestIdp();
     const port = await freePort();
-    world = await startExchangeWorld({
-      PORT: String(port),
-      ISSUER: `http://127.0.0.1:${port}`,
-      APPROVAL_POLL_INTERVAL_S: '1',
-      APPROVAL_LOGIN_ISSUER: idp.issuer,
-      APPROVAL_LOGIN_CLIENT_ID: IDP_CLIENT_ID,
-      APPROVAL_LOGIN_CLIENT_SECRET: IDP_CLIENT_SECRET,
-      APPROVAL_WEBHOOK_URL: `http://127.0.0.1:${hookPort}/hook`,
-      APPROVAL_ALLOW_PRIVATE_NETWORK: 'true',
-    });
-    idp.serve(`${world.issuer}/approve/callback`);
+    const signingKey = { ...(await exportJWK((await generateKeyPair('ES256', { extractable: true })).privateKey)), kid: 'demo-idp', alg: 'ES256' };
+    world = await startExchangeWorld(
+      {
+        PORT: String(port),
+        ISSUER: `http://127.0.0.1:${port}`,
+        APPROVAL_POLL_INTERVAL_S: '1',
+        APPROVAL_WEBHOOK_URL: `http://127.0.0.1:${hookPort}/hook`,
+        APPROVAL_ALLOW_PRIVATE_NETWORK: 'true',
+      },
+      undefined,
+      { demoPeople: { passwords, signingKey } },
+    );
     agent = await client.discovery(new URL(world.issuer), 'app-a', undefined, client.ClientSecretBasic(SECRETS['app-a']), { execute: [client.allowInsecureRequests] });
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-background-networking', '--disable-gpu', '--no-first-run'] });
   }, 60_000);
@@ -59,7 +62,6 @@ describe('approving in a browser', () => {
   afterAll(async () => {
     await browser?.close();
     await world?.stop();
-    await idp?.stop();
     await new Promise((resolve) => hook?.close(resolve));
   });
 
@@ -77,17 +79,41 @@ describe('approving in a browser', () => {
     return { started, notification };
   }
 
-  /** A fresh browser profile signed in as `who` at the IdP after following `url`. */
-  async function openAs(who: string, url: string): Promise<Page> {
+  /** A fresh browser profile, at the demo IdP's sign-in page after following `url`, with `who` and `password` typed in. */
+  async function signIn(who: string, password: string, url: string): Promise<Page> {
     const context = await browser.newContext();
     const page = await context.newPage();
     await page.goto(url);
+    expect(page.url()).toMatch(new RegExp(`^${world.issuer}${DEMO_IDP_PATH}/interaction/`));
     await page.locator('input[name="login"]').fill(who);
-    await page.locator('input[name="password"]').fill('any');
-    await page.getByRole('button', { name: 'Sign-in' }).click();
+    await page.locator('input[name="password"]').fill(password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    return page;
+  }
+
+  /** A fresh browser profile signed in as `who` (with their password) after following `url`. */
+  async function openAs(who: keyof typeof passwords, url: string): Promise<Page> {
+    const page = await signIn(who, passwords[who], url);
     await page.waitForURL((u) => u.href.startsWith(`${world.issuer}/approve`));
     return page;
   }
+
+  it('a wrong password, another user’s password or an unknown name signs nobody in', async () => {
+    for (const [who, password] of [
+      ['alice', 'wrong'],
+      ['alice', passwords.bob],
+      ['mallory', passwords.alice],
+    ] as const) {
+      const page = await signIn(who, password, `${world.issuer}/approve`);
+      await expect(page.getByRole('alert').textContent()).resolves.toBe('The name or the password is wrong.');
+      expect(page.url()).toMatch(new RegExp(`^${world.issuer}${DEMO_IDP_PATH}/interaction/`));
+      // Still signed out at Deputy: /approve sends the browser back to sign in.
+      const approve = await page.request.get(`${world.issuer}/approve`, { maxRedirects: 0 });
+      expect(approve.status()).toBe(303);
+      expect(approve.headers().location).toMatch(/^\/approve\/sign-in/);
+      await page.context().close();
+    }
+  }, 60_000);
 
   it('the person approves fewer scopes; the agent gets exactly those; the link is single-use', async () => {
     const { started, notification } = await ask('<script>x</script>');
@@ -155,7 +181,7 @@ describe('approving in a browser', () => {
     const start = await fetch(`${world.issuer}/approve/sign-in`, { redirect: 'manual' });
     const cookie = start.headers.get('set-cookie')!.split(';')[0]!;
     expect(new URL(start.headers.get('location')!).searchParams.get('code_challenge_method')).toBe('S256');
-    const wrong = await fetch(`${world.issuer}/approve/callback?code=x&state=not-the-state&iss=${encodeURIComponent(idp.issuer)}`, { headers: { cookie }, redirect: 'manual' });
+    const wrong = await fetch(`${world.issuer}/approve/callback?code=x&state=not-the-state&iss=${encodeURIComponent(`${world.issuer}${DEMO_IDP_PATH}`)}`, { headers: { cookie }, redirect: 'manual' });
     expect(wrong.status).toBe(401);
     const after = await fetch(`${world.issuer}/approve`, { headers: { cookie }, redirect: 'manual' });
     expect(after.status).toBe(303);

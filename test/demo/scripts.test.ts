@@ -3,7 +3,7 @@
  * (nothing else a terminal log could keep), so the banner never needs to print a secret.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -31,6 +31,7 @@ describe('demo scripts', () => {
       agentPrivateJwk: await privateJwk('agent'),
       appClientSecret: 'app-secret-0123456789abcdefghijklmnop',
       adminClientSecret: 'admin-secret-0123456789abcdefghijklmnop',
+      userPasswords: { alice: 'alice-password-0123456789abcdefghijk', bob: 'bob-password-0123456789abcdefghijklm' },
     };
     await writeFile(demoSecretsFile(home), JSON.stringify(secrets), { mode: 0o600 });
   });
@@ -40,8 +41,27 @@ describe('demo scripts', () => {
     expect((await script('demo-secret', ['admin'], home)).stdout).toBe(`${secrets.adminClientSecret}\n`);
   });
 
+  it("demo:secret prints a demo user's password at the demo identity provider", async () => {
+    expect((await script('demo-secret', ['alice'], home)).stdout).toBe(`${secrets.userPasswords.alice}\n`);
+    expect((await script('demo-secret', ['bob'], home)).stdout).toBe(`${secrets.userPasswords.bob}\n`);
+  });
+
+  it("gives a demo world seeded without passwords its users' passwords, once, readable only by the owner", async () => {
+    const older = await mkdtemp(path.join(os.tmpdir(), 'deputy-demo-scripts-older-'));
+    const { userPasswords: _none, ...withoutPasswords } = secrets;
+    await writeFile(demoSecretsFile(older), JSON.stringify(withoutPasswords), { mode: 0o600 });
+    const first = (await script('demo-secret', ['bob'], older)).stdout.trim();
+    expect(first).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect((await script('demo-secret', ['bob'], older)).stdout.trim()).toBe(first);
+    const stored = JSON.parse(await readFile(demoSecretsFile(older), 'utf8')) as DemoSecrets;
+    expect(stored.userPasswords.bob).toBe(first);
+    expect(stored.userPasswords.alice).not.toBe(first);
+    expect(stored.appClientSecret).toBe(secrets.appClientSecret);
+    expect((await stat(demoSecretsFile(older))).mode & 0o777).toBe(0o600);
+  });
+
   it('demo:secret refuses anything else, printing no secret', async () => {
-    for (const args of [[], ['issuer'], ['appClientSecret']]) {
+    for (const args of [[], ['issuer'], ['appClientSecret'], ['mallory'], ['userPasswords']]) {
       const failed = await script('demo-secret', args, home).then(
         () => null,
         (error: { code: number; stdout: string; stderr: string }) => error,
@@ -49,7 +69,7 @@ describe('demo scripts', () => {
       expect(failed).not.toBeNull();
       expect(failed!.code).not.toBe(0);
       expect(failed!.stdout).toBe('');
-      for (const secret of [secrets.appClientSecret, secrets.adminClientSecret, secrets.issuerPrivateJwk.d!]) expect(failed!.stderr).not.toContain(secret);
+      for (const secret of [secrets.appClientSecret, secrets.adminClientSecret, secrets.issuerPrivateJwk.d!, ...Object.values(secrets.userPasswords)]) expect(failed!.stderr).not.toContain(secret);
     }
   });
 

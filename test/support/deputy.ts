@@ -4,6 +4,7 @@
 import { loadConfig, type Config } from '../../src/config.js';
 import { freePort } from '../../src/db/embedded.js';
 import { createLogger, type Logger } from '../../src/log.js';
+import type { ComposeOptions } from '../../src/composition.js';
 import { startDeputy, type RunningDeputy } from '../../src/server.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
@@ -16,8 +17,11 @@ export interface TestDeputy extends RunningDeputy {
   stop(): Promise<void>;
 }
 
-/** `logger` replaces the one LOG_LEVEL would make, for tests that read what Deputy logs. */
-export async function startTestDeputy(env: Record<string, string> = {}, database?: TestDatabase, logger?: Logger): Promise<TestDeputy> {
+/**
+ * `logger` replaces the one LOG_LEVEL would make, for tests that read what Deputy logs;
+ * `compose` is what the quickstart adds (the demo identity provider's people).
+ */
+export async function startTestDeputy(env: Record<string, string> = {}, database?: TestDatabase, logger?: Logger, compose?: ComposeOptions): Promise<TestDeputy> {
   const db = database ?? (await createTestDatabase());
   const port = await freePort();
   const config = loadConfig({
@@ -31,7 +35,7 @@ export async function startTestDeputy(env: Record<string, string> = {}, database
     KEY_ENCRYPTION_KEY: TEST_KEY_ENCRYPTION_KEY,
     ...env,
   });
-  const deputy = await startDeputy(config, db.url, logger ?? createLogger(config.LOG_LEVEL));
+  const deputy = await startDeputy(config, db.url, logger ?? createLogger(config.LOG_LEVEL), compose);
   return {
     ...deputy,
     config,

@@ -19,6 +19,7 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import { hashClientSecret } from '../../src/oauth/client-secrets.js';
 import type { Logger } from '../../src/log.js';
+import type { ComposeOptions } from '../../src/composition.js';
 import { startTestDeputy, type TestDeputy } from './deputy.js';
 
 export const PEPPER = 'exchange-world-pepper-0123456789abcdef';
@@ -139,8 +140,8 @@ async function sign(claims: Record<string, unknown>, header: Record<string, unkn
   return new SignJWT(claims as JWTPayload).setProtectedHeader(header as { alg: string }).sign(key);
 }
 
-export async function startExchangeWorld(env: Record<string, string> = {}, logger?: Logger): Promise<World> {
-  const deputy = await startTestDeputy({ CLIENT_SECRET_PEPPER: PEPPER, ...env }, undefined, logger);
+export async function startExchangeWorld(env: Record<string, string> = {}, logger?: Logger, compose?: ComposeOptions): Promise<World> {
+  const deputy = await startTestDeputy({ CLIENT_SECRET_PEPPER: PEPPER, ...env }, undefined, logger, compose);
   try {
     return await buildWorld(deputy);
   } catch (error) {

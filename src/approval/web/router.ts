@@ -17,7 +17,7 @@ import { CONTENT_SECURITY_POLICY, fieldOf, fieldsOf, formOf, redirect, render } 
 import type { Html } from '../../console/html.js';
 import type { Logger } from '../../log.js';
 import { ApprovalError, approveApprovalRequest, denyApprovalRequest, getApprovalRequest, listApprovalRequests } from '../store.js';
-import { createLogin, loginSettingsOf } from './login.js';
+import { createLogin, type LoginSettings } from './login.js';
 import { APPROVE_BASE, approvalPage, delegationsBody, notice, pendingListBody, requestBody, type DelegationRow, type PageViewer } from './pages.js';
 import { approvalCsrfOf, createApprovalSessions, redeemApprovalLink } from './web-store.js';
 
@@ -25,6 +25,8 @@ export interface ApprovalWebDeps {
   config: Config;
   pool: pg.Pool;
   logger: Logger;
+  /** The person's sign-in (APPROVAL_LOGIN_*, or the quickstart's demo IdP); null: not configured. */
+  login: LoginSettings | null;
 }
 
 /** A path under /approve to come back to after sign-in; anything else goes to /approve. */
@@ -61,8 +63,7 @@ export function createApprovalRouter(deps: ApprovalWebDeps): Router {
   const cookiePath = secure ? '/' : APPROVE_BASE;
   const issuerOrigin = new URL(config.ISSUER).origin;
   const sessions = createApprovalSessions(pool, config.CONSOLE_SESSION_TTL);
-  const settings = loginSettingsOf(config);
-  const login = settings ? createLogin(settings, `${config.ISSUER}${APPROVE_BASE}/callback`) : null;
+  const login = deps.login ? createLogin(deps.login, `${config.ISSUER}${APPROVE_BASE}/callback`) : null;
   const parseForm = bodyParser({ enableTypes: ['form'], formLimit: '16kb', encoding: 'utf-8' });
 
   const setCookie = (ctx: Context, value: string, maxAge: number) =>
@@ -124,7 +125,15 @@ export function createApprovalRouter(deps: ApprovalWebDeps): Router {
   });
 
   router.get('/sign-in', async (ctx) => {
-    const started = await login!.start(safeReturnPath(typeof ctx.query.return_to === 'string' ? ctx.query.return_to : ''));
+    let started: Awaited<ReturnType<NonNullable<typeof login>['start']>>;
+    try {
+      started = await login!.start(safeReturnPath(typeof ctx.query.return_to === 'string' ? ctx.query.return_to : ''));
+    } catch (error) {
+      // The IdP's discovery failed (unreachable, or not an OpenID Provider): nobody can sign in.
+      logger.warn({ request_id: ctx.state.requestId, detail: (error as Error).message }, 'approval sign-in unavailable: the identity provider could not be reached');
+      ctx.set('Retry-After', '30');
+      return show(ctx, 503, 'Sign-in unavailable', null, notice('The sign-in service cannot be reached right now. Try again in a moment.'));
+    }
     setCookie(ctx, await sessions.create(started.login, null, LOGIN_TTL_SECONDS), LOGIN_TTL_SECONDS);
     redirect(ctx, started.url.href);
   });
