@@ -57,6 +57,9 @@ details { border-bottom:1px solid var(--line); padding:6px 0; } summary { cursor
 .signin form { display:flex; flex-direction:column; gap:12px; }
 .actions { display:flex; gap:10px; flex-wrap:wrap; align-items:center; }
 .muted { color:var(--muted); }
+form.decision { max-width:560px; display:flex; flex-direction:column; gap:12px; margin:16px 0 0; } form.decision input[type=number] { max-width:12em; }
+fieldset.scopes { border:1px solid var(--line); border-radius:6px; padding:8px 14px; margin:0; display:flex; flex-direction:column; gap:6px; }
+label.check { flex-direction:row; align-items:center; gap:8px; color:var(--fg); font-size:15px; } label.check.muted { color:var(--muted); }
 @media (max-width:640px) { main { padding:10px; } header.top nav { order:3; flex-basis:100%; } header.top .who { display:none; } th, td { padding:6px; } .hide-narrow { display:none; } dl.facts { grid-template-columns:1fr; } }
 `;
 

@@ -58,24 +58,24 @@ export function requestBody(request: ApprovalRequest, entitled: ReadonlySet<stri
 <dt>Who asks</dt><dd>Agent <strong>${request.actorId}</strong>, through the application <strong>${request.clientId}</strong></dd>
 <dt>Resource</dt><dd><code>${request.resource}</code></dd>
 <dt>For how long</dt><dd>${humanDuration(request.durationSeconds)}</dd>
-<dt>Why</dt><dd>${request.purpose}</dd>
+<dt>Why</dt><dd>${request.purpose || html`<span class="muted">(not given)</span>`}</dd>
 <dt>Code shown by the agent</dt><dd><strong class="binding-message">${request.bindingMessage ?? '(none)'}</strong></dd>
 <dt>Status</dt><dd>${request.status}</dd>
 </dl>`;
   if (request.status !== 'pending') return html`${facts}<p><a href="${APPROVE_BASE}">Back to pending requests</a></p>`;
   const scopes = request.scopes.map((scope) =>
     entitled.has(scope)
-      ? html`<label><input type="checkbox" name="scope" value="${scope}" checked> ${scope}</label>`
-      : html`<label class="muted"><input type="checkbox" disabled> ${scope} <span class="badge bad">you are not entitled to this</span></label>`,
+      ? html`<label class="check"><input type="checkbox" name="scope" value="${scope}" checked> ${scope}</label>`
+      : html`<label class="check muted"><input type="checkbox" disabled> ${scope} <span class="badge bad">you are not entitled to this</span></label>`,
   );
   return html`${facts}
-<form method="post" action="${APPROVE_BASE}/requests/${request.id}/approve">${csrfInput(viewer)}
-<fieldset><legend>Scopes to grant</legend>${scopes}</fieldset>
+<form method="post" action="${APPROVE_BASE}/requests/${request.id}/approve" class="decision">${csrfInput(viewer)}
+<fieldset class="scopes"><legend>Scopes to grant</legend>${scopes}</fieldset>
 <label for="duration">Duration, seconds (at most ${request.durationSeconds})
 <input id="duration" name="duration" type="number" min="1" max="${request.durationSeconds}" value="${request.durationSeconds}"></label>
-<button type="submit">Approve</button>
+<div class="actions"><button type="submit">Approve</button><button type="submit" form="deny" class="danger">Deny</button></div>
 </form>
-<form method="post" action="${APPROVE_BASE}/requests/${request.id}/deny">${csrfInput(viewer)}<button type="submit" class="danger">Deny</button></form>`;
+<form id="deny" method="post" action="${APPROVE_BASE}/requests/${request.id}/deny">${csrfInput(viewer)}</form>`;
 }
 
 export interface DelegationRow {
