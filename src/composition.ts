@@ -168,7 +168,13 @@ export async function composeDeputy(config: Config, databaseUrl: string, logger:
       adminPrefix: ADMIN_PREFIX,
       admin,
       webConsole,
-      approvalPages: createApprovalRouter({ config, pool, logger, login: configuredLogin ?? demoIdentityProvider?.login ?? null }),
+      approvalPages: createApprovalRouter({
+        config,
+        pool,
+        logger,
+        login: configuredLogin ?? demoIdentityProvider?.login ?? null,
+        findPeopleIssuer: (iss) => findTrustedIssuer(pool, configCache, iss, 'user'),
+      }),
       demoIdentityProvider: demoIdentityProvider?.middleware ?? null,
       exchange: {
         ports: exchangePorts,

@@ -14,7 +14,7 @@ import { AlreadyRunningError, EmbeddedPostgresMissingError, startEmbeddedPostgre
 import { createPool } from './db/pool.js';
 import { loadOrCreateSecret } from './db/server-settings.js';
 import type { ComposeOptions } from './composition.js';
-import { demoSecretsFile, loadDemoSecrets, readDemoSecrets, seedDemoWorld } from './demo/seed.js';
+import { demoSecretsFile, ensureDemoIssuer, loadDemoSecrets, readDemoSecrets, seedDemoWorld } from './demo/seed.js';
 import { quickstart } from './demo/quickstart.js';
 import { loadKeyEncryptionKey } from './keys/local-keys.js';
 import { createLogger, routeConsoleToLog, type Logger } from './log.js';
@@ -25,7 +25,9 @@ import { prepareProcess } from './startup.js';
 async function seedIfAsked(config: Config, pool: pg.Pool, logger: Logger): Promise<void> {
   if (!config.DEMO_SEED) return;
   const pepper = config.CLIENT_SECRET_PEPPER ?? (await loadOrCreateSecret(pool, 'client_secret_pepper', await loadKeyEncryptionKey(config)));
-  if (await seedDemoWorld(pool, config.DEPUTY_HOME, pepper)) logger.info('seeded the demo world');
+  if (await seedDemoWorld(pool, config.DEPUTY_HOME, pepper, config.ISSUER)) logger.info('seeded the demo world');
+  const secrets = await loadDemoSecrets(config.DEPUTY_HOME);
+  if (secrets) await ensureDemoIssuer(pool, config.ISSUER, secrets);
 }
 
 /** Migrations, then the demo world when asked for: done once, before any process serves. */

@@ -10,6 +10,7 @@ import { freePort } from '../src/db/embedded.js';
 import { DEMO, demoSecretsFile, readDemoSecrets } from '../src/demo/seed.js';
 import { demoUserToken } from '../src/demo/user-token.js';
 import { createTestDatabase } from './support/database.js';
+import { signInAtDemoIdentityProvider } from './support/demo-sign-in.js';
 import { until } from './support/wait.js';
 
 /** Resolves once `until` matches stdout or stderr (the banner is on stderr, the log on stdout). */
@@ -56,42 +57,6 @@ function run(
       resolve({ code, stdout, stderr, child });
     });
   });
-}
-
-/**
- * The approval pages' sign-in, by HTTP alone: /approve/sign-in → the demo IdP's login form → its
- * POST with the password → back through Deputy's callback to /approve. Returns that page.
- */
-async function signInAtDemoIdentityProvider(issuer: string, user: string, password: string): Promise<string> {
-  const jar = new Map<string, string>();
-  const cookie = () => [...jar].map(([name, value]) => `${name}=${value}`).join('; ');
-  async function follow(first: Response, from: string): Promise<{ response: Response; url: string }> {
-    let response = first;
-    let url = from;
-    for (let hops = 0; ; hops++) {
-      for (const line of response.headers.getSetCookie()) {
-        const pair = line.split(';')[0]!;
-        jar.set(pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1));
-      }
-      if (response.status < 300 || response.status >= 400 || hops > 10) return { response, url };
-      url = new URL(response.headers.get('location')!, url).href;
-      response = await fetch(url, { headers: { cookie: cookie() }, redirect: 'manual' });
-    }
-  }
-  const start = `${issuer}/approve/sign-in`;
-  const atForm = await follow(await fetch(start, { redirect: 'manual' }), start);
-  expect(atForm.url).toMatch(new RegExp(`^${issuer}/demo-idp/interaction/`));
-  expect(await atForm.response.text()).toContain('name="password"');
-  const posted = await fetch(atForm.url, {
-    method: 'POST',
-    headers: { cookie: cookie(), origin: issuer, 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ login: user, password }).toString(),
-    redirect: 'manual',
-  });
-  const done = await follow(posted, atForm.url);
-  expect(done.url).toBe(`${issuer}/approve`);
-  expect(done.response.status).toBe(200);
-  return done.response.text();
 }
 
 describe('npm start', () => {
@@ -195,8 +160,9 @@ describe('npm start', () => {
       });
       expect(wrong.status).toBe(401);
       // The person's sign-in at /approve goes through the demo identity provider with alice's password.
-      const approvePage = await signInAtDemoIdentityProvider(issuer, 'alice', secrets.userPasswords.alice!);
-      expect(approvePage).toContain('Signed in as <strong>alice</strong>');
+      const signedIn = await signInAtDemoIdentityProvider(issuer, 'alice', secrets.userPasswords.alice!);
+      expect(signedIn).toMatchObject({ status: 200, url: `${issuer}/approve` });
+      expect(signedIn.body).toContain('Signed in as <strong>alice</strong>');
 
       const exited = new Promise<number | null>((resolve) => started.child.on('exit', resolve));
       started.child.kill('SIGTERM');

@@ -21,8 +21,9 @@ import type { LoginSettings } from '../approval/web/login.js';
 import { html, type Html } from '../console/html.js';
 import { CONTENT_SECURITY_POLICY, fieldOf, formOf, render } from '../console/router.js';
 import type { Logger } from '../log.js';
+import { DEMO, demoIssuerOf } from './seed.js';
 
-export const DEMO_IDP_PATH = '/demo-idp';
+export const DEMO_IDP_PATH = DEMO.idpPath;
 export const DEMO_IDP_CLIENT_ID = 'deputy-approvals';
 
 export interface DemoIdentityProviderOptions {
@@ -92,7 +93,7 @@ const INTERACTION = new RegExp(`^${DEMO_IDP_PATH}/interaction/([A-Za-z0-9_-]{1,6
 const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest();
 
 export function createDemoIdentityProvider(options: DemoIdentityProviderOptions): DemoIdentityProvider {
-  const issuer = `${options.deputyIssuer}${DEMO_IDP_PATH}`;
+  const issuer = demoIssuerOf(options.deputyIssuer);
   const clientSecret = randomBytes(32).toString('base64url');
   const passwords = new Map(Object.entries(options.passwords).map(([name, password]) => [name, digest(password)]));
   const users = [...passwords.keys()];
@@ -130,9 +131,14 @@ export function createDemoIdentityProvider(options: DemoIdentityProviderOptions)
     },
   });
   provider.proxy = options.trustProxy;
+  // Logged as one line, like Deputy's own app: never Koa's default stack trace on stderr.
   (provider as unknown as NodeJS.EventEmitter).on('server_error', (_ctx: KoaContextWithOIDC, error: Error) =>
     options.logger.error({ detail: error.message }, 'demo identity provider failed'),
   );
+  (provider as unknown as NodeJS.EventEmitter).on('error', (error: Error & { status?: number; expose?: boolean }) => {
+    if (error.status && error.status < 500 && error.expose) return;
+    options.logger.error({ detail: error.message }, 'demo identity provider failed');
+  });
   const callback = provider.callback();
   const parseForm = bodyParser({ enableTypes: ['form'], formLimit: '4kb', encoding: 'utf-8' });
 

@@ -1,6 +1,7 @@
 /**
  * The demo world `npm start` seeds into an empty database: a trusted issuer of users whose
- * private key stays under DEPUTY_HOME (so `npm run demo:token` can mint user tokens), two users,
+ * private key stays under DEPUTY_HOME (so `npm run demo:token` can mint user tokens), served as
+ * the demo identity provider at ISSUER/demo-idp where the users sign in (src/demo/identity-provider.ts), two users,
  * a ticket API, an agent with its own key pair that may pass work to a summarizer agent,
  * entitlements, delegation grants, an app client acting as the agent, and an admin client; and
  * the users' passwords for the demo identity provider's sign-in page (src/demo/identity-provider.ts).
@@ -14,7 +15,8 @@ import { generateKey } from '../keys/key-ring.js';
 import { generateClientSecret, hashClientSecret } from '../oauth/client-secrets.js';
 
 export const DEMO = {
-  issuer: 'https://idp.demo.deputy.local',
+  /** Where the demo identity provider is served under ISSUER; its issuer identifier is ISSUER + this. */
+  idpPath: '/demo-idp',
   audience: 'deputy',
   resource: 'https://api.demo.deputy.local/tickets',
   scopes: ['tickets:read', 'tickets:write', 'tickets:delete'],
@@ -36,6 +38,9 @@ export interface DemoSecrets {
   /** Each demo user's password at the demo identity provider. */
   userPasswords: Record<string, string>;
 }
+
+/** The demo identity provider's issuer identifier for a Deputy at `deputyIssuer`. */
+export const demoIssuerOf = (deputyIssuer: string) => `${deputyIssuer}${DEMO.idpPath}`;
 
 export const demoSecretsFile = (home: string) => path.join(path.resolve(home), 'demo.json');
 
@@ -77,8 +82,21 @@ async function keyPair(): Promise<{ privateJwk: JWK; publicJwk: JWK }> {
   return { privateJwk: { ...(privateJwk as JWK), kid, alg: 'ES256' }, publicJwk };
 }
 
+/**
+ * The demo identity provider as a trusted issuer of people, limited to the demo users: added when
+ * missing, e.g. after ISSUER changed or for a demo world seeded by an earlier version.
+ */
+export async function ensureDemoIssuer(db: pg.Pool | pg.ClientBase, deputyIssuer: string, secrets: Pick<DemoSecrets, 'issuerPrivateJwk'>): Promise<void> {
+  const { d: _private, ...publicJwk } = secrets.issuerPrivateJwk;
+  await db.query(
+    `INSERT INTO trusted_issuers (issuer, jwks, audience, kind, subject_claim, algorithms, allowed_subjects)
+     VALUES ($1, $2, $3, 'user', 'sub', ARRAY['ES256'], $4) ON CONFLICT (issuer, kind) DO NOTHING`,
+    [demoIssuerOf(deputyIssuer), { keys: [publicJwk] }, DEMO.audience, DEMO.users],
+  );
+}
+
 /** Seeds the demo world when the database has no subjects yet. Returns whether it seeded. */
-export async function seedDemoWorld(pool: pg.Pool, home: string, pepper: string): Promise<boolean> {
+export async function seedDemoWorld(pool: pg.Pool, home: string, pepper: string, deputyIssuer: string): Promise<boolean> {
   return inTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock(7300002)');
     const { rows } = await client.query('SELECT 1 FROM subjects LIMIT 1');
@@ -89,11 +107,7 @@ export async function seedDemoWorld(pool: pg.Pool, home: string, pepper: string)
     const adminClientSecret = generateClientSecret();
     const days = (n: number) => new Date(Date.now() + n * 86400_000);
 
-    await client.query(
-      `INSERT INTO trusted_issuers (issuer, jwks, audience, kind, subject_claim, algorithms, allowed_subjects)
-       VALUES ($1, $2, $3, 'user', 'sub', ARRAY['ES256'], $4)`,
-      [DEMO.issuer, { keys: [issuerKeys.publicJwk] }, DEMO.audience, DEMO.users],
-    );
+    await ensureDemoIssuer(client, deputyIssuer, { issuerPrivateJwk: issuerKeys.privateJwk });
     await client.query(
       `INSERT INTO subjects (id, email) VALUES ('alice', 'alice@example.com'), ('bob', 'bob@example.com')`,
     );
@@ -122,7 +136,7 @@ export async function seedDemoWorld(pool: pg.Pool, home: string, pepper: string)
       [DEMO.appClient, hashClientSecret(appClientSecret, pepper), DEMO.agent, DEMO.helper, DEMO.adminClient, hashClientSecret(adminClientSecret, pepper)],
     );
     const secrets: DemoSecrets = {
-      issuer: DEMO.issuer,
+      issuer: demoIssuerOf(deputyIssuer),
       audience: DEMO.audience,
       issuerPrivateJwk: issuerKeys.privateJwk,
       agentPrivateJwk: agentKeys.privateJwk,

@@ -1,6 +1,6 @@
 /**
- * The pure parts of the person's approval pages: where sign-in may return to, the webhook's body
- * and network rules, and the pages' escaping of an agent's text.
+ * The pure parts of the person's approval pages: where sign-in may return to, whom a sign-in
+ * names, the webhook's body and network rules, and the pages' escaping of an agent's text.
  */
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
@@ -8,7 +8,8 @@ import { notificationBody, webhookRefusal } from '../../src/approval/web/notify.
 import { requestBody, pendingListBody } from '../../src/approval/web/pages.js';
 import { safeReturnPath } from '../../src/approval/web/router.js';
 import type { ApprovalRequest } from '../../src/approval/store.js';
-import { loginSettingsOf } from '../../src/approval/web/login.js';
+import { loginSettingsOf, signedInSubjectOf } from '../../src/approval/web/login.js';
+import type { TrustedIssuerRecord } from '../../src/trust/trusted-issuer-token.js';
 import { loadConfig } from '../../src/config.js';
 import { escapeHtml } from '../../src/console/html.js';
 
@@ -118,5 +119,46 @@ describe('loginSettingsOf', () => {
     expect(loginSettingsOf(loadConfig({ ...base, ...login, APPROVAL_LOGIN_ISSUER: 'http://127.0.0.1:4000' }))!.allowInsecure).toBe(false);
     expect(loginSettingsOf(loadConfig({ ...base, ...login, APPROVAL_LOGIN_ISSUER: 'http://127.0.0.1:4000', APPROVAL_ALLOW_PRIVATE_NETWORK: 'true' }))!.allowInsecure).toBe(true);
     expect(loginSettingsOf(loadConfig({ ...base, ...login, APPROVAL_LOGIN_ISSUER: 'http://idp.example.com', APPROVAL_ALLOW_PRIVATE_NETWORK: 'true' }))!.allowInsecure).toBe(false);
+  });
+});
+
+describe('signedInSubjectOf: the sign-in obeys the IdP’s trusted-issuer record', () => {
+  const issuer = (overrides: Partial<TrustedIssuerRecord> = {}): TrustedIssuerRecord => ({
+    issuer: 'https://idp.test',
+    jwksUri: null,
+    jwks: { keys: [] },
+    audience: 'deputy',
+    kind: 'user',
+    subjectClaim: 'sub',
+    algorithms: ['ES256'],
+    subjects: { allowed: [], prefix: null },
+    ...overrides,
+  });
+
+  it('an IdP that is not a trusted issuer of people signs nobody in', () => {
+    expect(signedInSubjectOf(null, { sub: 'alice' })).toEqual({ refused: 'issuer_not_trusted' });
+  });
+  it('reads the subject from the issuer’s subject claim, which must be a non-empty string', () => {
+    expect(signedInSubjectOf(issuer(), { sub: 'alice' })).toEqual({ subjectId: 'alice' });
+    expect(signedInSubjectOf(issuer({ subjectClaim: 'employee_id' }), { sub: 'x', employee_id: 'alice' })).toEqual({ subjectId: 'alice' });
+    expect(signedInSubjectOf(issuer({ subjectClaim: 'employee_id' }), { sub: 'alice' })).toEqual({ refused: 'no_subject' });
+    for (const sub of ['', 7, null, ['alice'], { id: 'alice' }]) expect(signedInSubjectOf(issuer(), { sub })).toEqual({ refused: 'no_subject' });
+  });
+  it('only subjects the issuer may speak for', () => {
+    const listed = issuer({ subjects: { allowed: ['alice', 'bob'], prefix: null } });
+    expect(signedInSubjectOf(listed, { sub: 'bob' })).toEqual({ subjectId: 'bob' });
+    expect(signedInSubjectOf(listed, { sub: 'mallory' })).toEqual({ refused: 'issuer_subject_not_allowed' });
+    const prefixed = issuer({ subjects: { allowed: [], prefix: 'acme:' } });
+    expect(signedInSubjectOf(prefixed, { sub: 'acme:alice' })).toEqual({ subjectId: 'acme:alice' });
+    expect(signedInSubjectOf(prefixed, { sub: 'other:alice' })).toEqual({ refused: 'issuer_subject_not_allowed' });
+  });
+  it('never signs in anyone the issuer may not speak for (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ minLength: 1, maxLength: 8 }), { maxLength: 4 }), fc.option(fc.string({ minLength: 1, maxLength: 4 })), fc.string({ maxLength: 10 }), (allowed, prefix, sub) => {
+        const result = signedInSubjectOf(issuer({ subjects: { allowed, prefix } }), { sub });
+        const mayBe = allowed.length === 0 && prefix === null ? sub !== '' : sub !== '' && (allowed.includes(sub) || (prefix !== null && sub.startsWith(prefix)));
+        expect('subjectId' in result).toBe(mayBe);
+      }),
+    );
   });
 });

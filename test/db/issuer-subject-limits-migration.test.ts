@@ -8,8 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { MIGRATIONS_DIR, migrate, readMigrations } from '../../src/db/migrate.js';
-import { DEMO } from '../../src/demo/seed.js';
 import { createEmptyDatabase, type TestDatabase } from '../support/database.js';
+
+/** The demo issuer's identifier before it was served at ISSUER/demo-idp: the one migration 0007 names. */
+const LEGACY_DEMO_ISSUER = 'https://idp.demo.deputy.local';
 
 describe('migration 0007_issuer_subject_limits', () => {
   let db: TestDatabase | null = null;
@@ -31,13 +33,13 @@ describe('migration 0007_issuer_subject_limits', () => {
     try {
       await client.query(
         `INSERT INTO trusted_issuers (issuer, jwks, audience, kind) VALUES ($1, '{"keys":[]}', 'deputy', 'user'), ('https://idp.example.com', '{"keys":[]}', 'deputy', 'user')`,
-        [DEMO.issuer],
+        [LEGACY_DEMO_ISSUER],
       );
       const result = await migrate(db.url);
       expect(result.applied).toContain('0007_issuer_subject_limits');
       const { rows } = await client.query(`SELECT issuer, allowed_subjects, subject_prefix FROM trusted_issuers ORDER BY issuer`);
       expect(rows).toEqual([
-        { issuer: DEMO.issuer, allowed_subjects: ['alice', 'bob'], subject_prefix: null },
+        { issuer: LEGACY_DEMO_ISSUER, allowed_subjects: ['alice', 'bob'], subject_prefix: null },
         { issuer: 'https://idp.example.com', allowed_subjects: [], subject_prefix: null },
       ]);
     } finally {

@@ -21,7 +21,7 @@ describe('the demo identity provider speaks only for the demo users', () => {
   beforeAll(async () => {
     home = await mkdtemp(path.join(os.tmpdir(), 'deputy-demo-issuer-'));
     deputy = await startTestDeputy({ CLIENT_SECRET_PEPPER: PEPPER });
-    expect(await seedDemoWorld(deputy.pool, home, PEPPER)).toBe(true);
+    expect(await seedDemoWorld(deputy.pool, home, PEPPER, deputy.config.ISSUER)).toBe(true);
     secrets = (await readDemoSecrets(home))!;
     // Everything else mallory would need is in place: only the issuer's limit stands in the way.
     await deputy.pool.query(`INSERT INTO subjects (id, email) VALUES ('mallory', 'mallory@example.com')`);
@@ -55,7 +55,7 @@ describe('the demo identity provider speaks only for the demo users', () => {
   }
 
   it('is seeded limited to the demo users', async () => {
-    const { rows } = await deputy.pool.query(`SELECT allowed_subjects, subject_prefix FROM trusted_issuers WHERE issuer = $1`, [DEMO.issuer]);
+    const { rows } = await deputy.pool.query(`SELECT allowed_subjects, subject_prefix FROM trusted_issuers WHERE issuer = $1`, [secrets.issuer]);
     expect(rows).toEqual([{ allowed_subjects: ['alice', 'bob'], subject_prefix: null }]);
   });
 

@@ -1,22 +1,34 @@
 /**
  * The quickstart's demo identity provider at ISSUER/demo-idp (the sign-in flow itself is driven
  * in a browser by test/approval/approve-browser.test.ts and over HTTP by test/main.test.ts):
- * what it publishes, and that an operator's own APPROVAL_LOGIN_* replaces it entirely.
+ * what it publishes; that the sign-in accepts only what its trusted-issuer record allows (a
+ * subject the issuer may speak for, active; an issuer that is not a trusted issuer of people
+ * signs nobody in); and that an operator's own APPROVAL_LOGIN_* replaces it entirely.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { DEMO_IDP_PATH } from '../../src/demo/identity-provider.js';
+import { ensureDemoIssuer } from '../../src/demo/seed.js';
 import { startTestDeputy, type TestDeputy } from '../support/deputy.js';
+import { signInAtDemoIdentityProvider } from '../support/demo-sign-in.js';
 
 describe('the demo identity provider', () => {
   let signingKey: JWK;
   let served: TestDeputy;
+  let untrusted: TestDeputy;
   let replaced: TestDeputy;
-  const passwords = { alice: 'alice-password-0123456789abcdefghij', bob: 'bob-password-0123456789abcdefghijkl' };
+  // mallory has a password at this IdP, but the trusted issuer may speak only for alice and bob.
+  const passwords = { alice: 'alice-password-0123456789abcdefghij', bob: 'bob-password-0123456789abcdefghijkl', mallory: 'mallory-password-0123456789abcdefg' };
 
   beforeAll(async () => {
     signingKey = { ...(await exportJWK((await generateKeyPair('ES256', { extractable: true })).privateKey)), kid: 'demo-idp-test', alg: 'ES256' };
     served = await startTestDeputy({}, undefined, undefined, { demoPeople: { passwords, signingKey } });
+    untrusted = await startTestDeputy({}, undefined, undefined, { demoPeople: { passwords, signingKey } });
+    for (const deputy of [served, untrusted]) {
+      await deputy.pool.query(`INSERT INTO subjects (id, status) VALUES ('alice', 'active'), ('bob', 'disabled'), ('mallory', 'active')`);
+    }
+    // Only `served` trusts its demo IdP as an issuer of people (what the quickstart seeds).
+    await ensureDemoIssuer(served.pool, served.config.ISSUER, { issuerPrivateJwk: signingKey });
     replaced = await startTestDeputy(
       { APPROVAL_LOGIN_ISSUER: 'https://idp.example.com', APPROVAL_LOGIN_CLIENT_ID: 'deputy', APPROVAL_LOGIN_CLIENT_SECRET: 'operator-secret' },
       undefined,
@@ -26,6 +38,7 @@ describe('the demo identity provider', () => {
   });
   afterAll(async () => {
     await served?.stop();
+    await untrusted?.stop();
     await replaced?.stop();
   });
 
@@ -52,6 +65,31 @@ describe('the demo identity provider', () => {
     expect(location.href.startsWith(`${served.config.ISSUER}${DEMO_IDP_PATH}/auth?`)).toBe(true);
     expect(location.searchParams.get('client_id')).toBe('deputy-approvals');
     expect(location.searchParams.get('code_challenge_method')).toBe('S256');
+  });
+
+  it('signs in a subject its trusted-issuer record allows', async () => {
+    const outcome = await signInAtDemoIdentityProvider(served.config.ISSUER, 'alice', passwords.alice);
+    expect(outcome).toMatchObject({ status: 200, url: `${served.config.ISSUER}/approve` });
+    expect(outcome.body).toContain('Signed in as <strong>alice</strong>');
+  });
+
+  it('refuses a subject the issuer may not speak for, and a disabled subject, though the IdP signed them in', async () => {
+    for (const [who, password] of [
+      ['mallory', passwords.mallory],
+      ['bob', passwords.bob],
+    ] as const) {
+      const outcome = await signInAtDemoIdentityProvider(served.config.ISSUER, who, password);
+      expect(outcome.status).toBe(401);
+      expect(outcome.url).toMatch(new RegExp(`^${served.config.ISSUER}/approve/callback\\?`));
+      expect(outcome.body).toContain('The sign-in did not succeed.');
+      expect(outcome.body).not.toContain('Signed in as');
+    }
+  });
+
+  it('an IdP that is not a trusted issuer of people signs nobody in', async () => {
+    const outcome = await signInAtDemoIdentityProvider(untrusted.config.ISSUER, 'alice', passwords.alice);
+    expect(outcome.status).toBe(401);
+    expect(outcome.body).toContain('The sign-in did not succeed.');
   });
 
   it('an unknown interaction gets a clear page, not an error', async () => {

@@ -25,7 +25,7 @@ describe('demo scripts', () => {
     home = await mkdtemp(path.join(os.tmpdir(), 'deputy-demo-scripts-'));
     const privateJwk = async (kid: string) => ({ ...(await exportJWK((await generateKeyPair('ES256', { extractable: true })).privateKey)), kid, alg: 'ES256' });
     secrets = {
-      issuer: DEMO.issuer,
+      issuer: 'http://127.0.0.1:3000/demo-idp',
       audience: DEMO.audience,
       issuerPrivateJwk: await privateJwk('idp'),
       agentPrivateJwk: await privateJwk('agent'),
@@ -78,7 +78,7 @@ describe('demo scripts', () => {
     const lines = stdout.split('\n').filter(Boolean);
     expect(lines).toHaveLength(1);
     const payload = JSON.parse(Buffer.from(lines[0]!.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
-    expect(payload).toMatchObject({ iss: DEMO.issuer, sub: 'alice', aud: DEMO.audience });
+    expect(payload).toMatchObject({ iss: secrets.issuer, sub: 'alice', aud: DEMO.audience });
     for (const secret of [secrets.appClientSecret, secrets.adminClientSecret, secrets.issuerPrivateJwk.d!]) {
       expect(stdout).not.toContain(secret);
       expect(stderr).not.toContain(secret);

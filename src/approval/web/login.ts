@@ -1,11 +1,14 @@
 /**
  * The person's sign-in: Deputy as an OpenID Connect relying party (authorization code with PKCE,
- * state and nonce) of one interactive IdP (APPROVAL_LOGIN_*). The ID token's `sub` is the Deputy
- * subject id. openid-client does the protocol (discovery, checks of the ID token and its nonce).
+ * state and nonce) of one interactive IdP (APPROVAL_LOGIN_*), which must be a trusted issuer of
+ * people: the ID token names the Deputy subject in that issuer's subject claim, and only subjects
+ * the issuer may speak for sign in (the same rules as its tokens in an exchange). openid-client
+ * does the protocol (discovery, checks of the ID token and its nonce).
  */
 import * as client from 'openid-client';
 import type { Config } from '../../config.js';
 import { isLocalhostName, isLoopback, literalAddress } from '../../trust/network-target.js';
+import { ISSUER_SUBJECT_NOT_ALLOWED, issuerMaySpeakFor, type TrustedIssuerRecord } from '../../trust/trusted-issuer-token.js';
 import type { LoginState } from './web-store.js';
 
 export interface LoginSettings {
@@ -24,6 +27,21 @@ export function loginSettingsOf(config: Config): LoginSettings | null {
   const literal = literalAddress(url);
   const loopback = isLocalhostName(url.hostname) || (literal !== null && isLoopback(literal));
   return { issuer, clientId, clientSecret, allowInsecure: url.protocol === 'http:' && loopback && config.APPROVAL_ALLOW_PRIVATE_NETWORK };
+}
+
+export type SignInRefusal = 'issuer_not_trusted' | 'no_subject' | typeof ISSUER_SUBJECT_NOT_ALLOWED;
+
+/**
+ * Whom a verified ID token signs in, given its issuer's trusted-issuer record (kind `user`;
+ * null when the issuer is not trusted for people): the subject in the issuer's subject claim,
+ * if the issuer may speak for it.
+ */
+export function signedInSubjectOf(issuer: TrustedIssuerRecord | null, claims: Record<string, unknown>): { subjectId: string } | { refused: SignInRefusal } {
+  if (!issuer) return { refused: 'issuer_not_trusted' };
+  const subjectId = claims[issuer.subjectClaim || 'sub'];
+  if (typeof subjectId !== 'string' || subjectId === '') return { refused: 'no_subject' };
+  if (!issuerMaySpeakFor(issuer.subjects, subjectId)) return { refused: ISSUER_SUBJECT_NOT_ALLOWED };
+  return { subjectId };
 }
 
 export function createLogin(settings: LoginSettings, redirectUri: string) {
@@ -54,8 +72,8 @@ export function createLogin(settings: LoginSettings, redirectUri: string) {
       });
       return { login, url };
     },
-    /** The signed-in subject id from the callback, or null when anything does not check out. */
-    async finish(callbackUrl: URL, login: LoginState): Promise<string | null> {
+    /** The verified ID token's claims from the callback, or null when it has none. */
+    async finish(callbackUrl: URL, login: LoginState): Promise<Record<string, unknown> | null> {
       const config = await configuration();
       const tokens = await client.authorizationCodeGrant(config, callbackUrl, {
         pkceCodeVerifier: login.codeVerifier,
@@ -63,8 +81,7 @@ export function createLogin(settings: LoginSettings, redirectUri: string) {
         expectedNonce: login.nonce,
         idTokenExpected: true,
       });
-      const sub = tokens.claims()?.sub;
-      return typeof sub === 'string' && sub !== '' ? sub : null;
+      return (tokens.claims() as Record<string, unknown> | undefined) ?? null;
     },
   };
 }

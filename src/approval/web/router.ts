@@ -17,7 +17,8 @@ import { CONTENT_SECURITY_POLICY, fieldOf, fieldsOf, formOf, redirect, render } 
 import type { Html } from '../../console/html.js';
 import type { Logger } from '../../log.js';
 import { ApprovalError, approveApprovalRequest, denyApprovalRequest, getApprovalRequest, listApprovalRequests } from '../store.js';
-import { createLogin, type LoginSettings } from './login.js';
+import type { TrustedIssuerRecord } from '../../trust/trusted-issuer-token.js';
+import { createLogin, signedInSubjectOf, type LoginSettings } from './login.js';
 import { APPROVE_BASE, approvalPage, delegationsBody, notice, pendingListBody, requestBody, type DelegationRow, type PageViewer } from './pages.js';
 import { approvalCsrfOf, createApprovalSessions, redeemApprovalLink } from './web-store.js';
 
@@ -27,6 +28,8 @@ export interface ApprovalWebDeps {
   logger: Logger;
   /** The person's sign-in (APPROVAL_LOGIN_*, or the quickstart's demo IdP); null: not configured. */
   login: LoginSettings | null;
+  /** The trusted issuer of people (kind `user`) with this identifier, if any. */
+  findPeopleIssuer(iss: string): Promise<TrustedIssuerRecord | null>;
 }
 
 /** A path under /approve to come back to after sign-in; anything else goes to /approve. */
@@ -102,6 +105,7 @@ export function createApprovalRouter(deps: ApprovalWebDeps): Router {
     await next();
   }
   const signedOf = (ctx: Context) => ctx.state.approver as Signed;
+  const isActiveSubject = async (id: string) => (await pool.query(`SELECT 1 FROM subjects WHERE id = $1 AND status = 'active'`, [id])).rowCount === 1;
 
   const router = new Router({ prefix: APPROVE_BASE });
   router.use(async (ctx, next) => {
@@ -145,7 +149,11 @@ export function createApprovalRouter(deps: ApprovalWebDeps): Router {
     await sessions.destroy(sessionId);
     let subjectId: string | null = null;
     try {
-      subjectId = await login!.finish(new URL(`${config.ISSUER}${ctx.url}`), session.login);
+      const claims = await login!.finish(new URL(`${config.ISSUER}${ctx.url}`), session.login);
+      const signedIn = claims ? signedInSubjectOf(await deps.findPeopleIssuer(String(claims.iss)), claims) : { refused: 'no_subject' as const };
+      if ('refused' in signedIn) logger.warn({ request_id: ctx.state.requestId, detail: signedIn.refused }, 'approval sign-in refused');
+      else if (!(await isActiveSubject(signedIn.subjectId))) logger.warn({ request_id: ctx.state.requestId, detail: 'subject_not_active' }, 'approval sign-in refused');
+      else subjectId = signedIn.subjectId;
     } catch (error) {
       logger.warn({ request_id: ctx.state.requestId, detail: (error as Error).message }, 'approval sign-in refused');
     }
