@@ -4,12 +4,15 @@
  * demo passwords (kept in DEPUTY_HOME/demo.json, printed only by `npm run -s demo:secret -- <user>`).
  * The approval pages at /approve use it for the person's sign-in when APPROVAL_LOGIN_* is unset,
  * so an approval can be tried end to end on a fresh machine. ID tokens are signed with the demo
- * issuer's key; `sub` is the user's name, which is the Deputy subject id.
+ * issuer's key; `sub` is the user's name, which is the Deputy subject id. The demo issuer is a
+ * trusted issuer of people limited to the demo users (src/demo/seed.ts), so the sign-in accepts
+ * nobody else whatever this provider asserts.
  *
  * It is part of the demo world: composed only when the demo world is (DEMO_SEED), never in
  * production unless DEMO_SEED=true is set explicitly. Its one client (Deputy's approval pages)
  * gets a secret drawn when the process starts: both ends live in this process. Interactions,
- * codes and sessions are held in memory (oidc-provider's default), so it serves one process.
+ * codes and sessions are held in this process's memory (at most MAX_ENTRIES), so it serves one
+ * process.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -49,10 +52,13 @@ export interface DemoIdentityProvider {
 
 /**
  * oidc-provider's storage for this provider: in this process's memory, each entry dropped once
- * expired (its interactions, sessions and codes live minutes). Given explicitly, so oidc-provider
- * does not warn about its development adapter on every quickstart.
+ * expired (its interactions, sessions and codes live minutes), the oldest dropped beyond
+ * MAX_ENTRIES so unauthenticated authorization requests cannot grow it without bound. Given
+ * explicitly, so oidc-provider does not warn about its development adapter on every quickstart.
  */
-function memoryAdapter(): new (name: string) => Adapter {
+export const MAX_ENTRIES = 10_000;
+
+export function memoryAdapter(): new (name: string) => Adapter {
   const entries = new Map<string, { payload: AdapterPayload; expiresAt: number }>();
   const live = (key: string) => {
     const entry = entries.get(key);
@@ -64,7 +70,12 @@ function memoryAdapter(): new (name: string) => Adapter {
     private key = (id: string) => `${this.name}:${id}`;
     async upsert(id: string, payload: AdapterPayload, expiresIn: number) {
       for (const [key, entry] of entries) if (entry.expiresAt <= Date.now()) entries.delete(key);
+      entries.delete(this.key(id)); // re-inserted last: the map's order is the order of last writes
       entries.set(this.key(id), { payload, expiresAt: Date.now() + expiresIn * 1000 });
+      for (const key of entries.keys()) {
+        if (entries.size <= MAX_ENTRIES) break;
+        entries.delete(key);
+      }
     }
     async find(id: string) {
       return live(this.key(id));
