@@ -22,33 +22,46 @@ const NAV: Array<[path: string, label: string]> = [
   ['/registry', 'Registry'],
 ];
 
-export function page(title: string, viewer: Viewer | null, current: string, body: Html): Html {
+/**
+ * A whole page of Deputy's server-rendered sites (the console, the approval pages, the demo
+ * identity provider): the console's one stylesheet, no script, a top bar, the main content.
+ */
+export function documentShell({ title, site, topBar, main }: { title: string; site: string; topBar: Html; main: Html }): Html {
   return html`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${title} · Deputy console</title>
+<title>${title} · ${site}</title>
 <link rel="stylesheet" href="${BASE}/assets/console.css">
 </head>
 <body>
 <a class="skip" href="#main">Skip to content</a>
 <header class="top">
-  <a class="brand" href="${BASE}">Deputy</a>
+  ${topBar}
+</header>
+<main id="main">
+${main}
+</main>
+</body>
+</html>`;
+}
+
+export function page(title: string, viewer: Viewer | null, current: string, body: Html): Html {
+  return documentShell({
+    title,
+    site: 'Deputy console',
+    topBar: html`<a class="brand" href="${BASE}">Deputy</a>
   ${viewer
     ? html`<nav aria-label="Console">${NAV.map(
         ([path, label]) => html`<a href="${BASE}${path}"${current === path ? html` aria-current="page"` : ''}>${label}</a>`,
       )}</nav>
   <span class="who">Signed in as <strong>${viewer.admin}</strong></span>
   <form method="post" action="${BASE}/sign-out">${csrfField(viewer)}<button type="submit">Sign out</button></form>`
-    : ''}
-</header>
-<main id="main">
-<h1>${title}</h1>
-${body}
-</main>
-</body>
-</html>`;
+    : ''}`,
+    main: html`<h1>${title}</h1>
+${body}`,
+  });
 }
 
 export const csrfField = (viewer: Viewer) => html`<input type="hidden" name="_csrf" value="${viewer.csrf}">`;

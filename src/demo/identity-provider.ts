@@ -22,6 +22,7 @@ import type { Context, Next } from 'koa';
 import Provider, { type Adapter, type AdapterPayload, type KoaContextWithOIDC } from 'oidc-provider';
 import type { LoginSettings } from '../approval/web/login.js';
 import { html, type Html } from '../console/html.js';
+import { documentShell } from '../console/layout.js';
 import { CONTENT_SECURITY_POLICY, fieldOf, formOf, render } from '../console/router.js';
 import type { Logger } from '../log.js';
 import { DEMO, demoIssuerOf } from './seed.js';
@@ -208,24 +209,15 @@ export function createDemoIdentityProvider(options: DemoIdentityProviderOptions)
 }
 
 function signInPage(title: string, body: Html): Html {
-  return html`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${title} · Deputy demo identity provider</title>
-<link rel="stylesheet" href="/console/assets/console.css">
-</head>
-<body>
-<header class="top"><span class="brand">Demo identity provider</span></header>
-<main id="main">
-<div class="signin card">
+  return documentShell({
+    title,
+    site: 'Deputy demo identity provider',
+    topBar: html`<span class="brand">Demo identity provider</span>`,
+    main: html`<div class="signin card">
 <h1>${title}</h1>
 ${body}
-</div>
-</main>
-</body>
-</html>`;
+</div>`,
+  });
 }
 
 function loginForm(users: readonly string[], uid: string, name: string, error: string | null): Html {

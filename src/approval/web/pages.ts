@@ -3,6 +3,7 @@
  * console's escaping `html` template, so an agent's binding_message or purpose is shown as text.
  */
 import { html, type Html } from '../../console/html.js';
+import { documentShell } from '../../console/layout.js';
 import type { ApprovalRequest } from '../store.js';
 
 export const APPROVE_BASE = '/approve';
@@ -13,29 +14,18 @@ export interface PageViewer {
 }
 
 export function approvalPage(title: string, viewer: PageViewer | null, body: Html): Html {
-  return html`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${title} · Deputy approvals</title>
-<link rel="stylesheet" href="/console/assets/console.css">
-</head>
-<body>
-<header class="top">
-  <a class="brand" href="${APPROVE_BASE}">Deputy approvals</a>
+  return documentShell({
+    title,
+    site: 'Deputy approvals',
+    topBar: html`<a class="brand" href="${APPROVE_BASE}">Deputy approvals</a>
   ${viewer
     ? html`<nav aria-label="Approvals"><a href="${APPROVE_BASE}">Pending requests</a><a href="${APPROVE_BASE}/delegations">My delegations</a></nav>
   <span class="who">Signed in as <strong>${viewer.subjectId}</strong></span>
   <form method="post" action="${APPROVE_BASE}/sign-out">${csrfInput(viewer)}<button type="submit">Sign out</button></form>`
-    : ''}
-</header>
-<main id="main">
-<h1>${title}</h1>
-${body}
-</main>
-</body>
-</html>`;
+    : ''}`,
+    main: html`<h1>${title}</h1>
+${body}`,
+  });
 }
 
 const csrfInput = (viewer: PageViewer) => html`<input type="hidden" name="_csrf" value="${viewer.csrf}">`;
