@@ -82,17 +82,29 @@ async function keyPair(): Promise<{ privateJwk: JWK; publicJwk: JWK }> {
   return { privateJwk: { ...(privateJwk as JWK), kid, alg: 'ES256' }, publicJwk };
 }
 
-/**
- * The demo identity provider as a trusted issuer of people, limited to the demo users: added when
- * missing, e.g. after ISSUER changed or for a demo world seeded by an earlier version.
- */
-export async function ensureDemoIssuer(db: pg.Pool | pg.ClientBase, deputyIssuer: string, secrets: Pick<DemoSecrets, 'issuerPrivateJwk'>): Promise<void> {
-  const { d: _private, ...publicJwk } = secrets.issuerPrivateJwk;
+const publicPart = ({ d: _private, ...publicJwk }: JWK): JWK => publicJwk;
+
+/** The demo identity provider as a trusted issuer of people, limited to the demo users. */
+export async function trustDemoIssuer(db: pg.Pool | pg.ClientBase, deputyIssuer: string, secrets: Pick<DemoSecrets, 'issuerPrivateJwk'>): Promise<void> {
   await db.query(
     `INSERT INTO trusted_issuers (issuer, jwks, audience, kind, subject_claim, algorithms, allowed_subjects)
      VALUES ($1, $2, $3, 'user', 'sub', ARRAY['ES256'], $4) ON CONFLICT (issuer, kind) DO NOTHING`,
-    [demoIssuerOf(deputyIssuer), { keys: [publicJwk] }, DEMO.audience, DEMO.users],
+    [demoIssuerOf(deputyIssuer), { keys: [publicPart(secrets.issuerPrivateJwk)] }, DEMO.audience, DEMO.users],
   );
+}
+
+/**
+ * On each quickstart start: the demo identity provider at this ISSUER becomes a trusted issuer
+ * when it is missing (ISSUER changed, or a demo world seeded by an earlier version under another
+ * identifier), but only in a database that already trusts the demo key, i.e. holds this demo
+ * world: a demo.json lying in DEPUTY_HOME never makes another database trust its key.
+ */
+export async function ensureDemoIssuer(pool: pg.Pool, deputyIssuer: string, secrets: Pick<DemoSecrets, 'issuerPrivateJwk'>): Promise<boolean> {
+  const { kid, x, y } = secrets.issuerPrivateJwk;
+  const { rows } = await pool.query(`SELECT 1 FROM trusted_issuers WHERE kind = 'user' AND jwks -> 'keys' @> $1::jsonb LIMIT 1`, [JSON.stringify([{ kid, x, y }])]);
+  if (rows.length === 0) return false;
+  await trustDemoIssuer(pool, deputyIssuer, secrets);
+  return true;
 }
 
 /** Seeds the demo world when the database has no subjects yet. Returns whether it seeded. */
@@ -107,7 +119,7 @@ export async function seedDemoWorld(pool: pg.Pool, home: string, pepper: string,
     const adminClientSecret = generateClientSecret();
     const days = (n: number) => new Date(Date.now() + n * 86400_000);
 
-    await ensureDemoIssuer(client, deputyIssuer, { issuerPrivateJwk: issuerKeys.privateJwk });
+    await trustDemoIssuer(client, deputyIssuer, { issuerPrivateJwk: issuerKeys.privateJwk });
     await client.query(
       `INSERT INTO subjects (id, email) VALUES ('alice', 'alice@example.com'), ('bob', 'bob@example.com')`,
     );

@@ -19,7 +19,7 @@ import { findApprovalByAuthReqId } from '../../src/approval/store.js';
 import { createApprovalLink, redeemApprovalLink } from '../../src/approval/web/web-store.js';
 import { RESOURCE, SECRETS, startExchangeWorld, type World } from '../support/exchange-world.js';
 import { DEMO_IDP_PATH } from '../../src/demo/identity-provider.js';
-import { ensureDemoIssuer } from '../../src/demo/seed.js';
+import { trustDemoIssuer } from '../../src/demo/seed.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -57,7 +57,7 @@ describe('approving in a browser', () => {
       { demoPeople: { passwords, signingKey } },
     );
     // The demo IdP is a trusted issuer of people, as the quickstart seeds it.
-    await ensureDemoIssuer(world.deputy.pool, world.issuer, { issuerPrivateJwk: signingKey });
+    await trustDemoIssuer(world.deputy.pool, world.issuer, { issuerPrivateJwk: signingKey });
     agent = await client.discovery(new URL(world.issuer), 'app-a', undefined, client.ClientSecretBasic(SECRETS['app-a']), { execute: [client.allowInsecureRequests] });
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-background-networking', '--disable-gpu', '--no-first-run'] });
   }, 60_000);

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { DEMO, readDemoSecrets, seedDemoWorld, type DemoSecrets } from '../../src/demo/seed.js';
+import { DEMO, ensureDemoIssuer, readDemoSecrets, seedDemoWorld, type DemoSecrets } from '../../src/demo/seed.js';
 import { demoUserToken } from '../../src/demo/user-token.js';
 import { startTestDeputy, type TestDeputy } from '../support/deputy.js';
 
@@ -74,5 +74,25 @@ describe('the demo identity provider speaks only for the demo users', () => {
     const result = await exchange('alice');
     expect(result.status).toBe(200);
     expect(result.json.scope).toBe('tickets:read');
+  });
+
+  it('is served at ISSUER/demo-idp, the identifier its tokens carry', () => {
+    expect(secrets.issuer).toBe(`${deputy.config.ISSUER}/demo-idp`);
+  });
+
+  it('follows a changed ISSUER on start, but only in a database that already trusts the demo key', async () => {
+    expect(await ensureDemoIssuer(deputy.pool, 'http://localhost:4999', secrets)).toBe(true);
+    const { rows } = await deputy.pool.query(`SELECT allowed_subjects, jwks FROM trusted_issuers WHERE issuer = 'http://localhost:4999/demo-idp' AND kind = 'user'`);
+    expect(rows).toHaveLength(1);
+    expect(rows[0].allowed_subjects).toEqual(['alice', 'bob']);
+    expect(rows[0].jwks.keys[0]).not.toHaveProperty('d');
+    // A database that never trusted this demo key: a demo.json lying around changes nothing.
+    const other = await startTestDeputy({ CLIENT_SECRET_PEPPER: PEPPER });
+    try {
+      expect(await ensureDemoIssuer(other.pool, other.config.ISSUER, secrets)).toBe(false);
+      expect((await other.pool.query(`SELECT count(*)::int AS n FROM trusted_issuers`)).rows[0].n).toBe(0);
+    } finally {
+      await other.stop();
+    }
   });
 });

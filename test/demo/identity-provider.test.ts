@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { DEMO_IDP_PATH } from '../../src/demo/identity-provider.js';
-import { ensureDemoIssuer } from '../../src/demo/seed.js';
+import { trustDemoIssuer } from '../../src/demo/seed.js';
 import { startTestDeputy, type TestDeputy } from '../support/deputy.js';
 import { signInAtDemoIdentityProvider } from '../support/demo-sign-in.js';
 
@@ -28,7 +28,7 @@ describe('the demo identity provider', () => {
       await deputy.pool.query(`INSERT INTO subjects (id, status) VALUES ('alice', 'active'), ('bob', 'disabled'), ('mallory', 'active')`);
     }
     // Only `served` trusts its demo IdP as an issuer of people (what the quickstart seeds).
-    await ensureDemoIssuer(served.pool, served.config.ISSUER, { issuerPrivateJwk: signingKey });
+    await trustDemoIssuer(served.pool, served.config.ISSUER, { issuerPrivateJwk: signingKey });
     replaced = await startTestDeputy(
       { APPROVAL_LOGIN_ISSUER: 'https://idp.example.com', APPROVAL_LOGIN_CLIENT_ID: 'deputy', APPROVAL_LOGIN_CLIENT_SECRET: 'operator-secret' },
       undefined,
