@@ -30,6 +30,7 @@ table { border-collapse:collapse; width:100%; }
 th, td { text-align:left; padding:7px 10px; border-bottom:1px solid var(--line); vertical-align:top; }
 th { font-size:13px; color:var(--muted); font-weight:600; white-space:nowrap; }
 td code, .mono { font-family:ui-monospace, "SFMono-Regular", Menlo, monospace; font-size:13px; word-break:break-all; }
+td code.id { word-break:normal; white-space:nowrap; }
 form.filters { display:flex; flex-wrap:wrap; gap:8px 12px; align-items:flex-end; margin:0 0 12px; }
 label { display:flex; flex-direction:column; gap:3px; font-size:13px; color:var(--muted); }
 input, select, textarea { font:inherit; color:var(--fg); padding:6px 8px; border:1px solid #9aa4b2; border-radius:4px; background:#fff; }

@@ -29,8 +29,8 @@ function approvalRows(viewer: Viewer, items: Approval[]): Html {
   return table(
     ['Requested', 'Subject', 'Actor', 'Client', 'Resource and scopes', 'Purpose', 'Status', ''],
     items.map(
-      (a) => html`<tr><td>${when(a.requested_at)}</td><td>${a.subject}</td><td><code>${a.actor}</code></td><td><code>${a.client_id}</code></td>
-<td><code>${a.resource}</code> ${a.scopes.map((s) => html`<code>${s}</code> `)}</td><td>${a.purpose}${a.binding_message ? html`<br><span class="muted">“${a.binding_message}”</span>` : ''}</td>
+      (a) => html`<tr><td>${when(a.requested_at)}</td><td>${a.subject}</td><td><code class="id">${a.actor}</code></td><td><code class="id">${a.client_id}</code></td>
+<td><code>${a.resource}</code><br>${a.scopes.map((s) => html`<code class="id">${s}</code> `)}</td><td>${a.purpose}${a.binding_message ? html`<br><span class="muted">“${a.binding_message}”</span>` : ''}</td>
 <td>${badge(a.status, TONE[a.status])}${a.status === 'approved' ? html`<br><span class="muted">by ${a.decided_by ?? '?'}: ${a.approved_scopes.join(' ')}</span>` : ''}</td>
 <td class="actions">${a.status === 'pending' ? html`<form method="post" action="${BASE}/approvals/${enc(a.id)}/cancel">${csrfField(viewer)}<button type="submit" class="secondary">Cancel</button></form>` : ''}</td></tr>`,
     ),
