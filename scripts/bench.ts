@@ -8,7 +8,7 @@
  *    with ES256 JWT access tokens) run in child processes the same way.
  * 3. autocannon at 1, 16, 32 (the latency target's level) and 64 connections (BENCH_CONNECTIONS), BENCH_SECONDS each after
  *    BENCH_WARMUP seconds of warm-up, requests pre-generated and rotated by setupRequest.
- * 4. Deputy's RSS before and after a 60 s sustained run (BENCH_MEMORY_SECONDS), each after a full GC.
+ * 4. Deputy's RSS and V8 heap in use before and after a 60 s sustained run (BENCH_MEMORY_SECONDS), each after a full GC.
  * 5. The web console's pages, one request at a time as a signed-in admin (scripts/bench/console.ts);
  *    BENCH_CONSOLE_ONLY=1 runs this phase alone (no load scenarios, no results.json).
  * 6. With BENCH_WORKERS=N: the user-JWT exchange and introspection again with N Deputy processes
@@ -291,11 +291,26 @@ interface MemoryCheck {
   rssAfterWarmupMiB: number;
   rssAfterSustainedMiB: number;
   driftPercent: number;
+  /**
+   * V8's heap in use at the same two points (nodejs_heap_size_used_bytes from /metrics): RSS can
+   * stay up after a GC (pages V8 or the allocator keep), a growing heap after GC is a leak.
+   */
+  heapUsedAfterWarmupMiB: number;
+  heapUsedAfterSustainedMiB: number;
+  heapDriftPercent: number;
   samplesMiB: number[];
   sustained: LoadResult;
 }
 
 const MiB = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
+
+/** Deputy's V8 heap in use, from its own /metrics (prom-client's default metrics). */
+async function heapUsed(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const value = Number(/^deputy_nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1]);
+  if (!Number.isFinite(value)) throw new Error('no deputy_nodejs_heap_size_used_bytes in /metrics');
+  return value;
+}
 
 /** The server's RSS after it ran a full garbage collection (scripts/bench/server.ts, SIGUSR2). */
 async function rssAfterGc(pid: number): Promise<number> {
@@ -496,6 +511,7 @@ async function benchDeputy(world: World, deputy: ServerChild): Promise<DeputySce
   //    samples every 5 s are kept beside it.
   const memoryConnections = 16;
   const rssAfterWarmup = await rssAfterGc(deputy.pid);
+  const heapAfterWarmup = await heapUsed(url);
   const samples: number[] = [MiB(rssAfterWarmup)];
   const sampler = setInterval(() => {
     try {
@@ -513,6 +529,7 @@ async function benchDeputy(world: World, deputy: ServerChild): Promise<DeputySce
   }
   const rssBeforeGc = rssOf(deputy.pid);
   const rssAfterSustained = await rssAfterGc(deputy.pid);
+  const heapAfterSustained = await heapUsed(url);
   samples.push(MiB(rssBeforeGc));
   if (sustained.non2xx > 0 || sustained.errors > 0 || sustained.timeouts > 0) {
     problem(`memory run: ${sustained.non2xx} non-2xx, ${sustained.errors} errors, ${sustained.timeouts} timeouts; ${JSON.stringify(sustained.statusCodes)} ${JSON.stringify(sustained.failureSamples)}`);
@@ -525,10 +542,13 @@ async function benchDeputy(world: World, deputy: ServerChild): Promise<DeputySce
     rssAfterWarmupMiB: MiB(rssAfterWarmup),
     rssAfterSustainedMiB: MiB(rssAfterSustained),
     driftPercent: Math.round(((rssAfterSustained - rssAfterWarmup) / rssAfterWarmup) * 1000) / 10,
+    heapUsedAfterWarmupMiB: MiB(heapAfterWarmup),
+    heapUsedAfterSustainedMiB: MiB(heapAfterSustained),
+    heapDriftPercent: Math.round(((heapAfterSustained - heapAfterWarmup) / heapAfterWarmup) * 1000) / 10,
     samplesMiB: samples,
     sustained,
   };
-  log(`memory: RSS ${memory.rssAfterWarmupMiB} → ${memory.rssAfterSustainedMiB} MiB (${memory.driftPercent}%), ${sustained.requests} requests at ${sustained.rps} req/s`);
+  log(`memory: RSS ${memory.rssAfterWarmupMiB} → ${memory.rssAfterSustainedMiB} MiB (${memory.driftPercent}%), heap in use ${memory.heapUsedAfterWarmupMiB} → ${memory.heapUsedAfterSustainedMiB} MiB (${memory.heapDriftPercent}%), ${sustained.requests} requests at ${sustained.rps} req/s`);
   return {
     scenarios,
     memory,
@@ -971,7 +991,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `jose ES256 (one process): sign ${ceilings.jose.signPerSecond}/s, verify ${ceilings.jose.verifyPerSecond}/s\n` +
       `seeding: ${results.world.seedSeconds} s for ${JSON.stringify(world.rowCounts)}\n` +
-      `memory: Deputy RSS ${results.memory.rssAfterWarmupMiB} MiB after warm-up → ${results.memory.rssAfterSustainedMiB} MiB after ${MEMORY_SECONDS}s sustained (${results.memory.driftPercent}%); samples ${results.memory.samplesMiB.join(', ')}\n`,
+      `memory: Deputy RSS ${results.memory.rssAfterWarmupMiB} MiB after warm-up → ${results.memory.rssAfterSustainedMiB} MiB after ${MEMORY_SECONDS}s sustained (${results.memory.driftPercent}%); V8 heap in use ${results.memory.heapUsedAfterWarmupMiB} → ${results.memory.heapUsedAfterSustainedMiB} MiB (${results.memory.heapDriftPercent}%); samples ${results.memory.samplesMiB.join(', ')}\n`,
   );
   if (problems.length > 0) {
     process.stdout.write(`\n!!!!!!!! ${problems.length} PROBLEM(S) — see above and "problems" in bench/results.json\n`);
