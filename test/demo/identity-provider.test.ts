@@ -6,6 +6,7 @@
  * signs nobody in); and that an operator's own APPROVAL_LOGIN_* replaces it entirely.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import pino from 'pino';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { DEMO_IDP_PATH } from '../../src/demo/identity-provider.js';
 import { trustDemoIssuer } from '../../src/demo/seed.js';
@@ -16,6 +17,7 @@ describe('the demo identity provider', () => {
   let signingKey: JWK;
   let served: TestDeputy;
   let untrusted: TestDeputy;
+  const untrustedLog: Array<Record<string, unknown>> = [];
   let replaced: TestDeputy;
   // mallory has a password at this IdP, but the trusted issuer may speak only for alice and bob.
   const passwords = { alice: 'alice-password-0123456789abcdefghij', bob: 'bob-password-0123456789abcdefghijkl', mallory: 'mallory-password-0123456789abcdefg' };
@@ -23,7 +25,9 @@ describe('the demo identity provider', () => {
   beforeAll(async () => {
     signingKey = { ...(await exportJWK((await generateKeyPair('ES256', { extractable: true })).privateKey)), kid: 'demo-idp-test', alg: 'ES256' };
     served = await startTestDeputy({}, undefined, undefined, { demoPeople: { passwords, signingKey } });
-    untrusted = await startTestDeputy({}, undefined, undefined, { demoPeople: { passwords, signingKey } });
+    untrusted = await startTestDeputy({ LOG_LEVEL: 'warn' }, undefined, pino({ level: 'warn' }, { write: (line: string) => void untrustedLog.push(JSON.parse(line) as Record<string, unknown>) }), {
+      demoPeople: { passwords, signingKey },
+    });
     for (const deputy of [served, untrusted]) {
       await deputy.pool.query(`INSERT INTO subjects (id, status) VALUES ('alice', 'active'), ('bob', 'disabled'), ('mallory', 'active')`);
     }
@@ -90,6 +94,10 @@ describe('the demo identity provider', () => {
     const outcome = await signInAtDemoIdentityProvider(untrusted.config.ISSUER, 'alice', passwords.alice);
     expect(outcome.status).toBe(401);
     expect(outcome.body).toContain('The sign-in did not succeed.');
+    // The operator learns why from the log, and which issuer to register.
+    expect(untrustedLog).toContainEqual(
+      expect.objectContaining({ msg: 'approval sign-in refused', detail: 'issuer_not_trusted', issuer: `${untrusted.config.ISSUER}${DEMO_IDP_PATH}` }),
+    );
   });
 
   it('an unknown interaction gets a clear page, not an error', async () => {

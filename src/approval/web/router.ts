@@ -151,7 +151,8 @@ export function createApprovalRouter(deps: ApprovalWebDeps): Router {
     try {
       const claims = await login!.finish(new URL(`${config.ISSUER}${ctx.url}`), session.login);
       const signedIn = claims ? signedInSubjectOf(await deps.findPeopleIssuer(String(claims.iss)), claims) : { refused: 'no_subject' as const };
-      if ('refused' in signedIn) logger.warn({ request_id: ctx.state.requestId, detail: signedIn.refused }, 'approval sign-in refused');
+      // issuer_not_trusted: APPROVAL_LOGIN_ISSUER has no trusted-issuer row of kind user (the operator's fix).
+      if ('refused' in signedIn) logger.warn({ request_id: ctx.state.requestId, detail: signedIn.refused, issuer: claims?.iss }, 'approval sign-in refused');
       else if (!(await isActiveSubject(signedIn.subjectId))) logger.warn({ request_id: ctx.state.requestId, detail: 'subject_not_active' }, 'approval sign-in refused');
       else subjectId = signedIn.subjectId;
     } catch (error) {
