@@ -9,6 +9,7 @@ import { auditCommands } from './commands/audit.js';
 import { clientCommands } from './commands/clients.js';
 import { completionCommand } from './commands/completion.js';
 import { entitlementCommands } from './commands/entitlements.js';
+import { approvalCommands } from './commands/approvals.js';
 import { grantCommands } from './commands/grants.js';
 import { issuerCommands } from './commands/issuers.js';
 import { keyCommands } from './commands/keys.js';
@@ -53,6 +54,7 @@ export function createProgram(): Command {
   issuerCommands(program);
   entitlementCommands(program);
   grantCommands(program);
+  approvalCommands(program);
   tokenCommands(program);
   auditCommands(program);
   keyCommands(program);

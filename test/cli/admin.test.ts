@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { exportJWK, generateKeyPair } from 'jose';
 import { freePort } from '../../src/db/embedded.js';
 import { cliHome, runCli, runCliJson } from '../support/cli.js';
+import { createApprovalRequest } from '../../src/approval/store.js';
 import { startTestDeputy, type TestDeputy } from '../support/deputy.js';
 
 const ADMIN_TOKEN = 'cli-test-admin-token-0123456789abcdefghij';
@@ -254,6 +255,44 @@ describe('deputy CLI: login, admin resources, exit codes', () => {
     expect(plain.stdout).toMatch(/^FIELD\s+VALUE/);
     expect(plain.stdout).toContain(rotated.kid);
     expect((await runCli(['keys', 'rotate', 'extra'], admin)).code).toBe(2);
+  });
+
+  it('approvals: list with filters, get, cancel a pending one; a second cancel is refused', async () => {
+    await deputy.pool.query(`INSERT INTO subjects (id) VALUES ('cli-approver')`);
+    await deputy.pool.query(`INSERT INTO actors (id, kind, owner_id) VALUES ('agent:cli-asker', 'agent', 'cli-approver')`);
+    const now = Date.now();
+    const ask = (expiresAt: number) =>
+      createApprovalRequest(deputy.pool, {
+        authReqId: `cli-${expiresAt}-${Math.random()}`,
+        clientId: 'cli-app',
+        subjectId: 'cli-approver',
+        actorId: 'agent:cli-asker',
+        resource: 'https://api.cli.test',
+        scopes: ['read'],
+        durationSeconds: 600,
+        purpose: 'a CLI test',
+        bindingMessage: null,
+        requestedAt: new Date(now - 1000),
+        expiresAt: new Date(expiresAt),
+        requestId: null,
+      });
+    const pending = await ask(now + 600_000);
+    const expired = await ask(now - 500);
+
+    const all = await runCliJson<{ items: { id: string; status: string }[] }>(['approvals', 'list', '--subject', 'cli-approver', '--json'], admin);
+    expect(all.items.map((a) => [a.id, a.status])).toEqual(expect.arrayContaining([[pending.id, 'pending'], [expired.id, 'expired']]));
+    const onlyPending = await runCli(['approvals', 'list', '--subject', 'cli-approver', '--status', 'pending', '--jsonl'], admin);
+    expect(onlyPending.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { id: string }).id)).toEqual([pending.id]);
+    const table = await runCli(['approvals', 'list', '--actor', 'agent:cli-asker'], admin);
+    expect(table.stdout.split('\n')[0]).toMatch(/^ID\s+STATUS\s+SUBJECT\s+ACTOR\s+CLIENT\s+SCOPES\s+REQUESTED\s+EXPIRES$/);
+    expect((await runCliJson<{ id: string; purpose: string }>(['approvals', 'get', pending.id, '--json'], admin)).purpose).toBe('a CLI test');
+
+    const cancelled = await runCliJson<{ status: string; cancel_reason: string; decided_by: string }>(['approvals', 'cancel', pending.id, '--json'], admin);
+    expect(cancelled).toMatchObject({ status: 'cancelled', cancel_reason: 'admin' });
+    const again = await runCli(['approvals', 'cancel', pending.id], admin);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('error: conflict');
+    expect((await runCli(['approvals', 'list', '--status', 'sleeping'], admin)).code).toBe(2);
   });
 
   it('--json is one document, --jsonl one item per line, --all follows every cursor', async () => {
