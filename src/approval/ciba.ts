@@ -26,7 +26,7 @@ import { appendAuditEvents, inTransaction } from '../audit/audit-log.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { describedAs } from '../token-exchange/refusal-reason.js';
-import { createApprovalRequest, type ApprovalRequest } from './store.js';
+import { createApprovalRequest, isActiveSubject, type ApprovalRequest } from './store.js';
 
 export const DELEGATION_DETAIL_TYPE = 'delegation';
 export const CIBA_GRANT = 'urn:openid:params:grant-type:ciba';
@@ -133,8 +133,7 @@ export function cibaFeatures(deps: CibaDeps): CibaFeatures {
 
   async function processLoginHint(_ctx: KoaContextWithOIDC, loginHint: string): Promise<string | undefined> {
     if (loginHint.length > 256) return undefined;
-    const { rows } = await pool.query<{ id: string }>(`SELECT id FROM subjects WHERE id = $1 AND status = 'active'`, [loginHint]);
-    return rows[0]?.id;
+    return (await isActiveSubject(pool, loginHint)) ? loginHint : undefined;
   }
 
   async function triggerAuthenticationDevice(ctx: KoaContextWithOIDC, _request: unknown, account: { accountId: string }): Promise<void> {

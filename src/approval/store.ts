@@ -23,9 +23,9 @@ import type pg from 'pg';
 import type { PrismaTransaction } from '../db/prisma.js';
 import { appendAuditEvents, inTransaction, type AuditEventInput } from '../audit/audit-log.js';
 import { planApprovedGrant } from './grant-plan.js';
+import type { ApprovalStatus } from './statuses.js';
 
-export const APPROVAL_STATUSES = ['pending', 'approved', 'denied', 'expired', 'cancelled'] as const;
-export type ApprovalStatus = (typeof APPROVAL_STATUSES)[number];
+export { APPROVAL_STATUSES, type ApprovalStatus } from './statuses.js';
 
 export interface ApprovalRequest {
   id: string;
@@ -357,6 +357,12 @@ export async function cancelPendingApprovals(
     rows.map(approvalFromRow).map((request) => event(request, 'approval.cancelled', at, { requestId, details: { approval_request_id: request.id, reason } })),
   );
   return rows.length;
+}
+
+/** Whether `id` names an active subject: only such a person is asked, or signs in to answer. */
+export async function isActiveSubject(pool: pg.Pool, id: string): Promise<boolean> {
+  const { rowCount } = await pool.query(`SELECT 1 FROM subjects WHERE id = $1 AND status = 'active'`, [id]);
+  return rowCount === 1;
 }
 
 /**

@@ -16,7 +16,7 @@ import type { Config } from '../../config.js';
 import { CONTENT_SECURITY_POLICY, fieldOf, fieldsOf, formOf, redirect, render } from '../../console/router.js';
 import type { Html } from '../../console/html.js';
 import type { Logger } from '../../log.js';
-import { ApprovalError, approveApprovalRequest, denyApprovalRequest, getApprovalRequest, listApprovalRequests } from '../store.js';
+import { ApprovalError, approveApprovalRequest, denyApprovalRequest, getApprovalRequest, isActiveSubject, listApprovalRequests } from '../store.js';
 import type { TrustedIssuerRecord } from '../../trust/trusted-issuer-token.js';
 import { createLogin, signedInSubjectOf, type LoginSettings } from './login.js';
 import { APPROVE_BASE, approvalPage, delegationsBody, notice, pendingListBody, requestBody, type DelegationRow, type PageViewer } from './pages.js';
@@ -105,7 +105,6 @@ export function createApprovalRouter(deps: ApprovalWebDeps): Router {
     await next();
   }
   const signedOf = (ctx: Context) => ctx.state.approver as Signed;
-  const isActiveSubject = async (id: string) => (await pool.query(`SELECT 1 FROM subjects WHERE id = $1 AND status = 'active'`, [id])).rowCount === 1;
 
   const router = new Router({ prefix: APPROVE_BASE });
   router.use(async (ctx, next) => {
@@ -153,7 +152,7 @@ export function createApprovalRouter(deps: ApprovalWebDeps): Router {
       const signedIn = claims ? signedInSubjectOf(await deps.findPeopleIssuer(String(claims.iss)), claims) : { refused: 'no_subject' as const };
       // issuer_not_trusted: APPROVAL_LOGIN_ISSUER has no trusted-issuer row of kind user (the operator's fix).
       if ('refused' in signedIn) logger.warn({ request_id: ctx.state.requestId, detail: signedIn.refused, issuer: claims?.iss }, 'approval sign-in refused');
-      else if (!(await isActiveSubject(signedIn.subjectId))) logger.warn({ request_id: ctx.state.requestId, detail: 'subject_not_active' }, 'approval sign-in refused');
+      else if (!(await isActiveSubject(pool, signedIn.subjectId))) logger.warn({ request_id: ctx.state.requestId, detail: 'subject_not_active' }, 'approval sign-in refused');
       else subjectId = signedIn.subjectId;
     } catch (error) {
       logger.warn({ request_id: ctx.state.requestId, detail: (error as Error).message }, 'approval sign-in refused');

@@ -1,5 +1,6 @@
 /** `deputy approvals …`: agents' requests for a person's approval (CIBA): list, show, cancel. */
 import { Option, type Command } from 'commander';
+import { APPROVAL_STATUSES, type ApprovalStatus } from '../../approval/statuses.js';
 import { openSession, outputFormat } from '../context.js';
 import type { components } from '../generated/admin-api.js';
 import { printObject, withOutput, type Column } from '../output.js';
@@ -8,8 +9,6 @@ import { unwrap, type Query } from '../session.js';
 import { collect, printPage, withPaging, type PageOptions } from './list.js';
 
 type Approval = components['schemas']['Approval'];
-
-const STATUSES = ['pending', 'approved', 'denied', 'expired', 'cancelled'] as const;
 
 const COLUMNS: Column<Approval>[] = [
   { header: 'ID', value: (a) => a.id },
@@ -27,10 +26,10 @@ export function approvalCommands(program: Command): void {
 
   examples(
     withOutput(withPaging(group.command('list').description('list approval requests, newest first')))
-      .addOption(new Option('--status <status>', 'only requests in this state').choices(STATUSES))
+      .addOption(new Option('--status <status>', 'only requests in this state').choices(APPROVAL_STATUSES))
       .option('--subject <subject>', 'only those asking this person')
       .option('--actor <actor>', 'only those for this actor')
-      .action(async (options: PageOptions & { status?: (typeof STATUSES)[number]; subject?: string; actor?: string }, command: Command) => {
+      .action(async (options: PageOptions & { status?: ApprovalStatus; subject?: string; actor?: string }, command: Command) => {
         const api = await (await openSession(command)).admin();
         const filters: Query<'listApprovals'> = { status: options.status, subject: options.subject, actor: options.actor };
         const page = await collect(options, (paging) => unwrap(api.GET('/admin/v1/approvals', { params: { query: { ...paging, ...filters } } })));

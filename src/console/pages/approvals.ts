@@ -2,6 +2,7 @@
  * Approval requests: agents' asks for a delegation (CIBA), filtered by status, subject and actor;
  * a pending one can be cancelled. Every read and write is the admin API's (`/approvals`).
  */
+import { APPROVAL_STATUSES } from '../../approval/statuses.js';
 import { html, type Html } from '../html.js';
 import { BASE, apiError, badge, csrfField, enc, page, pager, table, when, type Viewer } from '../layout.js';
 import { queryOf, redirect, render, renderFailure, type Pages } from '../router.js';
@@ -22,7 +23,6 @@ interface Approval {
   approved_scopes: string[];
 }
 
-const STATUSES = ['pending', 'approved', 'denied', 'expired', 'cancelled'] as const;
 const TONE: Record<Approval['status'], 'ok' | 'bad' | 'muted'> = { pending: 'muted', approved: 'ok', denied: 'bad', expired: 'muted', cancelled: 'bad' };
 
 function approvalRows(viewer: Viewer, items: Approval[]): Html {
@@ -46,7 +46,7 @@ export function approvalPages(pages: Pages): void {
     const failed = reply.status !== 200 ? reply.body : undefined;
     const done = queryOf(ctx, 'done') === 'cancelled' ? html`<div class="alert ok" role="status">The request was cancelled.</div>` : '';
     const body = html`${done}<form class="filters" method="get" action="${BASE}/approvals" role="search">
-  <label for="f-status">Status <select id="f-status" name="status"><option value="">any</option>${STATUSES.map((s) => html`<option value="${s}"${filters.status === s ? html` selected` : ''}>${s}</option>`)}</select></label>
+  <label for="f-status">Status <select id="f-status" name="status"><option value="">any</option>${APPROVAL_STATUSES.map((s) => html`<option value="${s}"${filters.status === s ? html` selected` : ''}>${s}</option>`)}</select></label>
   <label for="f-subject">Subject <input id="f-subject" name="subject" value="${filters.subject}"></label>
   <label for="f-actor">Actor <input id="f-actor" name="actor" value="${filters.actor}"></label>
   <button type="submit">Filter</button> <a href="${BASE}/approvals">Clear</a>
