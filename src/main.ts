@@ -13,51 +13,52 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { AlreadyRunningError, EmbeddedPostgresMissingError, startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
 import { createPool } from './db/pool.js';
 import { loadOrCreateSecret } from './db/server-settings.js';
-import type { ComposeOptions } from './composition.js';
-import { demoSecretsFile, ensureDemoIssuer, loadDemoSecrets, readDemoSecrets, seedDemoWorld } from './demo/seed.js';
+import { loginSettingsOf } from './approval/web/login.js';
+import { demoSecretsFile, ensureDemoIssuer, loadDemoSecrets, seedDemoWorld, type DemoSecrets } from './demo/seed.js';
 import { quickstart } from './demo/quickstart.js';
 import { loadKeyEncryptionKey } from './keys/local-keys.js';
 import { createLogger, routeConsoleToLog, type Logger } from './log.js';
 import { applyMigrations, startDeputy } from './server.js';
 import { prepareProcess } from './startup.js';
 
-/** Seeds the demo world on an empty database, when DEMO_SEED asks for it. */
-async function seedIfAsked(config: Config, pool: pg.Pool, logger: Logger): Promise<void> {
-  if (!config.DEMO_SEED) return;
+/**
+ * Seeds the demo world on an empty database, when DEMO_SEED asks for it. Returns the demo
+ * world's secrets (null without DEMO_SEED or without a demo world under DEPUTY_HOME).
+ */
+async function seedIfAsked(config: Config, pool: pg.Pool, logger: Logger): Promise<DemoSecrets | null> {
+  if (!config.DEMO_SEED) return null;
   const pepper = config.CLIENT_SECRET_PEPPER ?? (await loadOrCreateSecret(pool, 'client_secret_pepper', await loadKeyEncryptionKey(config)));
   if (await seedDemoWorld(pool, config.DEPUTY_HOME, pepper, config.ISSUER)) logger.info('seeded the demo world');
   const secrets = await loadDemoSecrets(config.DEPUTY_HOME);
   if (secrets) await ensureDemoIssuer(pool, config.ISSUER, secrets);
+  return secrets;
 }
 
-/** Migrations, then the demo world when asked for: done once, before any process serves. */
-async function prepareDatabase(config: Config, databaseUrl: string, logger: Logger): Promise<void> {
+/**
+ * Migrations, then the demo world when asked for: done once, before any process serves.
+ * Returns the demo world's secrets, if any.
+ */
+async function prepareDatabase(config: Config, databaseUrl: string, logger: Logger): Promise<DemoSecrets | null> {
   await applyMigrations(databaseUrl, logger);
   const pool = createPool({ url: databaseUrl, size: 2, acquireTimeoutMs: config.DATABASE_POOL_TIMEOUT_MS });
   try {
-    await seedIfAsked(config, pool, logger);
+    return await seedIfAsked(config, pool, logger);
   } finally {
     await pool.end();
   }
-}
-
-/** The demo users and the demo issuer's key, for the demo identity provider at /demo-idp. */
-async function demoPeople(config: Config): Promise<ComposeOptions['demoPeople']> {
-  const secrets = config.DEMO_SEED ? await loadDemoSecrets(config.DEPUTY_HOME) : null;
-  return secrets ? { passwords: secrets.userPasswords, signingKey: secrets.issuerPrivateJwk } : undefined;
 }
 
 /**
  * The human banner goes to stderr: stdout carries only the NDJSON log. It names the secrets
  * file, never a secret.
  */
-async function printQuickstart(config: Config): Promise<void> {
-  if (!config.DEMO_SEED || !(await readDemoSecrets(config.DEPUTY_HOME))) return;
+function printQuickstart(config: Config): void {
   const banner = quickstart({
     baseUrl: config.ISSUER,
     secretsFile: demoSecretsFile(config.DEPUTY_HOME),
     bootstrapTokenConfigured: config.DEPUTY_ADMIN_TOKEN !== undefined,
-    approvalSignIn: config.APPROVAL_LOGIN_ISSUER ? 'configured' : config.WORKERS === 1 ? 'demo' : 'none',
+    // As the composition root decides: the configured IdP first, else the demo IdP in one process.
+    approvalSignIn: loginSettingsOf(config) ? 'configured' : config.WORKERS === 1 ? 'demo' : 'none',
   });
   process.stderr.write(`${banner}\n`);
 }
@@ -88,11 +89,13 @@ async function main(): Promise<void> {
   const stopDatabase = async () => embedded?.stop();
 
   try {
-    await prepareDatabase(config, databaseUrl, logger);
+    const demo = await prepareDatabase(config, databaseUrl, logger);
     if (config.WORKERS === 1) {
-      const deputy = await startDeputy(config, databaseUrl, logger, { demoPeople: await demoPeople(config) });
+      // The demo identity provider at /demo-idp: the demo users and the demo issuer's key.
+      const demoPeople = demo ? { passwords: demo.userPasswords, signingKey: demo.issuerPrivateJwk } : undefined;
+      const deputy = await startDeputy(config, databaseUrl, logger, { demoPeople });
       logger.info({ url: deputy.url, issuer: config.ISSUER }, 'deputy is listening');
-      await printQuickstart(config);
+      if (demo) printQuickstart(config);
       onSignals(async (signal) => {
         logger.info({ signal }, 'shutting down');
         await deputy.close();
@@ -108,7 +111,7 @@ async function main(): Promise<void> {
     const workers = startWorkers({ count: config.WORKERS, env: { DATABASE_URL: databaseUrl, DEMO_SEED: 'false' }, logger });
     const url = await workers.ready;
     logger.info({ url, issuer: config.ISSUER, workers: config.WORKERS }, 'deputy is listening');
-    await printQuickstart(config);
+    if (demo) printQuickstart(config);
     const stopAll = async (exitCode: number) => {
       await workers.stop(config.SHUTDOWN_GRACE_MS + 5000);
       await stopDatabase();
