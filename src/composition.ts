@@ -38,7 +38,7 @@ import { createProvider } from './oauth/provider.js';
 import { scheduleApprovalExpiry } from './approval/expiry.js';
 import { createApprovalNotifier } from './approval/web/notify.js';
 import { loginSettingsOf } from './approval/web/login.js';
-import { APPROVE_BASE } from './approval/web/pages.js';
+import { approvalCallbackUrl } from './approval/web/pages.js';
 import { createApprovalRouter } from './approval/web/router.js';
 import { createDemoIdentityProvider } from './demo/identity-provider.js';
 import { sharedSignalsRoutes } from './ssf/app-routes.js';
@@ -150,7 +150,7 @@ export async function composeDeputy(config: Config, databaseUrl: string, logger:
       options.demoPeople && !configuredLogin
         ? createDemoIdentityProvider({
             deputyIssuer: config.ISSUER,
-            redirectUri: `${config.ISSUER}${APPROVE_BASE}/callback`,
+            redirectUri: approvalCallbackUrl(config.ISSUER),
             ...options.demoPeople,
             trustProxy: config.TRUST_PROXY,
             logger,

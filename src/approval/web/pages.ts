@@ -8,6 +8,9 @@ import type { ApprovalRequest } from '../store.js';
 
 export const APPROVE_BASE = '/approve';
 
+/** Where the person's IdP sends the browser back after sign-in (the redirect URI to register there). */
+export const approvalCallbackUrl = (deputyIssuer: string) => `${deputyIssuer}${APPROVE_BASE}/callback`;
+
 export interface PageViewer {
   subjectId: string;
   csrf: string;

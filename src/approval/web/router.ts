@@ -19,7 +19,7 @@ import type { Logger } from '../../log.js';
 import { ApprovalError, approveApprovalRequest, denyApprovalRequest, getApprovalRequest, isActiveSubject, listApprovalRequests } from '../store.js';
 import type { TrustedIssuerRecord } from '../../trust/trusted-issuer-token.js';
 import { createLogin, signedInSubjectOf, type LoginSettings } from './login.js';
-import { APPROVE_BASE, approvalPage, delegationsBody, notice, pendingListBody, requestBody, type DelegationRow, type PageViewer } from './pages.js';
+import { APPROVE_BASE, approvalCallbackUrl, approvalPage, delegationsBody, notice, pendingListBody, requestBody, type DelegationRow, type PageViewer } from './pages.js';
 import { approvalCsrfOf, createApprovalSessions, redeemApprovalLink } from './web-store.js';
 
 export interface ApprovalWebDeps {
@@ -66,7 +66,7 @@ export function createApprovalRouter(deps: ApprovalWebDeps): Router {
   const cookiePath = secure ? '/' : APPROVE_BASE;
   const issuerOrigin = new URL(config.ISSUER).origin;
   const sessions = createApprovalSessions(pool, config.CONSOLE_SESSION_TTL);
-  const login = deps.login ? createLogin(deps.login, `${config.ISSUER}${APPROVE_BASE}/callback`) : null;
+  const login = deps.login ? createLogin(deps.login, approvalCallbackUrl(config.ISSUER)) : null;
   const parseForm = bodyParser({ enableTypes: ['form'], formLimit: '16kb', encoding: 'utf-8' });
 
   const setCookie = (ctx: Context, value: string, maxAge: number) =>
