@@ -85,7 +85,7 @@ export async function composeDeputy(config: Config, databaseUrl: string, logger:
     const keyRing = new KeyRing(pool, config.SIGNING_ALG, config.TOKEN_TTL + config.CLOCK_SKEW, kek);
     await keyRing.load();
     const keyRotation = scheduleKeyRotation({ keyRing, days: config.KEY_ROTATION_DAYS, logger });
-    closers.push(async () => keyRotation.stop());
+    closers.push(() => keyRotation.stop());
     await keyRotation.check();
     const clientSecretPepper = config.CLIENT_SECRET_PEPPER ?? (await loadOrCreateSecret(pool, 'client_secret_pepper', kek));
 
@@ -228,7 +228,7 @@ export async function composeDeputy(config: Config, databaseUrl: string, logger:
     });
     closers.push(() => statistics.stop());
     const checkpoints = logCheckpoints({ pool, key: checkpointKey, issuer: config.ISSUER, intervalSeconds: config.AUDIT_CHECKPOINT_INTERVAL_S, logger });
-    closers.push(async () => checkpoints.stop());
+    closers.push(() => checkpoints.stop());
     return { app, pool, keyRing, keyRotation, checkpointKey, close };
   } catch (error) {
     await close();

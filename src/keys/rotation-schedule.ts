@@ -3,13 +3,15 @@
  * periodically whether the active key has reached its age; the check runs under the key
  * creation lock (KeyRing.rotateIfOlderThan), so however many processes check, one rotates.
  */
+import { runPeriodically } from '../jobs/periodic.js';
 import type { Logger } from '../log.js';
 import type { KeyRing, SigningKey } from './key-ring.js';
 
 export interface KeyRotationSchedule {
   /** Rotates now if the active key is due; resolves to the new key, or null. */
   check(): Promise<SigningKey | null>;
-  stop(): void;
+  /** Stops the schedule, after the check in progress (if any). */
+  stop(): Promise<void>;
 }
 
 export function scheduleKeyRotation(options: { keyRing: KeyRing; days: number; logger: Logger; everyMs?: number }): KeyRotationSchedule {
@@ -20,10 +22,11 @@ export function scheduleKeyRotation(options: { keyRing: KeyRing; days: number; l
     if (rotated) logger.info({ kid: rotated.kid, max_age_days: days }, 'signing key rotated on schedule');
     return rotated;
   };
-  if (days === 0) return { check, stop: () => {} };
-  const timer = setInterval(() => {
-    check().catch((error: unknown) => logger.warn({ detail: (error as Error).message }, 'scheduled key rotation check failed; will retry'));
-  }, options.everyMs ?? 3_600_000);
-  timer.unref();
-  return { check, stop: () => clearInterval(timer) };
+  if (days === 0) return { check, stop: async () => {} };
+  const schedule = runPeriodically(
+    options.everyMs ?? 3_600_000,
+    async () => void (await check()),
+    (error) => logger.warn({ detail: error.message }, 'scheduled key rotation check failed; will retry'),
+  );
+  return { check, stop: () => schedule.stop() };
 }

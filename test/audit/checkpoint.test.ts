@@ -254,7 +254,7 @@ describe('audit checkpoints', () => {
       await log.write();
       await until(() => lines.length >= 2, 'the start checkpoint and the one asked for');
     } finally {
-      log.stop();
+      await log.stop();
     }
     const logged = lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.msg === 'audit checkpoint');
     expect(logged).toHaveLength(2);
