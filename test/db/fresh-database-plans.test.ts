@@ -12,6 +12,7 @@ import { deputyTokenDigest } from '../../src/oauth/deputy-token.js';
 import { loadLiveFacts } from '../../src/token-exchange/live-facts.js';
 import { recordOutcomes, type ExchangeOutcome } from '../../src/token-exchange/record.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { seedRecordingWorld } from '../support/recording-world.js';
 import { until } from '../support/wait.js';
 
 describe('recording on a fresh database', () => {
@@ -22,15 +23,7 @@ describe('recording on a fresh database', () => {
     db = await createTestDatabase();
     // One connection: every recording runs in the same session, with its cached plans.
     pool = createPool({ url: db.url, size: 1, acquireTimeoutMs: 5000 });
-    await pool.query(`INSERT INTO subjects (id) VALUES ('alice')`);
-    await pool.query(`INSERT INTO resources (uri, scopes) VALUES ('https://api.test', ARRAY['read'])`);
-    await pool.query(`INSERT INTO actors (id, kind, owner_id) VALUES ('agent:a', 'agent', 'alice')`);
-    await pool.query(`INSERT INTO entitlements (subject_id, resource_uri, scope) VALUES ('alice', 'https://api.test', 'read')`);
-    const { rows } = await pool.query<{ id: string }>(
-      `INSERT INTO delegation_grants (subject_id, actor_id, resource_uri, scopes) VALUES ('alice', 'agent:a', 'https://api.test', ARRAY['read']) RETURNING id`,
-    );
-    grantId = rows[0]!.id;
-    await pool.query(`INSERT INTO signing_keys (kid, alg, public_jwk, private_jwk) VALUES ('current', 'ES256', '{}', '{}')`);
+    grantId = await seedRecordingWorld(pool);
     // Statistics as on a new installation: gathered while issued_tokens was empty.
     await pool.query('ANALYZE');
   });

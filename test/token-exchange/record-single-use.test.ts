@@ -14,6 +14,7 @@ import { deputyTokenDigest } from '../../src/oauth/deputy-token.js';
 import { createRecorder, recordOutcomes, replayedJti, type ExchangeOutcome, type SingleUseJti } from '../../src/token-exchange/record.js';
 import { PresentedJtis } from '../../src/token-exchange/single-use-presented.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { seedRecordingWorld } from '../support/recording-world.js';
 
 const REFUSAL = { error: 'invalid_request', reason: 'actor_token.actor_assertion_was_already_used' };
 
@@ -24,16 +25,7 @@ describe('recording with single-use jtis', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     pool = createPool({ url: db.url, size: 8, acquireTimeoutMs: 5000 });
-    await pool.query(`INSERT INTO subjects (id) VALUES ('alice')`);
-    await pool.query(`INSERT INTO resources (uri, scopes) VALUES ('https://api.test', ARRAY['read'])`);
-    await pool.query(`INSERT INTO actors (id, kind, owner_id) VALUES ('agent:a', 'agent', 'alice')`);
-    await pool.query(`INSERT INTO entitlements (subject_id, resource_uri, scope) VALUES ('alice', 'https://api.test', 'read')`);
-    const { rows } = await pool.query<{ id: string }>(
-      `INSERT INTO delegation_grants (subject_id, actor_id, resource_uri, scopes) VALUES ('alice', 'agent:a', 'https://api.test', ARRAY['read']) RETURNING id`,
-    );
-    grantId = rows[0]!.id;
-    await pool.query(`INSERT INTO signing_keys (kid, alg, public_jwk, private_jwk) VALUES ('current', 'ES256', '{}', '{}'), ('retired', 'ES256', '{}', '{}')`);
-    await pool.query(`UPDATE signing_keys SET retired_at = now() WHERE kid = 'retired'`);
+    grantId = await seedRecordingWorld(pool, { retiredKey: true });
   });
   afterAll(async () => {
     await pool.end();
